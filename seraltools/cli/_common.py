@@ -1,0 +1,89 @@
+"""What every command shares: options declared once, and the one error handler.
+
+A command is ``parse -> read -> call -> write``; :func:`tool` registers it and turns
+the library's exceptions into a one-line message and an exit status (2 for the
+user's mistakes, 1 for failures; ``SERAL_DEBUG=1`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Annotated, Callable, Literal
+
+import typer
+
+from seraltools.errors import SeralError
+
+# ---------------------------------------------------------------- shared options (defaults written once)
+
+Output = Annotated[str, typer.Argument(help="Output table (Parquet); - for stdout.", metavar="OUTPUT")]
+InputTable = Annotated[str, typer.Argument(help="Input table (Parquet); - for stdin.", metavar="TABLE")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of every random step: same input and seed, same output.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")]
+Workers = Annotated[
+    int, typer.Option("--workers", "-j", min=0, help="Worker processes; 0 = one per CPU core.")
+]
+Device = Annotated[str, typer.Option("--device", help="auto|cpu|cuda; auto takes a GPU when there is one.")]
+OnError = Annotated[
+    Literal["fail", "skip"],
+    typer.Option("--on-error", help="fail: stop at the first bad file (exit 2); skip: leave bad files out and list them."),
+]
+
+
+def cpu_workers(n: int) -> int:
+    """``--workers`` as a count: 0 means one per CPU core available to this process."""
+    if n > 0:
+        return n
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def tool(app: typer.Typer, name: str, *, label: str | None = None, **kwargs) -> Callable:
+    """Register ``fn`` as command ``name`` of ``app`` with seral's error handling.
+
+    ``label`` is how messages name the tool (default ``name``; e.g. ``evaluate al``).
+    """
+    label = label or name
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def run(*args, **kw):
+            try:
+                return fn(*args, **kw)
+            except SeralError as e:
+                err(f"seral {label}: error: {e}")
+                raise typer.Exit(e.exit_code) from None
+            except KeyboardInterrupt:
+                err(f"seral {label}: interrupted; no output was written")
+                raise typer.Exit(130) from None
+            except (typer.Exit, typer.Abort):
+                raise
+            except BrokenPipeError:
+                _quiet_broken_pipe()
+                raise typer.Exit(141) from None
+            except Exception as e:
+                if os.environ.get("SERAL_DEBUG"):
+                    raise
+                err(f"seral {label}: internal error: {type(e).__name__}: {e} (SERAL_DEBUG=1 shows the traceback)")
+                raise typer.Exit(1) from None
+
+        return app.command(name, **kwargs)(run)
+
+    return decorate
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader went away (`seral info x | head`): exit without a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass

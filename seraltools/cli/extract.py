@@ -1,0 +1,58 @@
+"""seral extract: audio -> feature table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import typer
+
+from seraltools.cli import app
+from seraltools.cli._common import OnError, Output, Quiet, Workers, cpu_workers, tool
+from seraltools.corpora import CORPUS_CHOICES
+from seraltools.features import NAMES
+
+Feature = Literal[NAMES]  # type: ignore[valid-type]
+CorpusName = Literal[CORPUS_CHOICES]  # type: ignore[valid-type]
+
+
+@tool(app, "extract")
+def extract_cmd(
+    inputs: Annotated[list[str], typer.Argument(help="Audio files, directories (recursive) or manifests (CSV/TSV/Parquet with a 'path' column).", metavar="IN...")],
+    output: Output,
+    feat: Annotated[Feature, typer.Option("--feat", "-f", help="Feature to extract.")] = "logmel",
+    corpus: Annotated[CorpusName, typer.Option("--corpus", help="Labels from file names: a corpus's naming, auto (the one every file follows) or none. Manifests keep their own columns.")] = "auto",
+    va_map: Annotated[Optional[Path], typer.Option("--va-map", help="CSV emotion,valence,arousal that replaces the built-in valence/arousal map.", dir_okay=False)] = None,
+    workers: Workers = 0,
+    on_error: OnError = "fail",
+    quiet: Quiet = False,
+) -> None:
+    """Extract one feature vector per utterance.
+
+    Audio of any sample rate and channel count is mixed to mono and resampled to
+    16 kHz. The output has id, path, the label columns (speaker, emotion, valence,
+    arousal, corpus) and any manifest columns, then duration and features.
+
+    Example: seral extract --feat logmel --corpus emodb emodb/wav emodb-logmel.parquet
+    """
+    from seraltools.corpora import collect_inputs, read_va_map
+    from seraltools.extract import extract
+    from seraltools.progress import log
+    from seraltools.errors import BadInput
+    from seraltools.table import history_entry, stamp, write_table
+
+    user_map = read_va_map(va_map) if va_map else None
+    utterances, described = collect_inputs(inputs, corpus, user_map, check_files=on_error == "fail")
+    done = extract(utterances, feat, workers=cpu_workers(workers), on_error=on_error, quiet=quiet)
+    for s in done.skipped:
+        log(f"seral extract: skipped {s['path']}: {s['reason']}")
+    if not done.table.num_rows:
+        raise BadInput(f"none of the {done.total} utterances could be read; nothing written")
+    params = {"feat": feat, "corpus": described["corpus"], "on_error": on_error,
+              "va_map": str(va_map.resolve()) if va_map else None, "config": done.config}
+    inputs_meta = described["inputs"] + [{"audio_fingerprint": done.audio_fingerprint, "utterances": done.total}]
+    table = stamp(done.table, history_entry("extract", params, inputs_meta), parent={"history": described["history"]},
+                  feature=feat, skipped=done.skipped)
+    write_table(table, output)
+    if not quiet:
+        log(f"seral extract: {table.num_rows} of {done.total} utterances -> {output}")

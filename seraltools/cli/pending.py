@@ -1,0 +1,45 @@
+"""Tools of the papers that are not built yet: each says so and exits 1.
+
+When a tool is built, its command moves to a module of its own and leaves this list.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from seraltools.cli import app
+from seraltools.cli._common import tool
+from seraltools.errors import NotBuiltYet
+
+#: command -> (issue that builds it, one-line description)
+PENDING = {
+    "train-cpc": ("#3", "Train a contrastive predictive coding (CPC) model on log-mel frames."),
+    "reduce": ("#4", "Reduce feature dimensionality: PCA, autoencoder or t-SNE."),
+    "cluster-speakers": ("#6", "Cluster each speaker's embeddings into intra-speaker clusters."),
+    "pretrain": ("#7", "Contrastive pretraining of an SER encoder on intra-speaker clusters."),
+    "mal-select": ("#5", "Medoid-based active learning: the annotation queue."),
+}
+EVALUATE_PENDING = {
+    "al": ("#5", "Simulate active learning: RBF SVM, MCC across labelling budgets."),
+    "clusters": ("#6", "NMI, ARI, purity and silhouette of intra-speaker clusters."),
+    "ser": ("#7", "Fine-tune an encoder for SER on speaker-independent folds (UAR)."),
+}
+_ANY_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
+
+
+def _register(target: typer.Typer, name: str, issue: str, text: str, label: str) -> None:
+    def stub(ctx: typer.Context) -> None:
+        raise NotBuiltYet(f"not built yet (issue {issue}); see `seral --help` for the tools that work")
+
+    stub.__doc__ = f"{text} [not built yet: issue {issue}]"
+    tool(target, name, label=label, context_settings=_ANY_ARGS)(stub)
+
+
+for _name, (_issue, _text) in PENDING.items():
+    _register(app, _name, _issue, _text, _name)
+
+evaluate = typer.Typer(help="Evaluate: active-learning simulation, cluster quality, SER fine-tuning.",
+                       no_args_is_help=True)
+for _name, (_issue, _text) in EVALUATE_PENDING.items():
+    _register(evaluate, _name, _issue, _text, f"evaluate {_name}")
+app.add_typer(evaluate, name="evaluate")

@@ -1,0 +1,362 @@
+"""Corpora: from what the user names on the command line to a table of utterances.
+
+:func:`collect_inputs` takes audio files, directories (searched recursively for
+:data:`~seraltools.audio.AUDIO_SUFFIXES`) and manifests (CSV, TSV or Parquet with a
+``path`` column and any other columns, well-known ones included) and returns a table
+with ``id``, ``path`` (absolute) and label columns.
+
+Labels come from a manifest's columns, or from file names through the built-in
+parsers in :data:`CORPORA` (``--corpus``). Valence and arousal come from the emotion
+through a per-corpus map, or a user's own map file (:func:`read_va_map`).
+
+The built-in valence/arousal maps follow the binary mapping of emotion categories
+onto the quarters of the valence-arousal plane of Schuller et al., "Acoustic emotion
+recognition: a benchmark comparison of performances", ASRU 2009 -- the mapping the
+paper uses (its ref. [34]) and the one most used in SER work. EMO-DB's is exactly
+the table in the corpus README. Emotions outside the 2009 study follow the same
+quarters: calm as low arousal / positive valence (RAVDESS), surprise (including
+TESS's "pleasant surprise") as high arousal / positive valence.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+
+from seraltools.audio import AUDIO_SUFFIXES
+from seraltools.errors import BadInput
+from seraltools.table import ID, WELL_KNOWN, check_unique_ids, fingerprint_file, metadata, set_column
+
+MANIFEST_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+
+#: emotion -> (valence, arousal), 1 = positive valence / high arousal.
+VA_DEFAULT: dict[str, tuple[int, int]] = {
+    "anger": (0, 1),
+    "fear": (0, 1),
+    "happiness": (1, 1),
+    "surprise": (1, 1),
+    "boredom": (0, 0),
+    "disgust": (0, 0),
+    "neutral": (1, 0),
+    "sadness": (0, 0),
+    "calm": (1, 0),
+}
+
+#: Spellings seen in corpora and manifests -> the DESIGN.md vocabulary.
+EMOTION_ALIASES = {
+    "angry": "anger", "ang": "anger", "happy": "happiness", "joy": "happiness", "hap": "happiness",
+    "sad": "sadness", "fearful": "fear", "fea": "fear", "afraid": "fear", "disgusted": "disgust",
+    "dis": "disgust", "surprised": "surprise", "ps": "surprise", "pleasant_surprise": "surprise",
+    "pleasant surprise": "surprise", "bored": "boredom", "neu": "neutral",
+}
+
+
+def normalise_emotion(label: str | None) -> str | None:
+    if label is None:
+        return None
+    e = str(label).strip().lower()
+    return EMOTION_ALIASES.get(e, e) or None
+
+
+# --------------------------------------------------------------------------- file-name parsers
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A built-in corpus: how its file names encode labels, and its valence/arousal map."""
+
+    name: str
+    title: str
+    pattern: str  # shown in error messages
+    parse: Callable[[Path], dict | None]  # path -> {"speaker", "emotion", ...} or None
+    emotions: tuple[str, ...]
+    va_map: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.va_map:
+            object.__setattr__(self, "va_map", {e: VA_DEFAULT[e] for e in self.emotions})
+
+
+def _regex_parser(regex: str, codes: dict[str, str], speaker_group="speaker", emotion_group="emotion"):
+    rx = re.compile(regex, re.IGNORECASE)
+
+    def parse(path: Path) -> dict | None:
+        m = rx.fullmatch(path.stem)
+        if not m:
+            return None
+        code = m.group(emotion_group)
+        emotion = codes.get(code) or codes.get(code.upper()) or codes.get(code.lower())
+        if emotion is None:
+            return None
+        return {"speaker": m.group(speaker_group), "emotion": emotion}
+
+    return parse
+
+
+_EMODB = _regex_parser(
+    r"(?P<speaker>\d\d)(?P<text>[ab]\d\d)(?P<emotion>[WLEAFTN])(?P<take>[a-z])",
+    {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness", "T": "sadness", "N": "neutral"},
+)
+_RAVDESS_CODES = {"01": "neutral", "02": "calm", "03": "happiness", "04": "sadness", "05": "anger",
+                  "06": "fear", "07": "disgust", "08": "surprise"}
+_RAVDESS = _regex_parser(
+    r"(?P<modality>0[1-3])-(?P<channel>0[12])-(?P<emotion>0[1-8])-(?P<intensity>0[12])-"
+    r"(?P<statement>0[12])-(?P<rep>0[12])-(?P<speaker>\d\d)",
+    _RAVDESS_CODES,
+)
+_CREMAD = _regex_parser(
+    r"(?P<speaker>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>ANG|DIS|FEA|HAP|NEU|SAD)_(?P<level>LO|MD|HI|XX|X)",
+    {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happiness", "NEU": "neutral", "SAD": "sadness"},
+)
+_TESS = _regex_parser(
+    r"(?P<speaker>OAF|YAF)_(?P<word>[a-z]+)_(?P<emotion>angry|disgust|fear|happy|neutral|ps|sad)",
+    {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness", "neutral": "neutral",
+     "ps": "surprise", "sad": "sadness"},
+)
+_SYNTHETIC = _regex_parser(
+    r"(?P<speaker>s\d\d)_(?P<emotion>anger|happiness|neutral|sadness|fear|boredom)_\d+",
+    {e: e for e in ("anger", "happiness", "neutral", "sadness", "fear", "boredom")},
+)
+_SAVEE_CODES = {"a": "anger", "d": "disgust", "f": "fear", "h": "happiness", "n": "neutral", "sa": "sadness",
+                "su": "surprise"}
+_SAVEE_FLAT = _regex_parser(r"(?P<speaker>DC|JE|JK|KL)_(?P<emotion>a|d|f|h|n|sa|su)\d\d", _SAVEE_CODES)
+_SAVEE_TREE = re.compile(r"(?P<emotion>a|d|f|h|n|sa|su)\d\d")
+
+
+def _savee(path: Path) -> dict | None:
+    """SAVEE: ``DC_a01.wav`` (flat copies) or ``DC/a01.wav`` (the original AudioData tree)."""
+    flat = _SAVEE_FLAT(path)
+    if flat:
+        return flat
+    m = _SAVEE_TREE.fullmatch(path.stem)
+    if m and path.parent.name in ("DC", "JE", "JK", "KL"):
+        return {"speaker": path.parent.name, "emotion": _SAVEE_CODES[m.group("emotion")]}
+    return None
+
+
+CORPORA: dict[str, Corpus] = {
+    c.name: c
+    for c in [
+        Corpus("emodb", "EMO-DB (Berlin)", "SSTTTEV.wav, e.g. 03a01Fa.wav", _EMODB,
+               ("anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness")),
+        Corpus("ravdess", "RAVDESS", "MM-VV-EE-II-SS-RR-AA.wav, e.g. 03-01-05-01-02-01-12.wav", _RAVDESS,
+               ("neutral", "calm", "happiness", "sadness", "anger", "fear", "disgust", "surprise")),
+        Corpus("cremad", "CREMA-D", "SSSS_TTT_EEE_LL.wav, e.g. 1001_DFA_ANG_XX.wav", _CREMAD,
+               ("anger", "disgust", "fear", "happiness", "neutral", "sadness")),
+        Corpus("tess", "TESS (Toronto)", "SPK_word_emotion.wav, e.g. OAF_back_angry.wav", _TESS,
+               ("anger", "disgust", "fear", "happiness", "neutral", "surprise", "sadness")),
+        Corpus("savee", "SAVEE (Surrey)", "SP_eNN.wav or SP/eNN.wav, e.g. DC_a01.wav", _savee,
+               ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise")),
+        Corpus("synthetic", "seral's synthetic corpus (seral synth)", "sNN_emotion_NN.wav, e.g. s01_anger_00.wav",
+               _SYNTHETIC, ("anger", "happiness", "neutral", "sadness", "fear", "boredom")),
+    ]
+}
+CORPUS_CHOICES = ("auto", "none", *CORPORA)
+
+
+def detect_corpus(paths: list[Path]) -> Corpus | None:
+    """The built-in corpus whose naming every one of ``paths`` follows, or None."""
+    for corpus in CORPORA.values():
+        if paths and all(corpus.parse(p) for p in paths):
+            return corpus
+    return None
+
+
+# --------------------------------------------------------------------------- valence / arousal
+
+
+def read_va_map(path: str | Path) -> dict[str, tuple[int, int]]:
+    """A user's map file: CSV (or TSV) with columns ``emotion``, ``valence``, ``arousal``.
+
+    Values are 0/1, or the words low/high (arousal) and negative/positive (valence).
+    """
+    words = {"0": 0, "1": 1, "low": 0, "high": 1, "negative": 0, "positive": 1, "neg": 0, "pos": 1}
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read valence/arousal map ({e.strerror})") from None
+    rows = list(csv.DictReader(text.splitlines(), delimiter="\t" if str(path).endswith(".tsv") else ","))
+    missing = {"emotion", "valence", "arousal"} - set(rows[0] if rows else {})
+    if missing:
+        raise BadInput(f"{path}: valence/arousal map lacks column(s) {', '.join(sorted(missing))}; "
+                       "it needs emotion,valence,arousal")
+    out = {}
+    for i, r in enumerate(rows, start=2):
+        try:
+            v, a = words[r["valence"].strip().lower()], words[r["arousal"].strip().lower()]
+        except (KeyError, AttributeError):
+            raise BadInput(f"{path}: line {i}: valence {r['valence']!r} / arousal {r['arousal']!r}: "
+                           "use 0/1, negative/positive, low/high") from None
+        out[normalise_emotion(r["emotion"])] = (v, a)
+    return out
+
+
+def add_valence_arousal(table: pa.Table, va_map: dict[str, tuple[int, int]] | None = None) -> pa.Table:
+    """Derive ``valence`` and ``arousal`` from ``emotion``.
+
+    A user's ``va_map`` replaces both columns. Without one, a column the table
+    already has is kept, and a missing one is filled from each row's corpus map
+    (:data:`VA_DEFAULT` for rows of no known corpus). Emotions a map lacks get nulls.
+    """
+    if "emotion" not in table.column_names:
+        return table
+    todo = [c for c in ("valence", "arousal") if va_map is not None or c not in table.column_names]
+    if not todo:
+        return table
+    emotions = table.column("emotion").to_pylist()
+    corpora = table.column("corpus").to_pylist() if "corpus" in table.column_names else [None] * len(emotions)
+    maps = [va_map if va_map is not None else CORPORA[c].va_map if c in CORPORA else VA_DEFAULT for c in corpora]
+    for col in todo:
+        k = ("valence", "arousal").index(col)
+        values = pa.array([m[e][k] if e in m else None for m, e in zip(maps, emotions)], pa.int8())
+        table = set_column(table, col, values)
+    return table
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _is_manifest(p: Path) -> bool:
+    return p.suffix.lower() in MANIFEST_SUFFIXES
+
+
+def read_manifest(path: Path, *, check_files: bool = True) -> pa.Table:
+    """A manifest as a table with absolute ``path`` and ``id`` (from the file stem if absent)."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    name = str(path)
+    try:
+        if path.suffix.lower() in (".csv", ".tsv"):
+            strings = {c: pa.string() for c in ("id", "path", "speaker", "emotion", "corpus")}
+            table = pcsv.read_csv(
+                path,
+                parse_options=pcsv.ParseOptions(delimiter="\t" if path.suffix.lower() == ".tsv" else ","),
+                convert_options=pcsv.ConvertOptions(column_types=strings),
+            )
+        else:
+            table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise BadInput(f"{name}: not a readable manifest ({str(e).strip().splitlines()[0]})") from None
+    if "path" not in table.column_names:
+        raise BadInput(f"{name}: manifest has no 'path' column; add one naming each audio file")
+    paths = table.column("path").cast(pa.string()).to_pylist()
+    base = path.resolve().parent
+    resolved = []
+    for i, p in enumerate(paths):
+        if not p:
+            raise BadInput(f"{name}: row {i + 1}: empty 'path'; every row needs an audio file")
+        full = (base / p) if not Path(p).is_absolute() else Path(p)
+        if check_files and not full.is_file():
+            raise BadInput(f"{name}: row {i + 1}: audio file {p} not found (looked for {full}); "
+                           "fix the path or remove the row")
+        resolved.append(str(full))
+    table = table.set_column(table.column_names.index("path"), "path", pa.array(resolved, pa.string()))
+    if ID not in table.column_names:
+        table = table.add_column(0, ID, pa.array([Path(p).stem for p in resolved], pa.string()))
+    ids = table.column(ID).cast(pa.string())
+    if ids.null_count:
+        row = ids.to_pylist().index(None)
+        raise BadInput(f"{name}: row {row + 1}: empty 'id'; fill it or drop the id column to use file names")
+    check_unique_ids(ids.to_pylist(), name)
+    for col, typ in WELL_KNOWN.items():
+        if col in table.column_names and table.column(col).type != typ:
+            try:
+                table = table.set_column(table.column_names.index(col), col, table.column(col).cast(typ))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise BadInput(f"{name}: column '{col}' cannot be read as {typ}; fix its values") from None
+    if "emotion" in table.column_names:
+        emo = [normalise_emotion(e) for e in table.column("emotion").to_pylist()]
+        table = table.set_column(table.column_names.index("emotion"), "emotion", pa.array(emo, pa.string()))
+    return table
+
+
+def _audio_in_dir(d: Path) -> list[Path]:
+    return sorted(p for p in d.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+
+
+def collect_inputs(
+    inputs: list[str],
+    corpus: str = "auto",
+    va_map: dict[str, tuple[int, int]] | None = None,
+    *,
+    check_files: bool = True,
+) -> tuple[pa.Table, dict]:
+    """Turn the command line's inputs into a table of utterances.
+
+    Returns the table (``id``, ``path``, then labels and any manifest columns) and a
+    description of the inputs for the table's history (``inputs``, ``corpus``, and the
+    ``history`` of manifests that are seral tables). ``corpus`` is a name from
+    :data:`CORPORA`, ``auto`` (the corpus whose naming every audio file follows, if
+    any) or ``none``; it labels the audio files and directories, not manifests.
+    """
+    if corpus not in CORPUS_CHOICES:
+        raise BadInput(f"unknown corpus {corpus!r}; choose one of: {', '.join(CORPUS_CHOICES)}")
+    if not inputs:
+        raise BadInput("no input given; name audio files, directories or a manifest")
+    manifests: list[pa.Table] = []
+    audio: list[tuple[str, Path]] = []  # (id, path)
+    described: list[dict] = []
+    history: list[dict] = []  # of manifests that are seral tables
+    for arg in inputs:
+        p = Path(arg)
+        if p.is_dir():
+            found = _audio_in_dir(p)
+            if not found:
+                raise BadInput(f"{arg}: directory holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
+            audio += [(f.relative_to(p).with_suffix("").as_posix(), f) for f in found]
+            described.append({"directory": str(p.resolve()), "files": len(found)})
+        elif p.is_file() and _is_manifest(p):
+            manifests.append(read_manifest(p, check_files=check_files))
+            described.append({"manifest": str(p.resolve()), "fingerprint": fingerprint_file(p)})
+            history += metadata(manifests[-1]).get("history", [])
+        elif p.is_file():
+            audio.append((p.stem, p))
+        elif not p.exists():
+            raise BadInput(f"{arg}: no such file or directory")
+        else:
+            raise BadInput(f"{arg}: not a file or directory")
+    if len(described) < len(inputs):
+        described.append({"audio_files": len(inputs) - len(described)})
+
+    tables = list(manifests)
+    chosen = None
+    if audio:
+        paths = [p for _, p in audio]
+        columns: dict[str, list] = {ID: [i for i, _ in audio], "path": [str(p.resolve()) for p in paths]}
+        if corpus == "auto":
+            chosen = detect_corpus(paths)
+        elif corpus != "none":
+            chosen = CORPORA[corpus]
+        if chosen is not None:
+            labels = []
+            for p in paths:
+                lab = chosen.parse(p)
+                if lab is None:
+                    raise BadInput(f"{p}: file name does not follow the {chosen.title} naming "
+                                   f"{chosen.pattern}; use --corpus auto|none, or a manifest")
+                labels.append(lab)
+            columns["speaker"] = [lab["speaker"] for lab in labels]
+            columns["emotion"] = [lab["emotion"] for lab in labels]
+            columns["corpus"] = [chosen.name] * len(paths)
+        tables.append(pa.table({k: pa.array(v, WELL_KNOWN.get(k, pa.string())) for k, v in columns.items()}))
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+    _check_unique_inputs(table)
+    table = add_valence_arousal(table, va_map)
+    return table, {"inputs": described, "corpus": chosen.name if chosen else None, "history": history}
+
+
+def _check_unique_inputs(table: pa.Table) -> None:
+    ids = table.column(ID).to_pylist()
+    seen: dict[str, int] = {}
+    paths = table.column("path").to_pylist()
+    for i, v in enumerate(ids):
+        if v in seen:
+            raise BadInput(f"{paths[i]}: id {v!r} is also the id of {paths[seen[v]]}; ids must be unique: "
+                           "give the files in one directory, or list them in a manifest with an 'id' column")
+        seen[v] = i

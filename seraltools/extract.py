@@ -1,0 +1,131 @@
+"""``seral extract``: audio -> one feature vector per utterance.
+
+:func:`extract` runs a registered extractor (:mod:`seraltools.features`) over the
+utterances of a table made by :func:`seraltools.corpora.collect_inputs`, in
+``workers`` processes, keeping the input order. With ``on_error="skip"`` a bad file
+is listed and left out; otherwise the first bad file stops the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from seraltools.audio import load_audio
+from seraltools.errors import BadInput
+from seraltools.features import make_extractor
+from seraltools.frontend import DEFAULT, num_frames
+from seraltools.progress import progress
+from seraltools.table import ID, set_column, set_features
+
+ON_ERROR = ("fail", "skip")
+
+
+@dataclass
+class Extracted:
+    """The result of :func:`extract`: the feature table and what was left out."""
+
+    table: pa.Table
+    skipped: list[dict] = field(default_factory=list)  # {"id", "path", "reason"}
+    total: int = 0
+    audio_fingerprint: str = ""
+    config: dict = field(default_factory=dict)
+
+
+# Per-process extractor, built once per worker.
+_EXTRACTOR = None
+
+
+def _use_extractor(feat: str, options: dict) -> None:
+    global _EXTRACTOR
+    _EXTRACTOR = make_extractor(feat, **options)
+
+
+def _init_worker(feat: str, options: dict) -> None:
+    from threadpoolctl import threadpool_limits
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+    threadpool_limits(1)  # parallelism is across files; BLAS threads per worker only oversubscribe
+    _use_extractor(feat, options)
+
+
+def _extract_one(path: str):
+    """(vector, duration, digest, None) or (None, None, None, reason) for a bad file."""
+    try:
+        audio = load_audio(path)
+        if num_frames(len(audio.samples)) == 0:
+            raise BadInput(f"{path}: {audio.duration * 1000:.0f} ms of audio is shorter than one "
+                           f"{DEFAULT.win_ms:.0f} ms frame; remove it from the input")
+        return _EXTRACTOR(audio.samples), audio.duration, audio.digest, None
+    except BadInput as e:
+        return None, None, None, str(e)
+
+
+def extract(
+    utterances: pa.Table,
+    feat: str = "logmel",
+    *,
+    options: dict | None = None,
+    workers: int = 1,
+    on_error: str = "fail",
+    quiet: bool = True,
+) -> Extracted:
+    """Extract ``feat`` for every row of ``utterances`` (needs ``id`` and ``path``).
+
+    Returns the input table, rows in order, with ``duration`` and ``features`` set;
+    skipped rows are dropped.
+    """
+    if on_error not in ON_ERROR:
+        raise BadInput(f"--on-error {on_error!r}: choose fail or skip")
+    if workers < 1:
+        raise BadInput(f"--workers {workers}: give 1 or more")
+    options = options or {}
+    paths = utterances.column("path").to_pylist()
+    ids = utterances.column(ID).to_pylist()
+    _use_extractor(feat, options)  # in this process too: fails fast on a bad feature name
+    extractor = _EXTRACTOR
+
+    results = []
+    with progress(len(paths), f"extract {feat}", quiet=quiet) as advance:
+        if workers == 1 or len(paths) < 2:
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(1):  # small matrix products: threads cost more than they give
+                for p in paths:
+                    results.append(_check(_extract_one(p), on_error))
+                    advance(1)
+        else:
+            pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(feat, options))
+            try:
+                chunk = max(1, min(16, len(paths) // (workers * 8)))
+                for r in pool.map(_extract_one, paths, chunksize=chunk):
+                    results.append(_check(r, on_error))
+                    advance(1)
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.terminate()
+                raise
+            pool.shutdown()
+
+    keep = [i for i, r in enumerate(results) if r[0] is not None]
+    skipped = [{"id": ids[i], "path": paths[i], "reason": r[3]} for i, r in enumerate(results) if r[0] is None]
+    table = utterances.take(pa.array(keep, pa.int64())) if skipped else utterances
+    vectors = np.stack([results[i][0] for i in keep]) if keep else np.zeros((0, extractor.dim), np.float32)
+    table = set_column(table, "duration", pa.array([results[i][1] for i in keep], pa.float32()))
+    table = set_features(table, vectors)
+    h = hashlib.blake2b(digest_size=16)
+    for i in keep:
+        h.update(f"{ids[i]}\0{results[i][2]}\n".encode())
+    return Extracted(table, skipped, len(paths), h.hexdigest(), extractor.config())
+
+
+def _check(result, on_error: str):
+    if result[0] is None and on_error == "fail":
+        raise BadInput(f"{result[3]} (use --on-error skip to leave bad files out)")
+    return result

@@ -1,0 +1,34 @@
+"""Utterance-level feature extractors, registered by name.
+
+``seral extract --feat NAME`` and :func:`seraltools.extract.extract` look extractors
+up here. An extractor is an object with ``name``, ``dim``, ``config()`` (a dict for the
+table's metadata) and ``__call__(samples) -> float32 vector``, where ``samples`` is
+mono float32 audio at 16 kHz. Modules are imported only when their extractor is made,
+so heavy dependencies (torch) load only for the features that need them.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from seraltools.errors import BadInput, NotBuiltYet
+
+#: name -> (module:class, one-line description)
+REGISTRY: dict[str, tuple[str, str]] = {
+    "logmel": ("seraltools.features.logmel:LogMelFunctionals", "600-dim log-mel functionals (paper Sec. 3.3)"),
+}
+
+#: Features of the papers that later tools will add: name -> issue that builds it.
+PLANNED: dict[str, str] = {"cpc": "#3", "dvector": "#6", "ecapa": "#6", "encoder": "#7"}
+
+NAMES = tuple(REGISTRY) + tuple(PLANNED)
+
+
+def make_extractor(name: str, **options):
+    """Build the extractor called ``name`` with its ``options``."""
+    if name in PLANNED:
+        raise NotBuiltYet(f"--feat {name} is not built yet (issue {PLANNED[name]}); available: {', '.join(REGISTRY)}")
+    if name not in REGISTRY:
+        raise BadInput(f"unknown feature {name!r}; choose one of: {', '.join(REGISTRY)}")
+    module, cls = REGISTRY[name][0].split(":")
+    return getattr(import_module(module), cls)(**options)

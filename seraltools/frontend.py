@@ -1,0 +1,124 @@
+"""The acoustic front-end: the one place that computes log-mel frames and deltas.
+
+Every tool that needs frame-level log-mel features (``extract --feat logmel``,
+``train-cpc``, ``extract --feat cpc``) calls :func:`logmel`, so they all see the same
+frames. Definitions (paper "cpc-dimred-medoid-active-learning", Sec. 3.2):
+
+- input: mono float32 samples in [-1, 1] at 16 kHz (see :mod:`seraltools.audio`);
+- frames: 30 ms (480 samples) with a 10 ms (160 samples) shift, no padding: an
+  utterance of N samples has ``1 + (N - 480) // 160`` frames, and one shorter than a
+  frame has none (an error for the tools);
+- window: periodic Hann, ``w[n] = 0.5 - 0.5 cos(2 pi n / 480)``;
+- spectrum: power ``|FFT_512(w * x)|^2`` over 257 bins, 0 to 8 kHz;
+- mel filterbank: 40 triangular filters, HTK mel scale ``2595 log10(1 + f / 700)``,
+  centres evenly spaced in mel between 0 Hz and 8 kHz, peak height 1 (no area
+  normalisation) -- the same bank as ``torchaudio.functional.melscale_fbanks(...,
+  norm=None, mel_scale="htk")``;
+- log: natural logarithm with a floor, ``ln(max(E, 1e-10))``;
+- deltas: the HTK regression formula over +-2 frames,
+  ``d_t = sum_{n=1..2} n (c_{t+n} - c_{t-n}) / 10``, edges replicated (as
+  ``torchaudio.functional.compute_deltas(win_length=5)``); second-order deltas are the
+  deltas of the deltas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from seraltools.audio import SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class LogMelConfig:
+    """Parameters of the log-mel front-end; the defaults are the paper's."""
+
+    sample_rate: int = SAMPLE_RATE
+    n_mels: int = 40
+    win_ms: float = 30.0
+    hop_ms: float = 10.0
+    n_fft: int = 512
+    f_min: float = 0.0
+    f_max: float = SAMPLE_RATE / 2
+    log_floor: float = 1e-10
+    delta_width: int = 2  # frames each side in the delta regression
+
+    @property
+    def win_length(self) -> int:
+        return int(round(self.sample_rate * self.win_ms / 1000))
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.sample_rate * self.hop_ms / 1000))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+DEFAULT = LogMelConfig()
+
+
+def hz_to_mel(f):
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(m):
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+@lru_cache(maxsize=8)
+def mel_filterbank(cfg: LogMelConfig = DEFAULT) -> np.ndarray:
+    """Triangular mel filters as a (n_fft // 2 + 1, n_mels) float32 matrix."""
+    freqs = np.linspace(0.0, cfg.sample_rate / 2, cfg.n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(cfg.f_min), hz_to_mel(cfg.f_max), cfg.n_mels + 2))
+    lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
+    rising = (freqs[:, None] - lower) / (centre - lower)
+    falling = (upper - freqs[:, None]) / (upper - centre)
+    fb = np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+    fb.setflags(write=False)
+    return fb
+
+
+@lru_cache(maxsize=8)
+def hann_window(length: int) -> np.ndarray:
+    w = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)).astype(np.float32)
+    w.setflags(write=False)
+    return w
+
+
+def num_frames(num_samples: int, cfg: LogMelConfig = DEFAULT) -> int:
+    """Frames in an utterance of ``num_samples`` samples (0 when shorter than one frame)."""
+    if num_samples < cfg.win_length:
+        return 0
+    return 1 + (num_samples - cfg.win_length) // cfg.hop_length
+
+
+def frames(x: np.ndarray, cfg: LogMelConfig = DEFAULT) -> np.ndarray:
+    """A read-only (T, win_length) view of the frames of a mono signal."""
+    t = num_frames(len(x), cfg)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    return np.lib.stride_tricks.as_strided(
+        x, shape=(t, cfg.win_length), strides=(cfg.hop_length * x.strides[0], x.strides[0]), writeable=False
+    )
+
+
+def logmel(x: np.ndarray, cfg: LogMelConfig = DEFAULT) -> np.ndarray:
+    """Log-mel frames (T, n_mels) float32 of a mono 16 kHz signal."""
+    from scipy import fft
+
+    spec = fft.rfft(frames(x, cfg) * hann_window(cfg.win_length), n=cfg.n_fft, axis=-1)
+    power = spec.real**2 + spec.imag**2
+    mel = power @ mel_filterbank(cfg)
+    return np.log(np.maximum(mel, cfg.log_floor, out=mel), out=mel)
+
+
+def deltas(c: np.ndarray, width: int = DEFAULT.delta_width) -> np.ndarray:
+    """Regression deltas over +-``width`` frames along axis 0, edges replicated."""
+    t = c.shape[0]
+    padded = np.pad(c, ((width, width), (0, 0)), mode="edge")
+    out = np.zeros_like(c)
+    for n in range(1, width + 1):
+        out += n * (padded[width + n : width + n + t] - padded[width - n : width - n + t])
+    return out / (2 * sum(n * n for n in range(1, width + 1)))

@@ -1,0 +1,280 @@
+"""The table contract of DESIGN.md, in one place.
+
+A seral table is Parquet with one row per utterance:
+
+- ``id`` (string, unique) is required;
+- well-known columns keep fixed names and types (:data:`WELL_KNOWN`);
+- exactly one feature column, ``features``, of type ``fixed_size_list<float32>[D]``;
+- schema metadata key ``seral`` holds JSON with the feature name and dimension and a
+  ``history`` list, one entry per tool that produced the table.
+
+``-`` as a path means stdin or stdout. Writes are atomic (temporary file, then rename),
+so a crash or Ctrl-C never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from seraltools import __version__
+from seraltools.errors import BadInput
+
+ID = "id"
+FEATURES = "features"
+META_KEY = b"seral"
+
+#: Well-known optional columns: exact names and types when present.
+WELL_KNOWN: dict[str, pa.DataType] = {
+    "path": pa.string(),
+    "speaker": pa.string(),
+    "emotion": pa.string(),
+    "valence": pa.int8(),
+    "arousal": pa.int8(),
+    "duration": pa.float32(),
+    "corpus": pa.string(),
+}
+LABEL_COLUMNS = ("speaker", "emotion", "valence", "arousal", "corpus")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_table(path: str | os.PathLike, *, need_features: bool = False) -> pa.Table:
+    """Read a seral table from ``path`` (``-`` = stdin) and check the contract.
+
+    Raises :class:`BadInput` naming the file and column at fault.
+    """
+    name = "<stdin>" if str(path) == "-" else str(path)
+    try:
+        if str(path) == "-":
+            data = sys.stdin.buffer.read()
+            if not data:
+                raise BadInput("<stdin>: no table on standard input; pipe a seral table in, or give a file")
+            table = pq.read_table(pa.BufferReader(data))
+        else:
+            table = pq.read_table(str(path))
+    except FileNotFoundError:
+        raise BadInput(f"{name}: no such file") from None
+    except (pa.ArrowInvalid, OSError) as e:
+        raise BadInput(f"{name}: not a Parquet table ({_first_line(e)})") from None
+    return validate(table, name, need_features=need_features)
+
+
+def validate(table: pa.Table, name: str, *, need_features: bool = False) -> pa.Table:
+    """Check the table contract; cast well-known columns to their types where lossless."""
+    if ID not in table.column_names:
+        raise BadInput(f"{name}: no '{ID}' column; every seral table needs a unique string id per row")
+    table = _cast_column(table, ID, pa.string(), name)
+    ids = table.column(ID)
+    if ids.null_count:
+        row = next(i for i, v in enumerate(ids.to_pylist()) if v is None)
+        raise BadInput(f"{name}: row {row + 1}: empty '{ID}'; every row needs an id")
+    check_unique_ids(ids.to_pylist(), name)
+    for col, typ in WELL_KNOWN.items():
+        if col in table.column_names:
+            table = _cast_column(table, col, typ, name)
+    if FEATURES in table.column_names:
+        feature_dim(table, name)
+    elif need_features:
+        raise BadInput(f"{name}: no '{FEATURES}' column; make one with `seral extract`")
+    return table
+
+
+def check_unique_ids(ids: list, name: str) -> None:
+    seen: dict[Any, int] = {}
+    for i, v in enumerate(ids):
+        if v in seen:
+            raise BadInput(
+                f"{name}: id {v!r} appears in rows {seen[v] + 1} and {i + 1}; ids must be unique"
+            )
+        seen[v] = i
+
+
+def _cast_column(table: pa.Table, col: str, typ: pa.DataType, name: str) -> pa.Table:
+    arr = table.column(col)
+    if arr.type == typ:
+        return table
+    try:
+        cast = arr.cast(typ, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise BadInput(
+            f"{name}: column '{col}' has type {arr.type}, expected {typ}; convert it before use"
+        ) from None
+    return table.set_column(table.column_names.index(col), col, cast)
+
+
+def feature_dim(table: pa.Table, name: str = "table") -> int:
+    """The dimension D of the ``features`` column; :class:`BadInput` if it breaks the contract."""
+    if FEATURES not in table.column_names:
+        raise BadInput(f"{name}: no '{FEATURES}' column; make one with `seral extract`")
+    typ = table.schema.field(FEATURES).type
+    if not (pa.types.is_fixed_size_list(typ) and typ.value_type == pa.float32()):
+        raise BadInput(
+            f"{name}: column '{FEATURES}' has type {typ}; expected fixed_size_list<float32>[D] "
+            f"(pyarrow: pa.list_(pa.float32(), D))"
+        )
+    return typ.list_size
+
+
+def feature_matrix(table: pa.Table, name: str = "table") -> np.ndarray:
+    """The ``features`` column as a (rows, D) float32 array."""
+    dim = feature_dim(table, name)
+    col = table.column(FEATURES)
+    if col.null_count:
+        raise BadInput(f"{name}: column '{FEATURES}' has {col.null_count} empty rows; drop or re-extract them")
+    flat = col.combine_chunks().flatten() if table.num_rows else pa.array([], pa.float32())
+    return flat.to_numpy(zero_copy_only=False).reshape(table.num_rows, dim)
+
+
+def features_array(x: np.ndarray) -> pa.FixedSizeListArray:
+    """A (rows, D) array as a ``fixed_size_list<float32>[D]`` Arrow array."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"features must be 2-D (rows, D), got shape {x.shape}")
+    return pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), x.shape[1])
+
+
+def set_features(table: pa.Table, x: np.ndarray) -> pa.Table:
+    """Replace (or append) the ``features`` column, keeping every other column and the order."""
+    arr = features_array(x)
+    if FEATURES in table.column_names:
+        return table.set_column(table.column_names.index(FEATURES), FEATURES, arr)
+    return table.append_column(FEATURES, arr)
+
+
+def set_column(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
+    """Replace column ``name`` in place, or append it before ``features``."""
+    if name in table.column_names:
+        return table.set_column(table.column_names.index(name), name, values)
+    if FEATURES in table.column_names:
+        return table.add_column(table.column_names.index(FEATURES), name, values)
+    return table.append_column(name, values)
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+def metadata(table: pa.Table) -> dict:
+    """The ``seral`` metadata of a table (empty dict when there is none)."""
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {}
+
+
+def with_metadata(table: pa.Table, meta: dict) -> pa.Table:
+    md = dict(table.schema.metadata or {})
+    md[META_KEY] = json.dumps(meta, sort_keys=True, default=_json_default).encode()
+    return table.replace_schema_metadata(md)
+
+
+def history_entry(tool: str, parameters: dict, inputs: list[dict]) -> dict:
+    """One ``history`` entry: tool, version, parameters, input fingerprints, UTC time."""
+    return {
+        "tool": tool,
+        "version": __version__,
+        "parameters": parameters,
+        "inputs": inputs,
+        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def stamp(table: pa.Table, entry: dict, *, parent: dict | None = None, **fields: Any) -> pa.Table:
+    """Write ``seral`` metadata: the parent's history plus ``entry``, and ``fields``
+    (e.g. ``feature``, ``dim``). The feature name and dimension follow the table."""
+    parent = dict(parent or {})
+    meta = {k: v for k, v in parent.items() if k not in ("history", "skipped")}
+    meta.update(fields)
+    if FEATURES in table.column_names:
+        meta["dim"] = feature_dim(table)
+    else:
+        meta.pop("dim", None)
+        meta.pop("feature", None)
+    meta["history"] = list(parent.get("history", [])) + [entry]
+    return with_metadata(table, meta)
+
+
+def fingerprint_bytes(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def fingerprint_file(path: str | os.PathLike) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, (Path,)):
+        return str(o)
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` only on success.
+
+    On any exception, Ctrl-C included, the temporary file is removed and ``path`` is
+    left as it was. Parent directories are created.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise BadInput(f"{target}: is a directory; give a file name for the output")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_table(table: pa.Table, path: str | os.PathLike) -> None:
+    """Write ``table`` to ``path`` atomically (``-`` = stdout, refused on a terminal)."""
+    if str(path) == "-":
+        if sys.stdout.isatty():
+            raise BadInput("refusing to write binary Parquet to a terminal; redirect (> out.parquet) or pipe (| seral ...) it")
+        buf = io.BytesIO()
+        pq.write_table(table, buf)
+        sys.stdout.buffer.write(buf.getvalue())
+        sys.stdout.buffer.flush()
+        return
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def _first_line(e: BaseException) -> str:
+    s = str(e).strip()
+    return s.splitlines()[0] if s else type(e).__name__
