@@ -245,6 +245,8 @@ def read_manifest(path: Path, *, check_files: bool = True) -> pa.Table:
         raise BadInput(f"{name}: not a readable manifest ({str(e).strip().splitlines()[0]})") from None
     if "path" not in table.column_names:
         raise BadInput(f"{name}: manifest has no 'path' column; add one naming each audio file")
+    if table.num_rows == 0:
+        raise BadInput(f"{name}: manifest lists no utterances")
     paths = table.column("path").cast(pa.string()).to_pylist()
     base = path.resolve().parent
     resolved = []

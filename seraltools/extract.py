@@ -9,8 +9,8 @@ is listed and left out; otherwise the first bad file stops the run.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import signal
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,18 +100,18 @@ def extract(
                     results.append(_check(_extract_one(p), on_error))
                     advance(1)
         else:
-            pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(feat, options))
+            pool = multiprocessing.Pool(workers, initializer=_init_worker, initargs=(feat, options))
             try:
                 chunk = max(1, min(16, len(paths) // (workers * 8)))
-                for r in pool.map(_extract_one, paths, chunksize=chunk):
+                for r in pool.imap(_extract_one, paths, chunksize=chunk):
                     results.append(_check(r, on_error))
                     advance(1)
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                for proc in list(getattr(pool, "_processes", {}).values()):
-                    proc.terminate()
+                pool.close()
+            except BaseException:  # Ctrl-C or a bad file: stop the workers now, not after the queue
+                pool.terminate()
                 raise
-            pool.shutdown()
+            finally:
+                pool.join()
 
     keep = [i for i, r in enumerate(results) if r[0] is not None]
     skipped = [{"id": ids[i], "path": paths[i], "reason": r[3]} for i, r in enumerate(results) if r[0] is None]

@@ -7,6 +7,7 @@ command module, so ``seral --help`` and shell completion are fast.
 from __future__ import annotations
 
 import signal
+import sys
 
 import typer
 
@@ -40,7 +41,24 @@ from seraltools.cli import extract, info, pending, synth  # noqa: E402,F401  (re
 
 
 def main() -> None:
-    """Console entry point (``seral`` and ``python -m seraltools``)."""
+    """Console entry point (``seral`` and ``python -m seraltools``).
+
+    Usage errors (unknown option, bad choice, missing argument) become one line on
+    stderr and exit status 2, like every other error of the user's.
+    """
+    from seraltools.cli._common import ClickException, UsageError, err
+
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `seral info t | head` ends quietly
-    app(prog_name="seral")
+    try:
+        code = app(prog_name="seral", standalone_mode=False)
+    except UsageError as e:
+        message = e.format_message().replace("Value error, ", "")
+        where = e.ctx.command_path if e.ctx else "seral"
+        if message:  # an empty one follows the help shown for a bare `seral`
+            err(f"{where}: error: {message} (see '{where} --help')")
+        sys.exit(2)
+    except ClickException as e:
+        err(f"seral: error: {e.format_message()}")
+        sys.exit(e.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -16,6 +16,11 @@ import typer
 
 from seraltools.errors import SeralError
 
+try:  # typer >= 0.20 vendors click
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - older typer on click
+    from click.exceptions import ClickException, UsageError
+
 # ---------------------------------------------------------------- shared options (defaults written once)
 
 Output = Annotated[str, typer.Argument(help="Output table (Parquet); - for stdout.", metavar="OUTPUT")]

@@ -39,8 +39,10 @@ def extract_cmd(
     from seraltools.extract import extract
     from seraltools.progress import log
     from seraltools.errors import BadInput
+    from seraltools.features import check_feature
     from seraltools.table import history_entry, stamp, write_table
 
+    check_feature(feat)
     user_map = read_va_map(va_map) if va_map else None
     utterances, described = collect_inputs(inputs, corpus, user_map, check_files=on_error == "fail")
     done = extract(utterances, feat, workers=cpu_workers(workers), on_error=on_error, quiet=quiet)

@@ -24,11 +24,16 @@ PLANNED: dict[str, str] = {"cpc": "#3", "dvector": "#6", "ecapa": "#6", "encoder
 NAMES = tuple(REGISTRY) + tuple(PLANNED)
 
 
-def make_extractor(name: str, **options):
-    """Build the extractor called ``name`` with its ``options``."""
+def check_feature(name: str) -> None:
+    """Raise unless ``name`` is a feature that can be extracted now."""
     if name in PLANNED:
         raise NotBuiltYet(f"--feat {name} is not built yet (issue {PLANNED[name]}); available: {', '.join(REGISTRY)}")
     if name not in REGISTRY:
         raise BadInput(f"unknown feature {name!r}; choose one of: {', '.join(REGISTRY)}")
+
+
+def make_extractor(name: str, **options):
+    """Build the extractor called ``name`` with its ``options``."""
+    check_feature(name)
     module, cls = REGISTRY[name][0].split(":")
     return getattr(import_module(module), cls)(**options)

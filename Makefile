@@ -1,0 +1,43 @@
+# seral: `make demo` runs the pipeline on the embedded synthetic corpus, `make test` runs the tests.
+# Both create the virtual environment in .venv on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# torch and torchaudio builds known to work together (torch comes from this machine's disk).
+TORCH  ?= torch==2.14.1 torchaudio==2.11.0
+DEMO   ?= demo-out
+CORPUS ?= ../shared/corpora/emodb/wav
+
+.PHONY: venv demo test completions bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(BIN)/seral synth $(DEMO)/corpus
+	$(BIN)/seral extract --feat logmel $(DEMO)/corpus/manifest.csv $(DEMO)/logmel.parquet
+	$(BIN)/seral info $(DEMO)/logmel.parquet
+	@echo
+	@echo "Results in $(DEMO)/: corpus/ (synthetic WAVs + manifest.csv), logmel.parquet (600-dim log-mel functionals)."
+	@echo "Inspect with: $(BIN)/seral info $(DEMO)/logmel.parquet"
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+completions: venv
+	$(BIN)/python -m seraltools.completion completions
+
+# Figures of the issues' "must show" items; EMO-DB from ../shared (override CORPUS=...).
+bench: venv
+	$(BIN)/python -m pip install -q -e ".[bench]"
+	$(BIN)/python benchmarks/extract_throughput.py --corpus $(CORPUS)
+
+clean:
+	rm -rf $(DEMO) .pytest_cache

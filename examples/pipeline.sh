@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The seral pipeline as a shell script, on any corpus directory (or the synthetic one).
+#
+#   CORPUS=../shared/corpora/emodb/wav examples/pipeline.sh
+#   CORPUS=~/data/ravdess OUT=ravdess-out examples/pipeline.sh
+#
+# CORPUS  directory of audio (labels from file names with --corpus auto) or a manifest;
+#         unset: a synthetic corpus is made first.
+# OUT     where the tables go (default: pipeline-out).
+# Stages not built yet (reduce, mal-select, evaluate al) join as their issues land.
+set -euo pipefail
+OUT=${OUT:-pipeline-out}
+SERAL=${SERAL:-seral}
+mkdir -p "$OUT"
+if [ -z "${CORPUS:-}" ]; then
+    $SERAL synth "$OUT/corpus"
+    CORPUS="$OUT/corpus"
+fi
+
+# 1. 600-dim log-mel functionals, labels from the file names (or the manifest's columns)
+$SERAL extract --feat logmel --corpus "${CORPUS_NAME:-auto}" --on-error skip "$CORPUS" "$OUT/logmel.parquet"
+
+# 2. What the table holds
+$SERAL info "$OUT/logmel.parquet" | tee "$OUT/logmel.info.txt"

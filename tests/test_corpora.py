@@ -1,0 +1,140 @@
+"""Inputs, manifests, file-name label parsers and valence/arousal maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+
+from seraltools.corpora import CORPORA, VA_DEFAULT, collect_inputs, detect_corpus, read_va_map
+from seraltools.errors import BadInput
+
+
+@pytest.mark.parametrize(
+    "corpus, name, speaker, emotion",
+    [
+        ("emodb", "03a01Fa.wav", "03", "happiness"),
+        ("emodb", "16b10Lb.wav", "16", "boredom"),
+        ("ravdess", "03-01-05-01-02-01-12.wav", "12", "anger"),
+        ("ravdess", "03-01-02-02-01-02-01.wav", "01", "calm"),
+        ("cremad", "1001_DFA_ANG_XX.wav", "1001", "anger"),
+        ("cremad", "1091_IEO_HAP_HI.wav", "1091", "happiness"),
+        ("tess", "OAF_back_angry.wav", "OAF", "anger"),
+        ("tess", "YAF_dog_ps.wav", "YAF", "surprise"),
+        ("savee", "DC_sa03.wav", "DC", "sadness"),
+        ("savee", "KL/su12.wav", "KL", "surprise"),
+        ("synthetic", "s02_anger_05.wav", "s02", "anger"),
+    ],
+)
+def test_file_name_parsers(corpus, name, speaker, emotion):
+    assert CORPORA[corpus].parse(Path("/data") / name) == {"speaker": speaker, "emotion": emotion}
+    assert detect_corpus([Path("/data") / name]).name == corpus
+
+
+@pytest.mark.parametrize("corpus", ["emodb", "ravdess", "cremad", "tess", "savee"])
+def test_parsers_reject_other_names(corpus):
+    assert CORPORA[corpus].parse(Path("/data/recording-final.wav")) is None
+
+
+def test_emodb_valence_arousal_is_the_corpus_readme_table():
+    va = CORPORA["emodb"].va_map
+    arousal_high = {e for e, (v, a) in va.items() if a == 1}
+    valence_pos = {e for e, (v, a) in va.items() if v == 1}
+    assert arousal_high == {"anger", "fear", "happiness"}
+    assert valence_pos == {"happiness", "neutral"}
+    assert set(va) == {"anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness"}
+
+
+def _wav(path: Path, seconds=0.2):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.zeros(int(seconds * 16000)), 16000)
+    return path
+
+
+def test_directory_is_searched_recursively_with_auto_labels(tmp_path):
+    for n in ["03a01Fa", "08b02Wb"]:
+        _wav(tmp_path / "wav" / n[:2] / f"{n}.wav")
+    (tmp_path / "wav" / "README.txt").write_text("not audio")
+    t, described = collect_inputs([str(tmp_path / "wav")])
+    assert described["corpus"] == "emodb"
+    assert t.column("id").to_pylist() == ["03/03a01Fa", "08/08b02Wb"]
+    assert t.column("emotion").to_pylist() == ["happiness", "anger"]
+    assert t.column("valence").to_pylist() == [1, 0] and t.column("arousal").to_pylist() == [1, 1]
+    assert t.schema.field("valence").type == pa.int8()
+    assert all(Path(p).is_absolute() for p in t.column("path").to_pylist())
+
+
+def test_auto_without_a_match_gives_no_labels_and_explicit_corpus_names_the_file(tmp_path):
+    _wav(tmp_path / "hello.wav")
+    t, described = collect_inputs([str(tmp_path)])
+    assert described["corpus"] is None and "emotion" not in t.column_names
+    with pytest.raises(BadInput, match=r"hello.wav: file name does not follow the EMO-DB"):
+        collect_inputs([str(tmp_path)], corpus="emodb")
+    with pytest.raises(BadInput, match="unknown corpus 'iemocap'"):
+        collect_inputs([str(tmp_path)], corpus="iemocap")
+
+
+def test_manifest_csv_keeps_columns_resolves_paths_and_fills_valence_arousal(tmp_path):
+    _wav(tmp_path / "audio" / "a.wav")
+    _wav(tmp_path / "audio" / "b.wav")
+    (tmp_path / "m.csv").write_text("path,speaker,emotion,session\naudio/a.wav,007,Angry,1\naudio/b.wav,007,sad,2\n")
+    t, _ = collect_inputs([str(tmp_path / "m.csv")])
+    assert t.column("id").to_pylist() == ["a", "b"]
+    assert t.column("speaker").to_pylist() == ["007", "007"]  # a string, not the number 7
+    assert t.column("emotion").to_pylist() == ["anger", "sadness"]
+    assert t.column("session").to_pylist() == [1, 2]
+    assert t.column("path").to_pylist()[0] == str((tmp_path / "audio" / "a.wav").resolve())
+    assert t.column("arousal").to_pylist() == [1, 0]
+
+
+def test_manifest_parquet(tmp_path):
+    _wav(tmp_path / "x.wav")
+    pq.write_table(pa.table({"id": ["one"], "path": ["x.wav"], "emotion": ["neutral"]}), tmp_path / "m.parquet")
+    t, _ = collect_inputs([str(tmp_path / "m.parquet")])
+    assert t.column("id").to_pylist() == ["one"] and t.column("valence").to_pylist() == [1]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("id,speaker\na,1\n", "no 'path' column"),
+        ("path\nnot-there.wav\n", "row 1: audio file not-there.wav not found"),
+        ("id,path\nu,x.wav\nu,x.wav\n", "id 'u' appears in rows 1 and 2"),
+        ("path\n\n", "manifest lists no utterances"),
+        ("id,path\na,\n", "row 1: empty 'path'"),
+    ],
+)
+def test_bad_manifests_name_the_row(tmp_path, text, message):
+    _wav(tmp_path / "x.wav")
+    (tmp_path / "m.csv").write_text(text)
+    with pytest.raises(BadInput, match=message) as e:
+        collect_inputs([str(tmp_path / "m.csv")])
+    assert "m.csv" in str(e.value)
+
+
+def test_duplicate_ids_across_inputs(tmp_path):
+    a, b = _wav(tmp_path / "one" / "x.wav"), _wav(tmp_path / "two" / "x.wav")
+    with pytest.raises(BadInput, match="id 'x' is also the id of"):
+        collect_inputs([str(a), str(b)])
+
+
+def test_user_va_map_replaces_the_built_in_one(tmp_path):
+    _wav(tmp_path / "03a01Wa.wav")
+    (tmp_path / "va.csv").write_text("emotion,valence,arousal\nanger,positive,low\n")
+    t, _ = collect_inputs([str(tmp_path)], va_map=read_va_map(tmp_path / "va.csv"))
+    assert t.column("valence").to_pylist() == [1] and t.column("arousal").to_pylist() == [0]
+    (tmp_path / "bad.csv").write_text("emotion,valence\nanger,1\n")
+    with pytest.raises(BadInput, match="lacks column"):
+        read_va_map(tmp_path / "bad.csv")
+    (tmp_path / "bad2.csv").write_text("emotion,valence,arousal\nanger,maybe,1\n")
+    with pytest.raises(BadInput, match="line 2"):
+        read_va_map(tmp_path / "bad2.csv")
+
+
+def test_default_map_covers_every_built_in_emotion():
+    for c in CORPORA.values():
+        assert set(c.va_map) <= set(VA_DEFAULT)
