@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import soundfile  # noqa: F401  (loaded before workers fork, so none of them pays for it)
 
 from seraltools.audio import load_audio
 from seraltools.errors import BadInput
