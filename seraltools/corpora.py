@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from seraltools.audio import AUDIO_SUFFIXES
 from seraltools.errors import BadInput
-from seraltools.table import ID, WELL_KNOWN, check_unique_ids, fingerprint_file, metadata, set_column
+from seraltools.table import ID, WELL_KNOWN, cast_well_known, check_unique_ids, fingerprint_file, metadata, set_column
 
 MANIFEST_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 
@@ -266,12 +266,7 @@ def read_manifest(path: Path, *, check_files: bool = True) -> pa.Table:
         row = ids.to_pylist().index(None)
         raise BadInput(f"{name}: row {row + 1}: empty 'id'; fill it or drop the id column to use file names")
     check_unique_ids(ids.to_pylist(), name)
-    for col, typ in WELL_KNOWN.items():
-        if col in table.column_names and table.column(col).type != typ:
-            try:
-                table = table.set_column(table.column_names.index(col), col, table.column(col).cast(typ))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise BadInput(f"{name}: column '{col}' cannot be read as {typ}; fix its values") from None
+    table = cast_well_known(table, name)
     if "emotion" in table.column_names:
         emo = [normalise_emotion(e) for e in table.column("emotion").to_pylist()]
         table = table.set_column(table.column_names.index("emotion"), "emotion", pa.array(emo, pa.string()))

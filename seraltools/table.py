@@ -83,9 +83,7 @@ def validate(table: pa.Table, name: str, *, need_features: bool = False) -> pa.T
         row = next(i for i, v in enumerate(ids.to_pylist()) if v is None)
         raise BadInput(f"{name}: row {row + 1}: empty '{ID}'; every row needs an id")
     check_unique_ids(ids.to_pylist(), name)
-    for col, typ in WELL_KNOWN.items():
-        if col in table.column_names:
-            table = _cast_column(table, col, typ, name)
+    table = cast_well_known(table, name)
     if FEATURES in table.column_names:
         feature_dim(table, name)
     elif need_features:
@@ -101,6 +99,14 @@ def check_unique_ids(ids: list, name: str) -> None:
                 f"{name}: id {v!r} appears in rows {seen[v] + 1} and {i + 1}; ids must be unique"
             )
         seen[v] = i
+
+
+def cast_well_known(table: pa.Table, name: str) -> pa.Table:
+    """Cast the well-known columns present to their types (:class:`BadInput` if one can't be)."""
+    for col, typ in WELL_KNOWN.items():
+        if col in table.column_names:
+            table = _cast_column(table, col, typ, name)
+    return table
 
 
 def _cast_column(table: pa.Table, col: str, typ: pa.DataType, name: str) -> pa.Table:

@@ -209,3 +209,23 @@ def test_synth_is_deterministic(tmp_path, cli):
     assert [p.name for p in a] == [p.name for p in sorted((tmp_path / "b").iterdir())]
     assert all(p.read_bytes() == (tmp_path / "b" / p.name).read_bytes() for p in a)
     assert len(a) == 5  # 4 emotions + manifest
+
+
+def test_extract_from_a_seral_table_replaces_features_and_keeps_columns_and_history(cli, synth_dir, tmp_path):
+    import pyarrow as pa
+
+    from seraltools.table import write_table
+
+    cli("extract", synth_dir / "manifest.csv", tmp_path / "a.parquet", "-q")
+    a = read_table(tmp_path / "a.parquet")
+    a = a.add_column(2, "session", pa.array(list(range(a.num_rows)), pa.int32()))
+    a = a.set_column(a.column_names.index("features"), "features",
+                     pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(a.num_rows * 2, np.float32)), 2))
+    write_table(a, tmp_path / "manifest.parquet")
+    out = cli("extract", tmp_path / "manifest.parquet", tmp_path / "b.parquet", "-q")
+    assert out.exit_code == 0, out.stderr
+    b = read_table(tmp_path / "b.parquet")
+    assert b.column_names == a.column_names
+    assert b.column("session").to_pylist() == list(range(a.num_rows))
+    assert feature_matrix(b).shape == (a.num_rows, 600)
+    assert [h["tool"] for h in metadata(b)["history"]] == ["extract", "extract"]

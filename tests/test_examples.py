@@ -38,7 +38,7 @@ def test_examples_makefile(synth_dir, tmp_path):
     _seral_on_path()
     if not shutil.which("make"):
         pytest.skip("make is not installed")
-    args = ["make", "-C", str(ROOT / "examples"), f"CORPUS={synth_dir}", f"OUT={tmp_path / 'out'}"]
+    args = ["make", "-f", str(ROOT / "examples" / "Makefile"), f"CORPUS={synth_dir}", f"OUT={tmp_path / 'out'}"]
     proc = subprocess.run(args, capture_output=True, text=True, env=_env())
     assert proc.returncode == 0, proc.stderr
     assert read_table(tmp_path / "out" / "logmel.parquet").num_rows == 8
