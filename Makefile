@@ -24,9 +24,16 @@ demo: venv
 	$(BIN)/seral synth $(DEMO)/corpus
 	$(BIN)/seral extract --feat logmel $(DEMO)/corpus/manifest.csv $(DEMO)/logmel.parquet
 	$(BIN)/seral info $(DEMO)/logmel.parquet
+	$(BIN)/seral mal-select --budget 10% $(DEMO)/logmel.parquet $(DEMO)/queue.parquet
+	$(BIN)/seral evaluate al --select $(DEMO)/logmel.parquet --classify $(DEMO)/logmel.parquet \
+	    --plot $(DEMO)/al.png $(DEMO)/al.parquet
 	@echo
-	@echo "Results in $(DEMO)/: corpus/ (synthetic WAVs + manifest.csv), logmel.parquet (600-dim log-mel functionals)."
-	@echo "Inspect with: $(BIN)/seral info $(DEMO)/logmel.parquet"
+	@echo "Results in $(DEMO)/:"
+	@echo "  corpus/          synthetic WAVs + manifest.csv (a stand-in for a real corpus)"
+	@echo "  logmel.parquet   600-dim log-mel functionals per utterance"
+	@echo "  queue.parquet    the MAL annotation queue (rank 1 = annotate first)"
+	@echo "  al.parquet       the active-learning simulation, MAL vs random; al.png its figure"
+	@echo "Inspect a table with: $(BIN)/seral info $(DEMO)/queue.parquet"
 
 test: venv
 	$(BIN)/python -m pytest -q
@@ -38,6 +45,8 @@ completions: venv
 bench: venv
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/extract_throughput.py --corpus $(CORPUS)
+	SERAL=$(BIN)/seral benchmarks/al_emodb.sh $(CORPUS) bench-out
+	$(BIN)/python benchmarks/mal_scale.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

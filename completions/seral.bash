@@ -7,14 +7,14 @@ _seral() {
         w="${COMP_WORDS[i]}"
         [[ $w == -* ]] && continue
         case "${path:+$path }$w" in
-            'extract'|'info'|'train-cpc'|'reduce'|'cluster-speakers'|'pretrain'|'mal-select'|'synth'|'evaluate'|'evaluate al'|'evaluate clusters'|'evaluate ser')
+            'extract'|'info'|'mal-select'|'cluster-labels'|'train-cpc'|'reduce'|'cluster-speakers'|'pretrain'|'synth'|'evaluate'|'evaluate al'|'evaluate clusters'|'evaluate ser')
                 path="${path:+$path }$w" ;;
         esac
     done
     case "$path" in
         '')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--version --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -W "extract info train-cpc reduce cluster-speakers pretrain mal-select synth evaluate" -- "$cur")); fi ;;
+            else COMPREPLY=($(compgen -W "extract info mal-select cluster-labels train-cpc reduce cluster-speakers pretrain synth evaluate" -- "$cur")); fi ;;
         'extract')
             case "$prev" in
                 --feat|-f) COMPREPLY=($(compgen -W "logmel cpc dvector ecapa encoder" -- "$cur")); return ;;
@@ -28,6 +28,22 @@ _seral() {
         'info')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+        'mal-select')
+            case "$prev" in
+                --method) COMPREPLY=($(compgen -W "mal random" -- "$cur")); return ;;
+                --k) return ;;
+                --metric) COMPREPLY=($(compgen -W "auto cosine euclidean" -- "$cur")); return ;;
+                --budget) return ;;
+                --seed) return ;;
+            esac
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method --k --metric --budget --only-queries --seed --quiet -q --help -h" -- "$cur"))
+            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+        'cluster-labels')
+            case "$prev" in
+                --column|-c) return ;;
+            esac
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --replace --quiet -q --help -h" -- "$cur"))
+            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'train-cpc')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
@@ -38,9 +54,6 @@ _seral() {
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'pretrain')
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
-        'mal-select')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'synth')
@@ -56,7 +69,21 @@ _seral() {
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
             else COMPREPLY=($(compgen -W "al clusters ser" -- "$cur")); fi ;;
         'evaluate al')
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
+            case "$prev" in
+                --select|-s) return ;;
+                --classify|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --task|-t) return ;;
+                --budgets) return ;;
+                --folds) return ;;
+                --repeats) return ;;
+                --metric) COMPREPLY=($(compgen -W "auto cosine euclidean" -- "$cur")); return ;;
+                --c-grid) return ;;
+                --gamma-grid) return ;;
+                --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --seed) return ;;
+                --workers|-j) return ;;
+            esac
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--select -s --classify -c --task -t --budgets --folds --repeats --metric --c-grid --gamma-grid --plot --seed --workers -j --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'evaluate clusters')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))

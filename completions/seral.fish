@@ -3,11 +3,12 @@
 complete -c seral -f
 complete -c seral -n '__fish_use_subcommand' -a extract -d 'Extract one feature vector per utterance'
 complete -c seral -n '__fish_use_subcommand' -a info -d 'Show rows, columns, feature name and dimension, label counts and...'
+complete -c seral -n '__fish_use_subcommand' -a mal-select -d 'Rank utterances for annotation - medoids of k-medoids clusters,...'
+complete -c seral -n '__fish_use_subcommand' -a cluster-labels -d 'Propagate each medoids label to its whole cluster (the papers...'
 complete -c seral -n '__fish_use_subcommand' -a train-cpc -d 'Train a contrastive predictive coding (CPC) model on log-mel frames'
 complete -c seral -n '__fish_use_subcommand' -a reduce -d 'Reduce feature dimensionality - PCA, autoencoder or t-SNE'
 complete -c seral -n '__fish_use_subcommand' -a cluster-speakers -d 'Cluster each speakers embeddings into intra-speaker clusters'
 complete -c seral -n '__fish_use_subcommand' -a pretrain -d 'Contrastive pretraining of an SER encoder on intra-speaker clusters'
-complete -c seral -n '__fish_use_subcommand' -a mal-select -d 'Medoid-based active learning - the annotation queue'
 complete -c seral -n '__fish_use_subcommand' -a synth -d 'Write a synthetic emotional-speech corpus (a stand-in, not speech)...'
 complete -c seral -n '__fish_use_subcommand' -a evaluate -d 'Evaluate - active-learning simulation, cluster quality, SER fine-tuning'
 complete -c seral -n '__fish_use_subcommand' -l version -d 'Show the version and exit'
@@ -23,6 +24,20 @@ complete -c seral -n '__fish_seen_subcommand_from extract' -l help -s h -d 'Show
 complete -c seral -n '__fish_seen_subcommand_from info' -F
 complete -c seral -n '__fish_seen_subcommand_from info' -l json -d 'Print the summary as JSON'
 complete -c seral -n '__fish_seen_subcommand_from info' -l help -s h -d 'Show help and exit.'
+complete -c seral -n '__fish_seen_subcommand_from mal-select' -F
+complete -c seral -n '__fish_seen_subcommand_from mal-select' -l method -x -a 'mal random' -d 'mal - medoid-based active learning; random - the baseline'
+complete -c seral -n '__fish_seen_subcommand_from mal-select' -l k -x -d 'Number of clusters (default - N/3, as the paper)'
+complete -c seral -n '__fish_seen_subcommand_from mal-select' -l metric -x -a 'auto cosine euclidean' -d 'Distance of the affinity matrix; auto - cosine above 2 dims,...'
+complete -c seral -n '__fish_seen_subcommand_from mal-select' -l budget -x -d 'Queries to rank - a count (50), a fraction (0.1) or a percentage (10%)'
+complete -c seral -n '__fish_seen_subcommand_from mal-select' -l only-queries -d 'Write only the ranked rows, in query order'
+complete -c seral -n '__fish_seen_subcommand_from mal-select' -l seed -x -d 'Seed of every random step - same input and seed, same output'
+complete -c seral -n '__fish_seen_subcommand_from mal-select' -l quiet -s q -d 'No progress bar or summary on stderr'
+complete -c seral -n '__fish_seen_subcommand_from mal-select' -l help -s h -d 'Show help and exit.'
+complete -c seral -n '__fish_seen_subcommand_from cluster-labels' -F
+complete -c seral -n '__fish_seen_subcommand_from cluster-labels' -l column -s c -x -d 'Label column(s) to propagate (default - every column but id)'
+complete -c seral -n '__fish_seen_subcommand_from cluster-labels' -l replace -d 'Overwrite label columns the queue already has'
+complete -c seral -n '__fish_seen_subcommand_from cluster-labels' -l quiet -s q -d 'No progress bar or summary on stderr'
+complete -c seral -n '__fish_seen_subcommand_from cluster-labels' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from train-cpc' -F
 complete -c seral -n '__fish_seen_subcommand_from train-cpc' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from reduce' -F
@@ -31,8 +46,6 @@ complete -c seral -n '__fish_seen_subcommand_from cluster-speakers' -F
 complete -c seral -n '__fish_seen_subcommand_from cluster-speakers' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from pretrain' -F
 complete -c seral -n '__fish_seen_subcommand_from pretrain' -l help -s h -d 'Show help and exit.'
-complete -c seral -n '__fish_seen_subcommand_from mal-select' -F
-complete -c seral -n '__fish_seen_subcommand_from mal-select' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from synth' -F
 complete -c seral -n '__fish_seen_subcommand_from synth' -l speakers -x -d 'Number of speakers'
 complete -c seral -n '__fish_seen_subcommand_from synth' -l emotions -x -d 'Comma-separated - anger, happiness, neutral, sadness, fear, boredom'
@@ -40,11 +53,24 @@ complete -c seral -n '__fish_seen_subcommand_from synth' -l per-cell -x -d 'Utte
 complete -c seral -n '__fish_seen_subcommand_from synth' -l seed -x -d 'Seed of every random step - same input and seed, same output'
 complete -c seral -n '__fish_seen_subcommand_from synth' -l quiet -s q -d 'No progress bar or summary on stderr'
 complete -c seral -n '__fish_seen_subcommand_from synth' -l help -s h -d 'Show help and exit.'
-complete -c seral -n '__fish_seen_subcommand_from evaluate ; and not __fish_seen_subcommand_from al clusters ser' -a al -d 'Simulate active learning - RBF SVM, MCC across labelling budgets'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and not __fish_seen_subcommand_from al clusters ser' -a al -d 'Simulate active learning - MAL against random sampling across...'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and not __fish_seen_subcommand_from al clusters ser' -a clusters -d 'NMI, ARI, purity and silhouette of intra-speaker clusters'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and not __fish_seen_subcommand_from al clusters ser' -a ser -d 'Fine-tune an encoder for SER on speaker-independent folds (UAR)'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and not __fish_seen_subcommand_from al clusters ser' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -F
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l select -s s -x -d 'Selection features (repeat to compare feature sets in one run)'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l classify -s c -r -F -d 'Classification features for the SVM (the paper - 600-dim log-mel)...'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l task -s t -x -d 'Label column(s) to classify (default - valence and arousal)'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l budgets -x -d 'Labelling budgets in % of the training fold'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l folds -x -d 'Cross-validation folds'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l repeats -x -d 'Repeats of the CV with different seeds'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l metric -x -a 'auto cosine euclidean' -d 'MALs distance; auto - cosine above 2 dims, Euclidean for 2-D'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l c-grid -x -d 'SVM box constraints C to search'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l gamma-grid -x -d 'SVM kernel gammas to search, in multiples of 1/D'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l plot -r -F -d 'Draw mean MCC against budget (the papers Fig'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l seed -x -d 'Seed of every random step - same input and seed, same output'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l workers -s j -x -d 'Worker processes; 0 = one per CPU core'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l quiet -s q -d 'No progress bar or summary on stderr'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from clusters' -F
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from clusters' -l help -s h -d 'Show help and exit.'

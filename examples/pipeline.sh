@@ -7,7 +7,7 @@
 # CORPUS  directory of audio (labels from file names with --corpus auto) or a manifest;
 #         unset: a synthetic corpus is made first.
 # OUT     where the tables go (default: pipeline-out).
-# Stages not built yet (reduce, mal-select, evaluate al) join as their issues land.
+# Stages not built yet (train-cpc, reduce) join as their issues land.
 set -euo pipefail
 OUT=${OUT:-pipeline-out}
 SERAL=${SERAL:-seral}
@@ -22,3 +22,12 @@ $SERAL extract --feat logmel --corpus "${CORPUS_NAME:-auto}" --on-error skip "$C
 
 # 2. What the table holds
 $SERAL info "$OUT/logmel.parquet" | tee "$OUT/logmel.info.txt"
+
+# 3. The annotation queue: medoids of k-medoids clusters (k = N/3), largest cluster first
+$SERAL mal-select --budget 10% "$OUT/logmel.parquet" "$OUT/queue.parquet"
+
+# 4. The paper's simulation: MAL against random sampling across labelling budgets,
+#    an RBF SVM on the log-mel features, MCC with paired t-tests, and the figure
+$SERAL evaluate al --select "$OUT/logmel.parquet" --classify "$OUT/logmel.parquet" \
+    --repeats "${REPEATS:-5}" --plot "$OUT/al.png" "$OUT/al.parquet"
+echo "annotation queue: $OUT/queue.parquet; simulation: $OUT/al.parquet; figure: $OUT/al.png"

@@ -24,6 +24,16 @@ def synth_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def synth_4x4(tmp_path_factory) -> Path:
+    """2 speakers x 4 emotions x 4 utterances: enough per class for 5-fold simulations."""
+    from seraltools.synth import make_corpus
+
+    d = tmp_path_factory.mktemp("synth4")
+    make_corpus(d, speakers=2, per_cell=4, seed=11)
+    return d
+
+
+@pytest.fixture(scope="session")
 def emodb() -> Path:
     if not EMODB.is_dir():
         pytest.skip(f"EMO-DB not found at {EMODB} (it lives in ../shared beside the checkout)")

@@ -18,7 +18,8 @@ import soundfile as sf
 from seraltools.table import feature_matrix, metadata, read_table
 from tests.conftest import ROOT, seral
 
-TOOLS = ["extract", "train-cpc", "reduce", "cluster-speakers", "pretrain", "mal-select", "evaluate", "info"]
+TOOLS = ["extract", "train-cpc", "reduce", "cluster-speakers", "pretrain", "mal-select", "cluster-labels", "evaluate",
+         "info"]
 
 
 def test_help_lists_every_tool(cli):
@@ -43,8 +44,8 @@ def test_help_does_not_import_torch(args):
     assert proc.returncode == 0, proc.stderr.decode()
 
 
-@pytest.mark.parametrize("args", [["train-cpc", "x"], ["reduce", "--method", "pca", "a", "b"], ["mal-select", "a", "b"],
-                                  ["cluster-speakers"], ["pretrain"], ["evaluate", "al", "a"], ["evaluate", "ser"],
+@pytest.mark.parametrize("args", [["train-cpc", "x"], ["reduce", "--method", "pca", "a", "b"],
+                                  ["cluster-speakers"], ["pretrain"], ["evaluate", "clusters", "a"], ["evaluate", "ser"],
                                   ["extract", "--feat", "cpc", "x", "y"]])
 def test_tools_not_built_yet_say_so_and_exit_1(cli, args, tmp_path):
     out = cli(*args)

@@ -25,22 +25,27 @@ def _seral_on_path():
         pytest.skip("the seral console script is not installed (pip install -e .)")
 
 
-def test_pipeline_script(synth_dir, tmp_path):
+def test_pipeline_script_goes_from_audio_to_the_figure(synth_4x4, tmp_path):
     _seral_on_path()
     proc = subprocess.run(["bash", str(ROOT / "examples" / "pipeline.sh")], capture_output=True, text=True,
-                          env=_env(CORPUS=str(synth_dir), OUT=str(tmp_path / "out")))
+                          env=_env(CORPUS=str(synth_4x4), OUT=str(tmp_path / "out"), REPEATS="1"))
     assert proc.returncode == 0, proc.stderr
-    assert read_table(tmp_path / "out" / "logmel.parquet").num_rows == 8
+    assert read_table(tmp_path / "out" / "logmel.parquet").num_rows == 32
     assert "logmel (600 dims)" in proc.stdout
+    assert read_table(tmp_path / "out" / "queue.parquet").column("rank").null_count == 32 - 3
+    assert read_table(tmp_path / "out" / "al.parquet").num_rows > 0
+    assert (tmp_path / "out" / "al.png").stat().st_size > 10_000
 
 
-def test_examples_makefile(synth_dir, tmp_path):
+def test_examples_makefile(synth_4x4, tmp_path):
     _seral_on_path()
     if not shutil.which("make"):
         pytest.skip("make is not installed")
-    args = ["make", "-f", str(ROOT / "examples" / "Makefile"), f"CORPUS={synth_dir}", f"OUT={tmp_path / 'out'}"]
+    args = ["make", "-f", str(ROOT / "examples" / "Makefile"), f"CORPUS={synth_4x4}", f"OUT={tmp_path / 'out'}",
+            "REPEATS=1"]
     proc = subprocess.run(args, capture_output=True, text=True, env=_env())
     assert proc.returncode == 0, proc.stderr
-    assert read_table(tmp_path / "out" / "logmel.parquet").num_rows == 8
+    assert read_table(tmp_path / "out" / "logmel.parquet").num_rows == 32
+    assert (tmp_path / "out" / "al.png").exists() and (tmp_path / "out" / "queue.parquet").exists()
     again = subprocess.run(args, capture_output=True, text=True, env=_env())
     assert "Nothing to be done" in again.stdout or "extract" not in again.stdout

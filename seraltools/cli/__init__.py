@@ -37,7 +37,7 @@ def _root(
     """Speech emotion recognition with scarce labels."""
 
 
-from seraltools.cli import extract, info, pending, synth  # noqa: E402,F401  (registers the commands)
+from seraltools.cli import evaluate, extract, info, mal_select, pending, synth  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:

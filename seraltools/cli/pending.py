@@ -9,6 +9,7 @@ import typer
 
 from seraltools.cli import app
 from seraltools.cli._common import tool
+from seraltools.cli.evaluate import evaluate
 from seraltools.errors import NotBuiltYet
 
 #: command -> (issue that builds it, one-line description)
@@ -17,10 +18,8 @@ PENDING = {
     "reduce": ("#4", "Reduce feature dimensionality: PCA, autoencoder or t-SNE."),
     "cluster-speakers": ("#6", "Cluster each speaker's embeddings into intra-speaker clusters."),
     "pretrain": ("#7", "Contrastive pretraining of an SER encoder on intra-speaker clusters."),
-    "mal-select": ("#5", "Medoid-based active learning: the annotation queue."),
 }
 EVALUATE_PENDING = {
-    "al": ("#5", "Simulate active learning: RBF SVM, MCC across labelling budgets."),
     "clusters": ("#6", "NMI, ARI, purity and silhouette of intra-speaker clusters."),
     "ser": ("#7", "Fine-tune an encoder for SER on speaker-independent folds (UAR)."),
 }
@@ -38,8 +37,5 @@ def _register(target: typer.Typer, name: str, issue: str, text: str, label: str)
 for _name, (_issue, _text) in PENDING.items():
     _register(app, _name, _issue, _text, _name)
 
-evaluate = typer.Typer(help="Evaluate: active-learning simulation, cluster quality, SER fine-tuning.",
-                       no_args_is_help=True)
 for _name, (_issue, _text) in EVALUATE_PENDING.items():
     _register(evaluate, _name, _issue, _text, f"evaluate {_name}")
-app.add_typer(evaluate, name="evaluate")

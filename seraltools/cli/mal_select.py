@@ -1,0 +1,73 @@
+"""seral mal-select and seral cluster-labels: the annotation queue and its labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import typer
+
+from seraltools.cli import app
+from seraltools.cli._common import InputTable, Output, Quiet, Seed, tool
+
+Metric = Literal["auto", "cosine", "euclidean"]
+
+
+@tool(app, "mal-select")
+def mal_select_cmd(
+    table: InputTable,
+    output: Output,
+    method: Annotated[Literal["mal", "random"], typer.Option("--method", help="mal: medoid-based active learning; random: the baseline.")] = "mal",
+    k: Annotated[Optional[int], typer.Option("--k", min=1, help="Number of clusters (default: N/3, as the paper).")] = None,
+    metric: Annotated[Metric, typer.Option("--metric", help="Distance of the affinity matrix; auto: cosine above 2 dims, Euclidean for 2-D (the paper's best).")] = "auto",
+    budget: Annotated[Optional[str], typer.Option("--budget", help="Queries to rank: a count (50), a fraction (0.1) or a percentage (10%). Default: k (every medoid).")] = None,
+    only_queries: Annotated[bool, typer.Option("--only-queries", help="Write only the ranked rows, in query order.")] = False,
+    seed: Seed = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Rank utterances for annotation: medoids of k-medoids clusters, largest cluster first.
+
+    Adds cluster (int32, 0 = largest), cluster_size (int32), is_medoid (bool) and rank
+    (int32, 1 = ask first; null for rows outside the budget). The random method fills
+    rank with a seeded random order and leaves cluster and cluster_size null.
+
+    Example: seral mal-select --budget 5% logmel.parquet queue.parquet
+    """
+    from seraltools.mal import select
+    from seraltools.progress import log
+    from seraltools.table import read_table, write_table
+
+    result, summary = select(read_table(table, need_features=True), method=method, k=k, metric=metric,
+                             budget=budget, only_queries=only_queries, seed=seed,
+                             source="<stdin>" if table == "-" else table)
+    write_table(result, output)
+    if not quiet:
+        log(f"seral mal-select: {summary} -> {output}")
+
+
+@tool(app, "cluster-labels")
+def cluster_labels_cmd(
+    table: Annotated[str, typer.Argument(help="Queue from mal-select (Parquet); - for stdin.", metavar="QUEUE")],
+    labels: Annotated[Path, typer.Argument(help="The annotators' labels: CSV or Parquet with 'id' and label columns.", metavar="LABELS")],
+    output: Output,
+    column: Annotated[Optional[list[str]], typer.Option("--column", "-c", help="Label column(s) to propagate (default: every column but id).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite label columns the queue already has.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Propagate each medoid's label to its whole cluster (the paper's "cluster labels").
+
+    Rows of a cluster whose medoid is labelled get that label; label_source says
+    "annotated" (the medoid), "propagated" (a member) or null (no label).
+
+    Example: seral cluster-labels queue.parquet annotations.csv labelled.parquet
+    """
+    from seraltools.mal import propagate_labels, read_labels
+    from seraltools.progress import log
+    from seraltools.table import read_table, write_table
+
+    queue = read_table(table)
+    result, summary = propagate_labels(queue, read_labels(labels), columns=column, replace=replace,
+                                       source="<stdin>" if table == "-" else table)
+    write_table(result, output)
+    if not quiet:
+        log(f"seral cluster-labels: {summary} -> {output}")
