@@ -6,6 +6,7 @@ command module, so ``seral --help`` and shell completion are fast.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -52,13 +53,40 @@ def main() -> None:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `seral info t | head` ends quietly
     try:
         code = app(prog_name="seral", standalone_mode=False)
+        code = code if isinstance(code, int) else 0
     except UsageError as e:
         message = e.format_message().replace("Value error, ", "")
         where = e.ctx.command_path if e.ctx else "seral"
         if message:  # an empty one follows the help shown for a bare `seral`
             err(f"{where}: error: {message} (see '{where} --help')")
-        sys.exit(2)
+        code = 2
     except ClickException as e:
         err(f"seral: error: {e.format_message()}")
-        sys.exit(e.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+        code = e.exit_code
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    """Exit without the interpreter's teardown of native thread pools.
+
+    Every output is written (atomically) and closed by now. Arrow's thread pools can
+    abort the process while Python finalises (``terminate called without an active
+    exception``, apache/arrow#34314), seen here intermittently on `seral info -`.
+    So this does what Python does first at exit -- threading's shutdown (joins
+    threads, shuts down executors such as joblib's) and the atexit handlers -- then
+    flushes and leaves with os._exit, skipping only the final module teardown.
+    """
+    import atexit
+    import threading
+
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is None:  # a Python without the hook: take the ordinary way out
+        sys.exit(code)
+    shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
