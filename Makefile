@@ -47,6 +47,7 @@ bench: venv
 	$(BIN)/python benchmarks/extract_throughput.py --corpus $(CORPUS)
 	SERAL=$(BIN)/seral benchmarks/al_emodb.sh $(CORPUS) bench-out
 	$(BIN)/python benchmarks/mal_scale.py
+	$(BIN)/python benchmarks/tsne_speed.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

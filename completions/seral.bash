@@ -7,14 +7,14 @@ _seral() {
         w="${COMP_WORDS[i]}"
         [[ $w == -* ]] && continue
         case "${path:+$path }$w" in
-            'extract'|'info'|'mal-select'|'cluster-labels'|'train-cpc'|'reduce'|'cluster-speakers'|'pretrain'|'synth'|'evaluate'|'evaluate al'|'evaluate clusters'|'evaluate ser')
+            'extract'|'info'|'mal-select'|'cluster-labels'|'train-cpc'|'cluster-speakers'|'pretrain'|'reduce'|'synth'|'evaluate'|'evaluate al'|'evaluate clusters'|'evaluate ser')
                 path="${path:+$path }$w" ;;
         esac
     done
     case "$path" in
         '')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--version --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -W "extract info mal-select cluster-labels train-cpc reduce cluster-speakers pretrain synth evaluate" -- "$cur")); fi ;;
+            else COMPREPLY=($(compgen -W "extract info mal-select cluster-labels train-cpc cluster-speakers pretrain reduce synth evaluate" -- "$cur")); fi ;;
         'extract')
             case "$prev" in
                 --feat|-f) COMPREPLY=($(compgen -W "logmel cpc dvector ecapa encoder" -- "$cur")); return ;;
@@ -47,14 +47,31 @@ _seral() {
         'train-cpc')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
-        'reduce')
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'cluster-speakers')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'pretrain')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
+            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+        'reduce')
+            case "$prev" in
+                --method|-m) COMPREPLY=($(compgen -W "pca ae tsne" -- "$cur")); return ;;
+                --dim|-d) return ;;
+                --save-model) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --model) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --engine) COMPREPLY=($(compgen -W "opentsne sklearn" -- "$cur")); return ;;
+                --perplexity) return ;;
+                --epochs) return ;;
+                --patience) return ;;
+                --lr) return ;;
+                --batch-size) return ;;
+                --hidden) return ;;
+                --dropout) return ;;
+                --seed) return ;;
+                --device) return ;;
+                --workers|-j) return ;;
+            esac
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method -m --dim -d --standardize --no-standardize --save-model --model --engine --perplexity --epochs --patience --lr --batch-size --hidden --dropout --seed --device --workers -j --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'synth')
             case "$prev" in

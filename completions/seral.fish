@@ -6,9 +6,9 @@ complete -c seral -n '__fish_use_subcommand' -a info -d 'Show rows, columns, fea
 complete -c seral -n '__fish_use_subcommand' -a mal-select -d 'Rank utterances for annotation - medoids of k-medoids clusters,...'
 complete -c seral -n '__fish_use_subcommand' -a cluster-labels -d 'Propagate each medoids label to its whole cluster (the papers...'
 complete -c seral -n '__fish_use_subcommand' -a train-cpc -d 'Train a contrastive predictive coding (CPC) model on log-mel frames'
-complete -c seral -n '__fish_use_subcommand' -a reduce -d 'Reduce feature dimensionality - PCA, autoencoder or t-SNE'
 complete -c seral -n '__fish_use_subcommand' -a cluster-speakers -d 'Cluster each speakers embeddings into intra-speaker clusters'
 complete -c seral -n '__fish_use_subcommand' -a pretrain -d 'Contrastive pretraining of an SER encoder on intra-speaker clusters'
+complete -c seral -n '__fish_use_subcommand' -a reduce -d 'Reduce feature dimensionality - PCA, the papers autoencoder, or t-SNE'
 complete -c seral -n '__fish_use_subcommand' -a synth -d 'Write a synthetic emotional-speech corpus (a stand-in, not speech)...'
 complete -c seral -n '__fish_use_subcommand' -a evaluate -d 'Evaluate - active-learning simulation, cluster quality, SER fine-tuning'
 complete -c seral -n '__fish_use_subcommand' -l version -d 'Show the version and exit'
@@ -40,12 +40,29 @@ complete -c seral -n '__fish_seen_subcommand_from cluster-labels' -l quiet -s q 
 complete -c seral -n '__fish_seen_subcommand_from cluster-labels' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from train-cpc' -F
 complete -c seral -n '__fish_seen_subcommand_from train-cpc' -l help -s h -d 'Show help and exit.'
-complete -c seral -n '__fish_seen_subcommand_from reduce' -F
-complete -c seral -n '__fish_seen_subcommand_from reduce' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from cluster-speakers' -F
 complete -c seral -n '__fish_seen_subcommand_from cluster-speakers' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from pretrain' -F
 complete -c seral -n '__fish_seen_subcommand_from pretrain' -l help -s h -d 'Show help and exit.'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -F
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l method -s m -x -a 'pca ae tsne' -d 'pca, ae (the papers autoencoder) or tsne'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l dim -s d -x -d 'Output dimension (default - 32 for pca and ae, 2 for tsne)'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l standardize -l no-standardize -d 'z-score each input dimension first (default - on for pca and ae,...'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l save-model -r -F -d 'Also write the fitted model (safetensors) to apply to other tables'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l model -r -F -d 'Apply a model saved with --save-model instead of fitting one'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l engine -x -a 'opentsne sklearn' -d 't-SNE implementation'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l perplexity -x -d 't-SNE perplexity'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l epochs -x -d 'AE - maximum epochs'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l patience -x -d 'AE - early-stopping patience (epochs) on the validation loss'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l lr -x -d 'AE - Adam learning rate'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l batch-size -x -d 'AE - minibatch size'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l hidden -x -d 'AE - units of the hidden layers'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l dropout -x -d 'AE - dropout after the hidden layers'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l seed -x -d 'Seed of every random step - same input and seed, same output'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l device -x -d 'auto|cpu|cuda; auto takes a GPU when there is one'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l workers -s j -x -d 'Worker processes; 0 = one per CPU core'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l quiet -s q -d 'No progress bar or summary on stderr'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from synth' -F
 complete -c seral -n '__fish_seen_subcommand_from synth' -l speakers -x -d 'Number of speakers'
 complete -c seral -n '__fish_seen_subcommand_from synth' -l emotions -x -d 'Comma-separated - anger, happiness, neutral, sadness, fear, boredom'

@@ -15,7 +15,6 @@ from seraltools.errors import NotBuiltYet
 #: command -> (issue that builds it, one-line description)
 PENDING = {
     "train-cpc": ("#3", "Train a contrastive predictive coding (CPC) model on log-mel frames."),
-    "reduce": ("#4", "Reduce feature dimensionality: PCA, autoencoder or t-SNE."),
     "cluster-speakers": ("#6", "Cluster each speaker's embeddings into intra-speaker clusters."),
     "pretrain": ("#7", "Contrastive pretraining of an SER encoder on intra-speaker clusters."),
 }
