@@ -48,6 +48,7 @@ bench: venv
 	SERAL=$(BIN)/seral benchmarks/al_emodb.sh $(CORPUS) bench-out
 	$(BIN)/python benchmarks/mal_scale.py
 	$(BIN)/python benchmarks/tsne_speed.py
+	$(BIN)/python benchmarks/cpc_emodb.py --corpus $(CORPUS) --out bench-out
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -7,23 +7,25 @@ _seral() {
         w="${COMP_WORDS[i]}"
         [[ $w == -* ]] && continue
         case "${path:+$path }$w" in
-            'extract'|'info'|'mal-select'|'cluster-labels'|'train-cpc'|'cluster-speakers'|'pretrain'|'reduce'|'synth'|'evaluate'|'evaluate al'|'evaluate clusters'|'evaluate ser')
+            'extract'|'info'|'mal-select'|'cluster-labels'|'cluster-speakers'|'pretrain'|'reduce'|'synth'|'train-cpc'|'evaluate'|'evaluate al'|'evaluate clusters'|'evaluate ser')
                 path="${path:+$path }$w" ;;
         esac
     done
     case "$path" in
         '')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--version --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -W "extract info mal-select cluster-labels train-cpc cluster-speakers pretrain reduce synth evaluate" -- "$cur")); fi ;;
+            else COMPREPLY=($(compgen -W "extract info mal-select cluster-labels cluster-speakers pretrain reduce synth train-cpc evaluate" -- "$cur")); fi ;;
         'extract')
             case "$prev" in
                 --feat|-f) COMPREPLY=($(compgen -W "logmel cpc dvector ecapa encoder" -- "$cur")); return ;;
                 --corpus) COMPREPLY=($(compgen -W "auto none emodb ravdess cremad tess savee synthetic" -- "$cur")); return ;;
                 --va-map) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --model) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
                 --workers|-j) return ;;
                 --on-error) COMPREPLY=($(compgen -W "fail skip" -- "$cur")); return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--feat -f --corpus --va-map --workers -j --on-error --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--feat -f --corpus --va-map --model --context --device --workers -j --on-error --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'info')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json --help -h" -- "$cur"))
@@ -43,9 +45,6 @@ _seral() {
                 --column|-c) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --replace --quiet -q --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
-        'train-cpc')
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'cluster-speakers')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
@@ -68,7 +67,7 @@ _seral() {
                 --hidden) return ;;
                 --dropout) return ;;
                 --seed) return ;;
-                --device) return ;;
+                --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
                 --workers|-j) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method -m --dim -d --standardize --no-standardize --save-model --model --engine --perplexity --epochs --patience --lr --batch-size --hidden --dropout --seed --device --workers -j --quiet -q --help -h" -- "$cur"))
@@ -81,6 +80,24 @@ _seral() {
                 --seed) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--speakers --emotions --per-cell --seed --quiet -q --help -h" -- "$cur"))
+            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+        'train-cpc')
+            case "$prev" in
+                --out|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --corpus) COMPREPLY=($(compgen -W "auto none emodb ravdess cremad tess savee synthetic" -- "$cur")); return ;;
+                --epochs) return ;;
+                --patience) return ;;
+                --lr) return ;;
+                --lr-factor) return ;;
+                --lr-patience) return ;;
+                --batch-size) return ;;
+                --segment) return ;;
+                --steps) return ;;
+                --val-fraction) return ;;
+                --seed) return ;;
+                --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
+            esac
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--out -o --corpus --epochs --patience --lr --lr-factor --lr-patience --batch-size --segment --steps --val-fraction --resume --seed --device --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'evaluate')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))

@@ -48,23 +48,43 @@ def _use_extractor(feat: str, options: dict) -> None:
 
 
 def _init_worker(feat: str, options: dict) -> None:
+    import sys
+
     from threadpoolctl import threadpool_limits
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
-    threadpool_limits(1)  # parallelism is across files; BLAS threads per worker only oversubscribe
     _use_extractor(feat, options)
+    threadpool_limits(1)  # parallelism is across files; threads per worker only oversubscribe
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
 
 
-def _extract_one(path: str):
-    """(vector, duration, digest, None) or (None, None, None, reason) for a bad file."""
+def _load(path: str):
+    """(samples, duration, digest, None) or (None, None, None, reason) for a bad file."""
     try:
         audio = load_audio(path)
         if num_frames(len(audio.samples)) == 0:
             raise BadInput(f"{path}: {audio.duration * 1000:.0f} ms of audio is shorter than one "
                            f"{DEFAULT.win_ms:.0f} ms frame; remove it from the input")
-        return _EXTRACTOR(audio.samples), audio.duration, audio.digest, None
+        return audio.samples, audio.duration, audio.digest, None
     except BadInput as e:
         return None, None, None, str(e)
+
+
+def _extract_chunk(paths: list[str]) -> list[tuple]:
+    """Per path: (vector, duration, digest, None) or (None, None, None, reason).
+    Extractors with a ``batch`` method (CPC) get the chunk's good files at once."""
+    loaded = [_load(p) for p in paths]
+    good = [i for i, r in enumerate(loaded) if r[0] is not None]
+    samples = [loaded[i][0] for i in good]
+    if hasattr(_EXTRACTOR, "batch") and samples:
+        vectors = list(_EXTRACTOR.batch(samples))
+    else:
+        vectors = [_EXTRACTOR(s) for s in samples]
+    out = [(None, None, None, r[3]) for r in loaded]
+    for i, v in zip(good, vectors):
+        out[i] = (v, loaded[i][1], loaded[i][2], None)
+    return out
 
 
 def extract(
@@ -75,11 +95,13 @@ def extract(
     workers: int = 1,
     on_error: str = "fail",
     quiet: bool = True,
+    chunk: int = 16,
 ) -> Extracted:
     """Extract ``feat`` for every row of ``utterances`` (needs ``id`` and ``path``).
 
-    Returns the input table, rows in order, with ``duration`` and ``features`` set;
-    skipped rows are dropped.
+    Files go in chunks of ``chunk`` (a batch for extractors that batch) to ``workers``
+    processes. Returns the input table, rows in order, with ``duration`` and
+    ``features`` set; skipped rows are dropped.
     """
     if on_error not in ON_ERROR:
         raise BadInput(f"--on-error {on_error!r}: choose fail or skip")
@@ -88,25 +110,27 @@ def extract(
     options = options or {}
     paths = utterances.column("path").to_pylist()
     ids = utterances.column(ID).to_pylist()
-    _use_extractor(feat, options)  # in this process too: fails fast on a bad feature name
+    _use_extractor(feat, options)  # in this process too: fails fast on a bad feature name or model
     extractor = _EXTRACTOR
+    chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
+    if not getattr(extractor, "processes", True):
+        workers = 1  # torch models: torch uses every core within a batch, and forking after it deadlocks
 
     results = []
     with progress(len(paths), f"extract {feat}", quiet=quiet) as advance:
-        if workers == 1 or len(paths) < 2:
+        if workers == 1 or len(chunks) < 2:
             from threadpoolctl import threadpool_limits
 
-            with threadpool_limits(1):  # small matrix products: threads cost more than they give
-                for p in paths:
-                    results.append(_check(_extract_one(p), on_error))
-                    advance(1)
+            with threadpool_limits(1) if feat == "logmel" else _nothing():  # small products: threads cost more
+                for c in chunks:
+                    results += [_check(r, on_error) for r in _extract_chunk(c)]
+                    advance(len(c))
         else:
             pool = multiprocessing.Pool(workers, initializer=_init_worker, initargs=(feat, options))
             try:
-                chunk = max(1, min(16, len(paths) // (workers * 8)))
-                for r in pool.imap(_extract_one, paths, chunksize=chunk):
-                    results.append(_check(r, on_error))
-                    advance(1)
+                for c, rs in zip(chunks, pool.imap(_extract_chunk, chunks)):
+                    results += [_check(r, on_error) for r in rs]
+                    advance(len(c))
                 pool.close()
             except BaseException:  # Ctrl-C or a bad file: stop the workers now, not after the queue
                 pool.terminate()
@@ -124,6 +148,12 @@ def extract(
     for i in keep:
         h.update(f"{ids[i]}\0{results[i][2]}\n".encode())
     return Extracted(table, skipped, len(paths), h.hexdigest(), extractor.config())
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
 
 
 def _check(result, on_error: str):

@@ -30,7 +30,7 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or s
 Workers = Annotated[
     int, typer.Option("--workers", "-j", min=0, help="Worker processes; 0 = one per CPU core.")
 ]
-Device = Annotated[str, typer.Option("--device", help="auto|cpu|cuda; auto takes a GPU when there is one.")]
+Device = Annotated[Literal["auto", "cpu", "cuda"], typer.Option("--device", help="Where torch runs; auto takes a GPU when there is one.")]
 OnError = Annotated[
     Literal["fail", "skip"],
     typer.Option("--on-error", help="fail: stop at the first bad file (exit 2); skip: leave bad files out and list them."),

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from seraltools.cli import app
-from seraltools.cli._common import OnError, Output, Quiet, Workers, cpu_workers, tool
+from seraltools.cli._common import Device, OnError, Output, Quiet, Workers, cpu_workers, tool
 from seraltools.corpora import CORPUS_CHOICES
 from seraltools.features import NAMES
 
@@ -23,6 +23,9 @@ def extract_cmd(
     feat: Annotated[Feature, typer.Option("--feat", "-f", help="Feature to extract.")] = "logmel",
     corpus: Annotated[CorpusName, typer.Option("--corpus", help="Labels from file names: a corpus's naming, auto (the one every file follows) or none. Manifests keep their own columns.")] = "auto",
     va_map: Annotated[Optional[Path], typer.Option("--va-map", help="CSV emotion,valence,arousal that replaces the built-in valence/arousal map.", dir_okay=False)] = None,
+    model: Annotated[Optional[Path], typer.Option("--model", help="Model file for learned features (--feat cpc: from seral train-cpc).", dir_okay=False)] = None,
+    context: Annotated[bool, typer.Option("--context", help="--feat cpc: mean of the context vectors c_t instead of the encoder outputs z_t.")] = False,
+    device: Device = "auto",
     workers: Workers = 0,
     on_error: OnError = "fail",
     quiet: Quiet = False,
@@ -45,7 +48,8 @@ def extract_cmd(
     check_feature(feat)
     user_map = read_va_map(va_map) if va_map else None
     utterances, described = collect_inputs(inputs, corpus, user_map, check_files=on_error == "fail")
-    done = extract(utterances, feat, workers=cpu_workers(workers), on_error=on_error, quiet=quiet)
+    options = {"model": str(model) if model else None, "context": context, "device": device} if feat == "cpc" else {}
+    done = extract(utterances, feat, options=options, workers=cpu_workers(workers), on_error=on_error, quiet=quiet)
     for s in done.skipped:
         log(f"seral extract: skipped {s['path']}: {s['reason']}")
     if not done.table.num_rows:

@@ -14,7 +14,6 @@ from seraltools.errors import NotBuiltYet
 
 #: command -> (issue that builds it, one-line description)
 PENDING = {
-    "train-cpc": ("#3", "Train a contrastive predictive coding (CPC) model on log-mel frames."),
     "cluster-speakers": ("#6", "Cluster each speaker's embeddings into intra-speaker clusters."),
     "pretrain": ("#7", "Contrastive pretraining of an SER encoder on intra-speaker clusters."),
 }

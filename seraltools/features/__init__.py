@@ -16,10 +16,11 @@ from seraltools.errors import BadInput, NotBuiltYet
 #: name -> (module:class, one-line description)
 REGISTRY: dict[str, tuple[str, str]] = {
     "logmel": ("seraltools.features.logmel:LogMelFunctionals", "600-dim log-mel functionals (paper Sec. 3.3)"),
+    "cpc": ("seraltools.features.cpc:CPCFeatures", "256-dim mean CPC encoder outputs (paper Sec. 3.3); needs --model"),
 }
 
 #: Features of the papers that later tools will add: name -> issue that builds it.
-PLANNED: dict[str, str] = {"cpc": "#3", "dvector": "#6", "ecapa": "#6", "encoder": "#7"}
+PLANNED: dict[str, str] = {"dvector": "#6", "ecapa": "#6", "encoder": "#7"}
 
 NAMES = tuple(REGISTRY) + tuple(PLANNED)
 

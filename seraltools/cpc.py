@@ -1,0 +1,330 @@
+"""Contrastive predictive coding (CPC) on log-mel frames: ``seral train-cpc``.
+
+Paper "cpc-dimred-medoid-active-learning", Sec. 2.1 and 3.2:
+
+- input: log-mel frames of :mod:`seraltools.frontend` (40 mel, 30 ms Hann, 10 ms
+  shift), standardised per mel band with the training utterances' mean and standard
+  deviation (kept in the model file; the paper leaves input scaling open);
+- g_enc: three fully-connected ELU layers of 256 units, each followed by 20 % dropout,
+  frame by frame: z_t = g_enc(x_t);
+- g_ar: a one-layer GRU with 256 hidden units: c_t = g_ar(z_<=t);
+- predictions k = 1..12 frames (120 ms) ahead through linear maps W_k, scored
+  f_k = exp(z_{t+k}^T W_k c_t);
+- loss (Eq. 1): InfoNCE, the positive z_{t+k} of the same utterance against the
+  z_{t+k} of the other utterances of the minibatch (the negatives), averaged over
+  k and over every anchor t whose target t+k is a real frame; padded frames are never
+  anchors, targets or negatives.
+
+Training (the paper's, each an option): 5-s segments (shorter utterances zero-padded
+and masked, a random 5-s crop of longer ones, drawn anew each epoch), batch 8, Adam
+lr 1e-4, learning rate x0.7 after 20 epochs without a better validation loss, early
+stopping after 100, an 80:20 random utterance split, the best-validation model
+kept. Validation crops are fixed (seeded), so validation losses compare across
+epochs. Each epoch's shuffling and crops derive from (seed, epoch), and a checkpoint
+holds the model, optimiser, scheduler and torch's random state, so a resumed run
+reaches the same model as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from seraltools.errors import BadInput
+
+FRAMES_PER_SECOND = 100
+
+
+@dataclass
+class CPCConfig:
+    n_mels: int = 40
+    hidden: int = 256  # g_enc units
+    context: int = 256  # g_ar (GRU) units
+    steps: int = 12  # prediction horizon K (frames)
+    dropout: float = 0.2
+    segment_s: float = 5.0
+    batch_size: int = 8
+    lr: float = 1e-4
+    lr_factor: float = 0.7
+    lr_patience: int = 20
+    patience: int = 100
+    max_epochs: int = 1000
+    val_fraction: float = 0.2
+    seed: int = 0
+
+    @property
+    def segment(self) -> int:
+        return int(round(self.segment_s * FRAMES_PER_SECOND))
+
+
+def build(cfg: CPCConfig):
+    import torch
+    from torch import nn
+
+    class CPC(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers, d = [], cfg.n_mels
+            for _ in range(3):
+                layers += [nn.Linear(d, cfg.hidden), nn.ELU(), nn.Dropout(cfg.dropout)]
+                d = cfg.hidden
+            self.g_enc = nn.Sequential(*layers)
+            self.g_ar = nn.GRU(cfg.hidden, cfg.context, batch_first=True)
+            self.W = nn.ModuleList(nn.Linear(cfg.context, cfg.hidden, bias=False) for _ in range(cfg.steps))
+            self.register_buffer("mean", torch.zeros(cfg.n_mels))
+            self.register_buffer("std", torch.ones(cfg.n_mels))
+
+        def forward(self, x):
+            """x: (B, T, n_mels) raw log-mel -> z (B, T, hidden), c (B, T, context)."""
+            z = self.g_enc((x - self.mean) / self.std)
+            c, _ = self.g_ar(z)
+            return z, c
+
+    return CPC()
+
+
+def info_nce(model, z, c, mask):
+    """Eq. 1 with in-batch negatives. Returns (loss, accuracy of picking the positive)."""
+    import torch
+
+    b, t, _ = z.shape
+    losses, correct, count = [], 0, 0
+    for k in range(1, len(model.W) + 1):
+        if t <= k:
+            break
+        pred = model.W[k - 1](c[:, :-k])  # (B, T-k, H): W_k c_t
+        target = z[:, k:]  # (B, T-k, H): z_{t+k}
+        valid = mask[:, :-k] & mask[:, k:]  # anchor and target are real frames
+        # scores[b, t, b'] = z_{b', t+k} . W_k c_{b, t}
+        scores = torch.einsum("bth,nth->btn", pred, target)
+        scores = scores.masked_fill(~mask[:, k:].T.unsqueeze(0), -1e9)  # padded negatives out (finite: no NaN)
+        labels = torch.arange(b, device=z.device).unsqueeze(1).expand(b, t - k)
+        logp = torch.log_softmax(scores, dim=-1)
+        picked = logp.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+        losses.append(-(picked[valid]).mean())
+        correct += int((scores.argmax(-1) == labels)[valid].sum())
+        count += int(valid.sum())
+    return torch.stack(losses).mean(), correct / max(count, 1)
+
+
+def crop(frames: list[np.ndarray], length: int, rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
+    """A batch of fixed-length segments: a random crop (rng) or the start (rng None) of
+    longer utterances; shorter ones zero-padded. Returns (B, length, F) and the mask."""
+    out = np.zeros((len(frames), length, frames[0].shape[1]), np.float32)
+    mask = np.zeros((len(frames), length), bool)
+    for i, f in enumerate(frames):
+        if len(f) > length:
+            start = int(rng.integers(len(f) - length + 1)) if rng is not None else 0
+            f = f[start : start + length]
+        out[i, : len(f)] = f
+        mask[i, : len(f)] = True
+    return out, mask
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    lr: float
+    seconds: float
+
+
+def _run_epoch(model, opt, frames, cfg, rng, device, train: bool, val_rng_seed: int | None = None):
+    import torch
+
+    order = rng.permutation(len(frames)) if train else np.arange(len(frames))
+    crop_rng = rng if train else np.random.default_rng(val_rng_seed)
+    total, acc, n = 0.0, 0.0, 0
+    model.train(train)
+    for i in range(0, len(order), cfg.batch_size):
+        idx = order[i : i + cfg.batch_size]
+        if len(idx) < 2:  # InfoNCE needs at least one negative
+            continue
+        x, m = crop([frames[j] for j in idx], cfg.segment, crop_rng)
+        x, m = torch.from_numpy(x).to(device), torch.from_numpy(m).to(device)
+        with torch.set_grad_enabled(train):
+            z, c = model(x)
+            loss, a = info_nce(model, z, c, m)
+        if train:
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        total += loss.item() * len(idx)
+        acc += a * len(idx)
+        n += len(idx)
+    return total / max(n, 1), acc / max(n, 1)
+
+
+def train(frames: list[np.ndarray], cfg: CPCConfig, out: str, *, device: str = "cpu", resume: bool = False,
+          progress=None, log=None) -> list[EpochLog]:
+    """Train on a list of (T, n_mels) log-mel arrays; writes the best model to ``out``,
+    a checkpoint to ``out``.ckpt and the per-epoch log to ``out`` with .log.csv."""
+    import torch
+
+    from seraltools.models import save_model
+
+    if len(frames) < 5:
+        raise BadInput(f"CPC training needs at least 5 utterances (80:20 split, 2 per batch); got {len(frames)}")
+    torch.manual_seed(cfg.seed)
+    split = np.random.default_rng([cfg.seed, 0]).permutation(len(frames))
+    n_val = max(2, int(round(cfg.val_fraction * len(frames))))
+    val = [frames[i] for i in split[:n_val]]
+    tr = [frames[i] for i in split[n_val:]]
+    model = build(cfg).to(device)
+    allf = np.concatenate(tr)
+    model.mean.copy_(torch.from_numpy(allf.mean(0)))
+    model.std.copy_(torch.from_numpy(np.maximum(allf.std(0), 1e-3)))
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=cfg.lr_factor, patience=cfg.lr_patience)
+    state = {"epoch": 0, "best": float("inf"), "since": 0, "history": []}
+    best_state = None
+    ckpt = checkpoint_path(out)
+    if resume and Path(ckpt).is_file():
+        state, best_state = _load_checkpoint(ckpt, model, opt, sched, cfg)
+        if log:
+            log(f"resuming after epoch {state['epoch']} from {ckpt}")
+    history = [EpochLog(**h) for h in state["history"]]
+    for epoch in range(state["epoch"] + 1, cfg.max_epochs + 1):
+        if state["since"] >= cfg.patience:
+            break
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([cfg.seed, 1, epoch])
+        tl, ta = _run_epoch(model, opt, tr, cfg, rng, device, train=True)
+        vl, va = _run_epoch(model, opt, val, cfg, rng, device, train=False, val_rng_seed=cfg.seed)
+        sched.step(vl)
+        if vl < state["best"]:
+            state["best"], state["since"] = vl, 0
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        else:
+            state["since"] += 1
+        history.append(EpochLog(epoch, tl, ta, vl, va, opt.param_groups[0]["lr"], time.perf_counter() - t0))
+        state["epoch"], state["history"] = epoch, [asdict(h) for h in history]
+        _save_checkpoint(ckpt, model, opt, sched, state, best_state, cfg)
+        _write_log(out, history)
+        if progress:
+            progress(epoch, history[-1])
+    model.load_state_dict(best_state)
+    save_model(out, "cpc", {k: v.cpu().numpy() for k, v in model.state_dict().items()},
+               {**asdict(cfg), "frontend": _frontend(), "epochs_run": len(history),
+                "best_epoch": int(np.argmin([h.val_loss for h in history])) + 1 if history else 0,
+                "best_val_loss": state["best"]})
+    return history
+
+
+def _frontend() -> dict:
+    from seraltools.frontend import DEFAULT
+
+    return DEFAULT.to_dict()
+
+
+def checkpoint_path(out: str) -> str:
+    return str(out) + ".ckpt"
+
+
+def log_path(out: str) -> str:
+    p = Path(out)
+    return str(p.with_name(p.stem + ".log.csv"))
+
+
+def _write_log(out: str, history: list[EpochLog]) -> None:
+    from seraltools.table import atomic_path
+
+    with atomic_path(log_path(out)) as tmp, open(tmp, "w") as f:
+        f.write("epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n")
+        for h in history:
+            f.write(f"{h.epoch},{h.train_loss:.6f},{h.train_accuracy:.6f},{h.val_loss:.6f},{h.val_accuracy:.6f},"
+                    f"{h.lr:.3g},{h.seconds:.3f}\n")
+
+
+def _save_checkpoint(path, model, opt, sched, state, best_state, cfg) -> None:
+    """Everything to continue exactly: safetensors tensors + JSON metadata (no pickle)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from seraltools.table import atomic_path
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({f"best.{k}": v.contiguous() for k, v in (best_state or {}).items()})
+    opt_state = opt.state_dict()
+    for pid, s in opt_state["state"].items():
+        for key, v in s.items():
+            tensors[f"opt.{pid}.{key}"] = v.detach().cpu().contiguous() if torch.is_tensor(v) else torch.tensor(v)
+    tensors["rng.torch"] = torch.get_rng_state()
+    meta = {"state": json.dumps(state), "param_groups": json.dumps(opt_state["param_groups"]),
+            "scheduler": json.dumps({k: v for k, v in sched.state_dict().items() if _jsonable(v)}),
+            "config": json.dumps(asdict(cfg))}
+    with atomic_path(path) as tmp:
+        save_file(tensors, tmp, metadata=meta)
+
+
+def _jsonable(v) -> bool:
+    try:
+        json.dumps(v)
+        return True
+    except TypeError:
+        return False
+
+
+def _load_checkpoint(path, model, opt, sched, cfg):
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    saved = json.loads(meta["config"])
+    changed = {k for k in ("n_mels", "hidden", "context", "steps", "seed", "batch_size", "segment_s")
+               if saved.get(k) != getattr(cfg, k)}
+    if changed:
+        raise BadInput(f"{path}: the checkpoint was made with other settings ({', '.join(sorted(changed))}); "
+                       "resume with the same options, or remove the checkpoint to start anew")
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
+    groups = json.loads(meta["param_groups"])
+    st: dict = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, pid, key = k.split(".", 2)
+            st.setdefault(int(pid), {})[key] = v
+    opt.load_state_dict({"state": st, "param_groups": groups})
+    sched_state = sched.state_dict()
+    sched_state.update(json.loads(meta["scheduler"]))
+    sched.load_state_dict(sched_state)
+    import torch
+
+    torch.set_rng_state(tensors["rng.torch"])
+    return json.loads(meta["state"]), best
+
+
+def load(path: str, device: str = "cpu"):
+    """The trained model of a ``cpc`` model file, in eval mode, and its config."""
+    import torch
+
+    from seraltools.models import load_model
+
+    header, tensors = load_model(path, kind="cpc")
+    config = header["config"]
+    cfg = CPCConfig(**{k: v for k, v in config.items() if k in CPCConfig.__dataclass_fields__})
+    model = build(cfg)
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()})
+    return model.to(device).eval(), cfg
+
+
+def read_frames(paths: list[str]) -> list[np.ndarray]:
+    """Log-mel frames of each file (the same front-end as ``--feat logmel``)."""
+    from seraltools.audio import load_audio
+    from seraltools.frontend import logmel, num_frames
+
+    out = []
+    for p in paths:
+        samples = load_audio(p).samples
+        if num_frames(len(samples)) < 2:
+            raise BadInput(f"{p}: too short for CPC (under two 10 ms frames); remove it from the input")
+        out.append(logmel(samples))
+    return out
