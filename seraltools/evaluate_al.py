@@ -12,6 +12,14 @@ from seraltools.simulate import TASKS, SimulationConfig, format_summary, plot, s
 from seraltools.table import feature_matrix, history_entry, read_table, stamp, write_table
 
 
+#: One row per feature set, selector, task, budget, repeat and fold.
+RESULT_COLUMNS = {
+    "feature_set": pa.string(), "selector": pa.string(), "task": pa.string(), "budget": pa.float32(),
+    "budget_n": pa.int32(), "repeat": pa.int16(), "fold": pa.int16(), "mcc": pa.float32(), "uar": pa.float32(),
+    "accuracy": pa.float32(), "single_class": pa.bool_(), "n_train": pa.int32(), "n_test": pa.int32(),
+}
+
+
 def align(select: pa.Table, classify_ids: list[str], name: str) -> np.ndarray:
     """The selection features in the classify table's row order (matched by id)."""
     row_of = {v: i for i, v in enumerate(select.column("id").to_pylist())}
@@ -64,23 +72,10 @@ def run_al(select_paths: list[str], classify_path: str, output: str, *, tasks: l
     with progress(cells, "evaluate al", quiet=quiet, unit="fold") as advance:
         sim = simulate(sets, x_cls, labels, cfg, workers=workers, progress=advance)
     rows = sim.rows
-    columns = {
-        "id": pa.array([f"{r['feature_set'] or '-'}/{r['selector']}/{r['task']}/{r['budget']:g}/r{r['repeat']}/f{r['fold']}"
-                        for r in rows], pa.string()),
-        "feature_set": pa.array([r["feature_set"] for r in rows], pa.string()),
-        "selector": pa.array([r["selector"] for r in rows], pa.string()),
-        "task": pa.array([r["task"] for r in rows], pa.string()),
-        "budget": pa.array([r["budget"] for r in rows], pa.float32()),
-        "budget_n": pa.array([r["budget_n"] for r in rows], pa.int32()),
-        "repeat": pa.array([r["repeat"] for r in rows], pa.int16()),
-        "fold": pa.array([r["fold"] for r in rows], pa.int16()),
-        "mcc": pa.array([r["mcc"] for r in rows], pa.float32()),
-        "uar": pa.array([r["uar"] for r in rows], pa.float32()),
-        "accuracy": pa.array([r["accuracy"] for r in rows], pa.float32()),
-        "single_class": pa.array([r["single_class"] for r in rows], pa.bool_()),
-        "n_train": pa.array([r["n_train"] for r in rows], pa.int32()),
-        "n_test": pa.array([r["n_test"] for r in rows], pa.int32()),
-    }
+    ids_out = [f"{r['feature_set'] or '-'}/{r['selector']}/{r['task']}/{r['budget']:g}/r{r['repeat']}/f{r['fold']}"
+               for r in rows]
+    columns = {"id": pa.array(ids_out, pa.string())}
+    columns.update({name: pa.array([r[name] for r in rows], typ) for name, typ in RESULT_COLUMNS.items()})
     summary = summarize(rows)
     params = {**cfg.to_dict(), "tasks": tasks, "svm": sim.hyper, "feature_sets": dict(zip(sets, select_paths)),
               "summary": summary}

@@ -113,15 +113,20 @@ def extract(
     _use_extractor(feat, options)  # in this process too: fails fast on a bad feature name or model
     extractor = _EXTRACTOR
     chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
-    if not getattr(extractor, "processes", True):
-        workers = 1  # torch models: torch uses every core within a batch, and forking after it deadlocks
+    # numpy extractors parallelise over processes, one BLAS thread each; torch models
+    # (processes = False) run here, torch threading within each batch (forking after torch deadlocks)
+    by_process = getattr(extractor, "processes", True)
+    if not by_process:
+        workers = 1
 
     results = []
     with progress(len(paths), f"extract {feat}", quiet=quiet) as advance:
         if workers == 1 or len(chunks) < 2:
+            import contextlib
+
             from threadpoolctl import threadpool_limits
 
-            with threadpool_limits(1) if feat == "logmel" else _nothing():  # small products: threads cost more
+            with threadpool_limits(1) if by_process else contextlib.nullcontext():
                 for c in chunks:
                     results += [_check(r, on_error) for r in _extract_chunk(c)]
                     advance(len(c))
@@ -148,12 +153,6 @@ def extract(
     for i in keep:
         h.update(f"{ids[i]}\0{results[i][2]}\n".encode())
     return Extracted(table, skipped, len(paths), h.hexdigest(), extractor.config())
-
-
-def _nothing():
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 def _check(result, on_error: str):

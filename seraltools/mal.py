@@ -343,10 +343,10 @@ def propagate_labels(queue, labels, *, columns=None, replace: bool = False, sour
 
     from seraltools.table import history_entry, metadata, set_column, stamp
 
-    for col in ("cluster", "is_medoid"):
-        if col not in queue.column_names or queue.column("cluster").null_count == queue.num_rows:
-            raise BadInput(f"{source}: no '{col}' column from `seral mal-select --method mal`; "
-                           "cluster labels need MAL clusters")
+    if ("cluster" not in queue.column_names or "is_medoid" not in queue.column_names
+            or queue.column("cluster").null_count == queue.num_rows):
+        raise BadInput(f"{source}: no MAL clusters (columns 'cluster' and 'is_medoid' from "
+                       "`seral mal-select --method mal`); cluster labels need them")
     columns = columns or [c for c in labels.column_names if c != "id"]
     missing = [c for c in columns if c not in labels.column_names]
     if missing or not columns:

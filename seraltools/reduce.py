@@ -66,7 +66,7 @@ class PCA:
     explained_variance_ratio_: np.ndarray | None = None
 
     def fit(self, x: np.ndarray) -> "PCA":
-        _check_dim(self.dim, x)
+        check_dim(self.dim, x, rows_bound=True)
         self.std_ = Standardizer.fit(x, self.standardize)
         z = self.std_(x).astype(np.float64)
         self.offset_ = z.mean(axis=0).astype(np.float32)  # centre of the (standardised) data
@@ -95,9 +95,11 @@ class PCA:
         return m
 
 
-def _check_dim(dim: int, x: np.ndarray) -> None:
-    if dim < 1 or dim > min(x.shape):
-        raise BadInput(f"--dim {dim}: give 1 to {min(x.shape)} (rows {x.shape[0]}, input dims {x.shape[1]})")
+def check_dim(dim: int, x: np.ndarray, *, rows_bound: bool = False) -> None:
+    """``--dim`` must not exceed the input dimension (nor, for PCA, the number of rows)."""
+    limit = min(x.shape) if rows_bound else x.shape[1]
+    if dim < 1 or dim > limit:
+        raise BadInput(f"--dim {dim}: give 1 to {limit} (rows {x.shape[0]}, input dims {x.shape[1]})")
 
 
 # ------------------------------------------------------------------------------------ AE

@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from seraltools.errors import BadInput
 from seraltools.models import load_model, save_model
-from seraltools.reduce import PCA, TSNE, AutoEncoder
+from seraltools.reduce import PCA, TSNE, AutoEncoder, check_dim
 from seraltools.table import feature_matrix, history_entry, metadata, set_features, stamp
 
 DEFAULT_DIM = {"pca": 32, "ae": 32, "tsne": 2}
@@ -49,7 +49,7 @@ def reduce_table(table: pa.Table, method: str, dim: int | None = None, *, standa
             params["explained_variance"] = explained
             summary = f"PCA {x.shape[1]} -> {dim} dims ({explained:.1%} of the variance)"
         elif method == "ae":
-            _check_dim(dim, x)
+            check_dim(dim, x)
             reducer = AutoEncoder(dim, hidden=options.get("hidden", 512), dropout=options.get("dropout", 0.1),
                                   lr=options.get("lr", 1e-4), batch_size=options.get("batch_size", 1024),
                                   patience=options.get("patience", 300), max_epochs=options.get("epochs", 5000),
@@ -63,7 +63,7 @@ def reduce_table(table: pa.Table, method: str, dim: int | None = None, *, standa
             summary = (f"autoencoder {x.shape[1]} -> {dim} dims, best validation MSE "
                        f"{reducer.history_[best - 1][2]:.4f} at epoch {best} of {epochs_run}")
         elif method == "tsne":
-            _check_dim(dim, x)
+            check_dim(dim, x)
             reducer = TSNE(dim, engine=options.get("engine", "opentsne"), perplexity=options.get("perplexity", 30.0),
                            standardize=std, seed=seed, workers=options.get("workers", 1))
             y = reducer.fit_transform(x)
@@ -82,8 +82,3 @@ def reduce_table(table: pa.Table, method: str, dim: int | None = None, *, standa
     out = set_features(table, np.asarray(y, dtype=np.float32))
     entry = history_entry("reduce", params, [{"table": source, "rows": len(x)}])
     return stamp(out, entry, parent=meta, feature=f"{in_feature}-{method}{dim}"), summary
-
-
-def _check_dim(dim: int, x: np.ndarray) -> None:
-    if dim < 1 or dim > x.shape[1]:
-        raise BadInput(f"--dim {dim}: give 1 to {x.shape[1]} (the input dimension)")
