@@ -7,14 +7,14 @@ _seral() {
         w="${COMP_WORDS[i]}"
         [[ $w == -* ]] && continue
         case "${path:+$path }$w" in
-            'extract'|'info'|'mal-select'|'cluster-labels'|'cluster-speakers'|'pretrain'|'reduce'|'synth'|'train-cpc'|'evaluate'|'evaluate al'|'evaluate clusters'|'evaluate ser')
+            'extract'|'info'|'mal-select'|'cluster-labels'|'pretrain'|'reduce'|'cluster-speakers'|'synth'|'train-cpc'|'evaluate'|'evaluate al'|'evaluate ser'|'evaluate clusters')
                 path="${path:+$path }$w" ;;
         esac
     done
     case "$path" in
         '')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--version --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -W "extract info mal-select cluster-labels cluster-speakers pretrain reduce synth train-cpc evaluate" -- "$cur")); fi ;;
+            else COMPREPLY=($(compgen -W "extract info mal-select cluster-labels pretrain reduce cluster-speakers synth train-cpc evaluate" -- "$cur")); fi ;;
         'extract')
             case "$prev" in
                 --feat|-f) COMPREPLY=($(compgen -W "logmel cpc dvector ecapa encoder" -- "$cur")); return ;;
@@ -46,9 +46,6 @@ _seral() {
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --replace --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
-        'cluster-speakers')
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'pretrain')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
@@ -71,6 +68,15 @@ _seral() {
                 --workers|-j) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method -m --dim -d --standardize --no-standardize --save-model --model --engine --perplexity --epochs --patience --lr --batch-size --hidden --dropout --seed --device --workers -j --quiet -q --help -h" -- "$cur"))
+            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+        'cluster-speakers')
+            case "$prev" in
+                --k) return ;;
+                --max-per-speaker) return ;;
+                --emotions) return ;;
+                --seed) return ;;
+            esac
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--k --max-per-speaker --emotions --seed --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'synth')
             case "$prev" in
@@ -101,7 +107,7 @@ _seral() {
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'evaluate')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -W "al clusters ser" -- "$cur")); fi ;;
+            else COMPREPLY=($(compgen -W "al ser clusters" -- "$cur")); fi ;;
         'evaluate al')
             case "$prev" in
                 --select|-s) return ;;
@@ -119,11 +125,14 @@ _seral() {
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--select -s --classify -c --task -t --budgets --folds --repeats --metric --c-grid --gamma-grid --plot --seed --workers -j --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
-        'evaluate clusters')
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'evaluate ser')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
+            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+        'evaluate clusters')
+            case "$prev" in
+                --emotions) return ;;
+            esac
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--emotions --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
     esac
 }

@@ -5,9 +5,9 @@ complete -c seral -n '__fish_use_subcommand' -a extract -d 'Extract one feature 
 complete -c seral -n '__fish_use_subcommand' -a info -d 'Show rows, columns, feature name and dimension, label counts and...'
 complete -c seral -n '__fish_use_subcommand' -a mal-select -d 'Rank utterances for annotation - medoids of k-medoids clusters,...'
 complete -c seral -n '__fish_use_subcommand' -a cluster-labels -d 'Propagate each medoids label to its whole cluster (the papers...'
-complete -c seral -n '__fish_use_subcommand' -a cluster-speakers -d 'Cluster each speakers embeddings into intra-speaker clusters'
 complete -c seral -n '__fish_use_subcommand' -a pretrain -d 'Contrastive pretraining of an SER encoder on intra-speaker clusters'
 complete -c seral -n '__fish_use_subcommand' -a reduce -d 'Reduce feature dimensionality - PCA, the papers autoencoder, or t-SNE'
+complete -c seral -n '__fish_use_subcommand' -a cluster-speakers -d 'Cluster each speakers length-normalised embeddings with k-means...'
 complete -c seral -n '__fish_use_subcommand' -a synth -d 'Write a synthetic emotional-speech corpus (a stand-in, not speech)...'
 complete -c seral -n '__fish_use_subcommand' -a train-cpc -d 'Train a CPC model (the papers g_enc, g_ar, W_k and InfoNCE loss)...'
 complete -c seral -n '__fish_use_subcommand' -a evaluate -d 'Evaluate - active-learning simulation, cluster quality, SER fine-tuning'
@@ -41,8 +41,6 @@ complete -c seral -n '__fish_seen_subcommand_from cluster-labels' -l column -s c
 complete -c seral -n '__fish_seen_subcommand_from cluster-labels' -l replace -d 'Overwrite label columns the queue already has'
 complete -c seral -n '__fish_seen_subcommand_from cluster-labels' -l quiet -s q -d 'No progress bar or summary on stderr'
 complete -c seral -n '__fish_seen_subcommand_from cluster-labels' -l help -s h -d 'Show help and exit.'
-complete -c seral -n '__fish_seen_subcommand_from cluster-speakers' -F
-complete -c seral -n '__fish_seen_subcommand_from cluster-speakers' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from pretrain' -F
 complete -c seral -n '__fish_seen_subcommand_from pretrain' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from reduce' -F
@@ -64,6 +62,13 @@ complete -c seral -n '__fish_seen_subcommand_from reduce' -l device -x -a 'auto 
 complete -c seral -n '__fish_seen_subcommand_from reduce' -l workers -s j -x -d 'Worker processes; 0 = one per CPU core'
 complete -c seral -n '__fish_seen_subcommand_from reduce' -l quiet -s q -d 'No progress bar or summary on stderr'
 complete -c seral -n '__fish_seen_subcommand_from reduce' -l help -s h -d 'Show help and exit.'
+complete -c seral -n '__fish_seen_subcommand_from cluster-speakers' -F
+complete -c seral -n '__fish_seen_subcommand_from cluster-speakers' -l k -x -d 'Clusters per speaker (the paper - 4 for its analysis, 20 for...'
+complete -c seral -n '__fish_seen_subcommand_from cluster-speakers' -l max-per-speaker -x -d 'Utterances per speaker used to fit k-means (others join their...'
+complete -c seral -n '__fish_seen_subcommand_from cluster-speakers' -l emotions -x -d 'Cluster only rows with these emotions (comma-separated); other...'
+complete -c seral -n '__fish_seen_subcommand_from cluster-speakers' -l seed -x -d 'Seed of every random step - same input and seed, same output'
+complete -c seral -n '__fish_seen_subcommand_from cluster-speakers' -l quiet -s q -d 'No progress bar or summary on stderr'
+complete -c seral -n '__fish_seen_subcommand_from cluster-speakers' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from synth' -F
 complete -c seral -n '__fish_seen_subcommand_from synth' -l speakers -x -d 'Number of speakers'
 complete -c seral -n '__fish_seen_subcommand_from synth' -l emotions -x -d 'Comma-separated - anger, happiness, neutral, sadness, fear, boredom'
@@ -88,10 +93,10 @@ complete -c seral -n '__fish_seen_subcommand_from train-cpc' -l seed -x -d 'Seed
 complete -c seral -n '__fish_seen_subcommand_from train-cpc' -l device -x -a 'auto cpu cuda' -d 'Where torch runs; auto takes a GPU when there is one'
 complete -c seral -n '__fish_seen_subcommand_from train-cpc' -l quiet -s q -d 'No progress bar or summary on stderr'
 complete -c seral -n '__fish_seen_subcommand_from train-cpc' -l help -s h -d 'Show help and exit.'
-complete -c seral -n '__fish_seen_subcommand_from evaluate ; and not __fish_seen_subcommand_from al clusters ser' -a al -d 'Simulate active learning - MAL against random sampling across...'
-complete -c seral -n '__fish_seen_subcommand_from evaluate ; and not __fish_seen_subcommand_from al clusters ser' -a clusters -d 'NMI, ARI, purity and silhouette of intra-speaker clusters'
-complete -c seral -n '__fish_seen_subcommand_from evaluate ; and not __fish_seen_subcommand_from al clusters ser' -a ser -d 'Fine-tune an encoder for SER on speaker-independent folds (UAR)'
-complete -c seral -n '__fish_seen_subcommand_from evaluate ; and not __fish_seen_subcommand_from al clusters ser' -l help -s h -d 'Show help and exit.'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and not __fish_seen_subcommand_from al ser clusters' -a al -d 'Simulate active learning - MAL against random sampling across...'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and not __fish_seen_subcommand_from al ser clusters' -a ser -d 'Fine-tune an encoder for SER on speaker-independent folds (UAR)'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and not __fish_seen_subcommand_from al ser clusters' -a clusters -d 'NMI, ARI, purity and silhouette of intra-speaker clusters against...'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and not __fish_seen_subcommand_from al ser clusters' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -F
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l select -s s -x -d 'Selection features (repeat to compare feature sets in one run)'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l classify -s c -r -F -d 'Classification features for the SVM (the paper - 600-dim log-mel)...'
@@ -107,7 +112,9 @@ complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_sub
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l workers -s j -x -d 'Worker processes; 0 = one per CPU core'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l quiet -s q -d 'No progress bar or summary on stderr'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l help -s h -d 'Show help and exit.'
-complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from clusters' -F
-complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from clusters' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from ser' -F
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from ser' -l help -s h -d 'Show help and exit.'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from clusters' -F
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from clusters' -l emotions -x -d 'Comma-separated emotions to keep, e.g'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from clusters' -l quiet -s q -d 'No progress bar or summary on stderr'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from clusters' -l help -s h -d 'Show help and exit.'

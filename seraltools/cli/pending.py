@@ -14,11 +14,9 @@ from seraltools.errors import NotBuiltYet
 
 #: command -> (issue that builds it, one-line description)
 PENDING = {
-    "cluster-speakers": ("#6", "Cluster each speaker's embeddings into intra-speaker clusters."),
     "pretrain": ("#7", "Contrastive pretraining of an SER encoder on intra-speaker clusters."),
 }
 EVALUATE_PENDING = {
-    "clusters": ("#6", "NMI, ARI, purity and silhouette of intra-speaker clusters."),
     "ser": ("#7", "Fine-tune an encoder for SER on speaker-independent folds (UAR)."),
 }
 _ANY_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}

@@ -1,0 +1,86 @@
+"""Intra-speaker clusters of embeddings and how well they follow emotion.
+
+Paper "speaker-embedding-clusters-contrastive-ser", Sec. 2 and Table 1:
+
+- :func:`cluster_speakers`: for each speaker, k-means on length-normalised
+  embeddings of at most ``max_per_speaker`` (320, as the paper) utterances, chosen by
+  a seeded draw when a speaker has more; that speaker's other utterances join their
+  nearest centre. ``cluster`` is numbered within the speaker (0..k-1). A speaker
+  with fewer utterances than k gets one cluster per utterance (a warning says so).
+  The centres are kept (unit length) for the pretraining's ranking of clusters by
+  distance.
+- :func:`evaluate_clusters`: per speaker, NMI, ARI and purity of the clusters against
+  ``emotion``, and the silhouette of the clustering (Euclidean on the unit-length
+  embeddings, i.e. a monotone function of cosine distance); averaged over speakers,
+  as Table 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from seraltools.errors import BadInput
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.where(n > 0, n, 1.0)).astype(np.float32)
+
+
+def cluster_speakers(x: np.ndarray, speakers: list, k: int = 4, *, max_per_speaker: int = 320, seed: int = 0,
+                     warn=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(cluster per row, {speaker: (k_s, D) unit-length centres})."""
+    from sklearn.cluster import KMeans
+
+    if k < 1:
+        raise BadInput(f"--k {k}: give 1 or more clusters")
+    xu = unit(np.asarray(x, dtype=np.float32))
+    speakers = np.asarray([str(s) for s in speakers])
+    cluster = np.zeros(len(xu), dtype=np.int32)
+    centres: dict[str, np.ndarray] = {}
+    for si, spk in enumerate(sorted(set(speakers.tolist()))):
+        rows = np.flatnonzero(speakers == spk)
+        rng = np.random.default_rng([seed, si])
+        fit_rows = rows if len(rows) <= max_per_speaker else np.sort(rng.choice(rows, max_per_speaker, replace=False))
+        ks = min(k, len(fit_rows))
+        if ks < k and warn:
+            warn(f"speaker {spk!r} has {len(fit_rows)} utterances, fewer than k = {k}: one cluster per utterance")
+        km = KMeans(ks, n_init=10, random_state=seed).fit(xu[fit_rows])
+        c = unit(km.cluster_centers_)
+        cluster[rows] = np.argmax(xu[rows] @ c.T, axis=1) if len(rows) > len(fit_rows) else km.labels_
+        if len(rows) > len(fit_rows):
+            cluster[fit_rows] = km.labels_
+        centres[spk] = c
+    return cluster, centres
+
+
+def purity(labels_true, labels_pred) -> float:
+    """Share of samples in their cluster's majority class."""
+    from collections import Counter
+
+    total = 0
+    for c in set(labels_pred):
+        total += Counter(t for t, p in zip(labels_true, labels_pred) if p == c).most_common(1)[0][1]
+    return total / len(labels_true)
+
+
+def evaluate_clusters(x: np.ndarray, speakers: list, clusters: np.ndarray, emotions: list) -> list[dict]:
+    """Per-speaker NMI, ARI, purity and silhouette, then their mean over speakers (speaker "mean")."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+
+    xu = unit(np.asarray(x, dtype=np.float32))
+    speakers = np.asarray([str(s) for s in speakers])
+    emotions = np.asarray([str(e) for e in emotions])
+    rows = []
+    for spk in sorted(set(speakers.tolist())):
+        r = np.flatnonzero(speakers == spk)
+        yt, yp = emotions[r], np.asarray(clusters)[r]
+        n_clusters = len(set(yp.tolist()))
+        sil = float(silhouette_score(xu[r], yp)) if 1 < n_clusters < len(r) else float("nan")
+        rows.append({"speaker": spk, "n": len(r), "clusters": n_clusters,
+                     "nmi": float(normalized_mutual_info_score(yt, yp)), "ari": float(adjusted_rand_score(yt, yp)),
+                     "purity": purity(yt.tolist(), yp.tolist()), "silhouette": sil})
+    mean = {"speaker": "mean", "n": int(sum(r["n"] for r in rows)), "clusters": None}
+    for m in ("nmi", "ari", "purity", "silhouette"):
+        mean[m] = float(np.nanmean([r[m] for r in rows]))
+    return rows + [mean]
