@@ -131,8 +131,10 @@ _seral() {
         'evaluate clusters')
             case "$prev" in
                 --emotions) return ;;
+                --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --seed) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--emotions --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--emotions --plot --seed --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
     esac
 }

@@ -116,5 +116,7 @@ complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_sub
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from ser' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from clusters' -F
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from clusters' -l emotions -x -d 'Comma-separated emotions to keep, e.g'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from clusters' -l plot -r -F -d 'Draw the papers Fig'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from clusters' -l seed -x -d 'Seed of every random step - same input and seed, same output'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from clusters' -l quiet -s q -d 'No progress bar or summary on stderr'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from clusters' -l help -s h -d 'Show help and exit.'

@@ -84,3 +84,41 @@ def evaluate_clusters(x: np.ndarray, speakers: list, clusters: np.ndarray, emoti
     for m in ("nmi", "ari", "purity", "silhouette"):
         mean[m] = float(np.nanmean([r[m] for r in rows]))
     return rows + [mean]
+
+
+def plot_map(x: np.ndarray, speakers: list, emotions: list, path: str, *, seed: int = 0, title: str = "") -> None:
+    """Fig. 1 of the paper: a 2-D t-SNE map of the embeddings, one colour per speaker and
+    one marker per emotion (together: speaker_emotion)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from seraltools.reduce import TSNE
+    from seraltools.table import atomic_path
+
+    xu = unit(np.asarray(x, dtype=np.float32))
+    perplexity = float(min(30.0, max(2.0, (len(xu) - 1) / 3.5)))
+    y = TSNE(2, perplexity=perplexity, seed=seed).fit_transform(xu)
+    spk_names, emo_names = sorted(set(map(str, speakers))), sorted(set(map(str, emotions)))
+    markers = "osD^vP*Xh<>"
+    cmap = plt.get_cmap("tab10" if len(spk_names) <= 10 else "tab20")
+    fig, ax = plt.subplots(figsize=(7.5, 6))
+    for si, s in enumerate(spk_names):
+        for ei, e in enumerate(emo_names):
+            m = np.array([(str(a) == s and str(b) == e) for a, b in zip(speakers, emotions)])
+            if m.any():
+                ax.scatter(y[m, 0], y[m, 1], s=14, color=cmap(si % cmap.N), marker=markers[ei % len(markers)],
+                           alpha=0.8, linewidths=0)
+    handles = [plt.Line2D([], [], color=cmap(i % cmap.N), marker="o", linestyle="", label=s)
+               for i, s in enumerate(spk_names)]
+    handles += [plt.Line2D([], [], color="black", marker=markers[i % len(markers)], linestyle="", label=e)
+                for i, e in enumerate(emo_names)]
+    ax.legend(handles=handles, fontsize=7, ncol=2, loc="best", title="speaker / emotion", title_fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or "t-SNE of embeddings: colour = speaker, marker = emotion", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=150, format="png")
+    plt.close(fig)

@@ -61,9 +61,10 @@ def test_cli(cli, tmp_path):
     assert c.schema.field("cluster").type == pa.int32()
     assert c.column("cluster").null_count == 45  # the boredom rows are not clustered
     assert set(metadata(c)["speaker_clusters"]) == {"s0", "s1", "s2"}
-    ev = cli("evaluate", "clusters", tmp_path / "c.parquet", tmp_path / "m.parquet")
+    ev = cli("evaluate", "clusters", "--plot", tmp_path / "map.png", tmp_path / "c.parquet", tmp_path / "m.parquet")
     assert ev.exit_code == 0, ev.stderr
     assert "mean" in ev.stdout and "silhouette" in ev.stdout
+    assert (tmp_path / "map.png").read_bytes()[:4] == b"\x89PNG"
     m = read_table(tmp_path / "m.parquet")
     assert m.column("id").to_pylist()[-1] == "mean" and m.column("nmi").to_pylist()[-1] > 0.95
     bad = cli("cluster-speakers", tmp_path / "c.parquet", tmp_path / "x.parquet", "--emotions", "joy")

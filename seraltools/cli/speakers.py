@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import numpy as np
@@ -81,6 +82,8 @@ def evaluate_clusters_cmd(
     table: InputTable,
     output: Annotated[Optional[str], typer.Argument(help="Optional Parquet of the per-speaker metrics; - for stdout.", metavar="[OUTPUT]")] = None,
     emotions: Annotated[Optional[str], typer.Option("--emotions", help="Comma-separated emotions to keep, e.g. neutral,happiness,sadness,anger.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the paper's Fig. 1: a t-SNE map coloured by speaker, marked by emotion (PNG).", dir_okay=False)] = None,
+    seed: Seed = 0,
     quiet: Quiet = False,
 ) -> None:
     """NMI, ARI, purity and silhouette of intra-speaker clusters against emotion (Table 1).
@@ -93,7 +96,7 @@ def evaluate_clusters_cmd(
     import pyarrow as pa
 
     from seraltools.errors import BadInput
-    from seraltools.speaker_clusters import evaluate_clusters
+    from seraltools.speaker_clusters import evaluate_clusters, plot_map
     from seraltools.table import feature_matrix, history_entry, read_table, stamp, write_table
 
     source = "<stdin>" if table == "-" else table
@@ -107,6 +110,8 @@ def evaluate_clusters_cmd(
     print(f"{'speaker':<10} {'n':>5} {'NMI':>6} {'ARI':>6} {'purity':>7} {'silhouette':>11}")
     for r in rows:
         print(f"{r['speaker']:<10} {r['n']:>5} {r['nmi']:>6.3f} {r['ari']:>6.3f} {r['purity']:>7.3f} {r['silhouette']:>11.3f}")
+    if plot:
+        plot_map(feature_matrix(t, source), _speakers(t, source), t.column("emotion").to_pylist(), str(plot), seed=seed)
     if output:
         res = pa.table({"id": [r["speaker"] for r in rows], "n": pa.array([r["n"] for r in rows], pa.int32()),
                         **{m: pa.array([r[m] for r in rows], pa.float32()) for m in ("nmi", "ari", "purity", "silhouette")}})
