@@ -86,7 +86,7 @@ def main() -> None:
             ("log-mel functionals, z-scored (600)", zscore(feature_matrix(lm))),
             ("CPC mean z_t (256)", feature_matrix(read_table(args.out / "emodb-cpc.parquet"))),
             ("CPC mean c_t (256)", feature_matrix(read_table(args.out / "emodb-cpc-context.parquet")))]
-    print(f"\nk-NN speaker identification (k = 5, cosine, stratified 5-fold; 10 speakers, chance 0.10)")
+    print("\nk-NN speaker identification (k = 5, cosine, stratified 5-fold; 10 speakers, chance 0.10)")
     for name, x in rows:
         print(f"  {name:<38} {knn_speaker_accuracy(x, speakers):.3f}")
 

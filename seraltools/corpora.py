@@ -30,7 +30,16 @@ import pyarrow as pa
 
 from seraltools.audio import AUDIO_SUFFIXES
 from seraltools.errors import BadInput
-from seraltools.table import ID, WELL_KNOWN, cast_well_known, check_unique_ids, fingerprint_file, metadata, set_column
+from seraltools.table import (
+    ID,
+    WELL_KNOWN,
+    cast_well_known,
+    check_unique_ids,
+    fingerprint_file,
+    metadata,
+    read_user_table,
+    set_column,
+)
 
 MANIFEST_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 
@@ -227,22 +236,8 @@ def _is_manifest(p: Path) -> bool:
 
 def read_manifest(path: Path, *, check_files: bool = True) -> pa.Table:
     """A manifest as a table with absolute ``path`` and ``id`` (from the file stem if absent)."""
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
-
     name = str(path)
-    try:
-        if path.suffix.lower() in (".csv", ".tsv"):
-            strings = {c: pa.string() for c in ("id", "path", "speaker", "emotion", "corpus")}
-            table = pcsv.read_csv(
-                path,
-                parse_options=pcsv.ParseOptions(delimiter="\t" if path.suffix.lower() == ".tsv" else ","),
-                convert_options=pcsv.ConvertOptions(column_types=strings),
-            )
-        else:
-            table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as e:
-        raise BadInput(f"{name}: not a readable manifest ({str(e).strip().splitlines()[0]})") from None
+    table = read_user_table(path, "manifest", strings=("id", "path", "speaker", "emotion", "corpus"))
     if "path" not in table.column_names:
         raise BadInput(f"{name}: manifest has no 'path' column; add one naming each audio file")
     if table.num_rows == 0:

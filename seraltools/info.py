@@ -35,7 +35,7 @@ def summarize(table: pa.Table) -> dict:
         counts = collections.Counter(table.column(f.name).to_pylist())
         if len(counts) <= MAX_LEVELS:
             summary["labels"][f.name] = {("(null)" if k is None else str(k)): v
-                                         for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))}
+                                         for k, v in sorted(counts.items(), key=_label_order)}
     if "duration" in table.column_names:
         d = table.column("duration")
         summary["duration_s"] = float(pa.compute.sum(d).as_py() or 0.0)
@@ -65,3 +65,9 @@ def format_summary(summary: dict, name: str) -> str:
         lines.append(f"skipped   {len(summary['skipped'])} files")
         lines += [f"  {s['path']}: {s['reason']}" for s in summary["skipped"]]
     return "\n".join(lines)
+
+
+def _label_order(item):
+    """Nulls last, numbers by value, text alphabetically."""
+    k = item[0]
+    return (k is None, isinstance(k, str), k if isinstance(k, (int, float)) else 0, str(k))

@@ -41,6 +41,11 @@ METRICS = ("auto", "cosine", "euclidean")
 EXACT_LIMIT = 20_000
 
 
+def default_k(n: int) -> int:
+    """The paper's number of clusters, k = N/3 (after its ref. [29])."""
+    return max(1, round(n / 3))
+
+
 def resolve_metric(metric: str, dim: int) -> str:
     """``auto`` is the paper's choice: Euclidean for 2-D features, cosine above."""
     if metric not in METRICS:
@@ -120,8 +125,7 @@ class Clustering:
 def mal_queue(x: np.ndarray, budget: int, k: int | None = None, **options) -> tuple[np.ndarray, Clustering]:
     """The first ``budget`` queries. A budget above k (default N/3) clusters with
     k = budget instead, so that every query is a medoid."""
-    n = len(x)
-    k = max(1, round(n / 3)) if k is None else int(k)
+    k = default_k(len(x)) if k is None else int(k)
     c = mal(x, max(k, int(budget)), **options)
     return c.queue(int(budget)), c
 
@@ -179,13 +183,13 @@ def mal(
         row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
         raise BadInput(f"row {row + 1}: features hold NaN or infinity; re-extract or drop the row")
     metric = resolve_metric(metric, x.shape[1])
-    k = max(1, round(n / 3)) if k is None else int(k)
+    k = default_k(n) if k is None else int(k)
     if not 1 <= k <= n:
         raise BadInput(f"--k {k}: give 1 to {n} (the number of samples)")
     rng = np.random.default_rng(seed)
     exact = n <= exact_limit
     labels = np.empty(n, dtype=np.int64)
-    medoids, spread, sizes_list = [], [], []
+    medoids, spread = [], []
     loss = 0.0
     blocks = [np.arange(n)] if exact else _blocks(x, block_size, metric, seed)
     shares = _shares(np.array([len(b) for b in blocks]), k)
@@ -278,7 +282,7 @@ def select(
         raise BadInput(f"{source}: the table has no rows")
     params = {"method": method, "seed": seed, "budget": budget}
     if method == "mal":
-        k0 = max(1, round(n / 3)) if k is None else int(k)
+        k0 = default_k(n) if k is None else int(k)
         b = resolve_budget(budget, n, default=k0)
         queries, c = mal_queue(x, b, k0, metric=metric, seed=seed)
         cluster = pa.array(c.cluster, pa.int32())
@@ -290,7 +294,7 @@ def select(
         if c.k > k0:
             summary += f" (the budget is above k = {k0}: clustered with k = {c.k})"
     elif method == "random":
-        b = resolve_budget(budget, n, default=max(1, round(n / 3)))
+        b = resolve_budget(budget, n, default=default_k(n))
         queries = random_queue(n, b, seed)
         cluster = pa.nulls(n, pa.int32())
         cluster_size = pa.nulls(n, pa.int32())
@@ -311,26 +315,14 @@ def select(
     return stamp(out, entry, parent=meta), summary
 
 
-def read_labels(path) -> "pa.Table":
-    """Annotations: CSV, TSV or Parquet with an ``id`` column and label columns."""
+def read_labels(path):
+    """Annotations: CSV, TSV or Parquet with an ``id`` column and label columns (empty cells: no label)."""
     import pyarrow as pa
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
 
-    from seraltools.table import check_unique_ids
+    from seraltools.table import check_unique_ids, read_user_table
 
     name = str(path)
-    try:
-        if name.endswith((".csv", ".tsv")):
-            opts = pcsv.ConvertOptions(column_types={"id": pa.string()}, strings_can_be_null=True)
-            parse = pcsv.ParseOptions(delimiter="\t" if name.endswith(".tsv") else ",")
-            t = pcsv.read_csv(path, parse_options=parse, convert_options=opts)
-        else:
-            t = pq.read_table(path)
-    except FileNotFoundError:
-        raise BadInput(f"{name}: no such file") from None
-    except (pa.ArrowInvalid, OSError) as e:
-        raise BadInput(f"{name}: not a readable labels table ({str(e).strip().splitlines()[0]})") from None
+    t = read_user_table(path, "labels table", empty_is_null=True)
     if "id" not in t.column_names:
         raise BadInput(f"{name}: no 'id' column; the labels table needs id plus label columns")
     check_unique_ids(t.column("id").cast(pa.string()).to_pylist(), name)

@@ -47,9 +47,8 @@ def cluster_speakers(x: np.ndarray, speakers: list, k: int = 4, *, max_per_speak
             warn(f"speaker {spk!r} has {len(fit_rows)} utterances, fewer than k = {k}: one cluster per utterance")
         km = KMeans(ks, n_init=10, random_state=seed).fit(xu[fit_rows])
         c = unit(km.cluster_centers_)
-        cluster[rows] = np.argmax(xu[rows] @ c.T, axis=1) if len(rows) > len(fit_rows) else km.labels_
-        if len(rows) > len(fit_rows):
-            cluster[fit_rows] = km.labels_
+        cluster[rows] = np.argmax(xu[rows] @ c.T, axis=1)  # rows left out of the fit: nearest centre
+        cluster[fit_rows] = km.labels_
         centres[spk] = c
     return cluster, centres
 

@@ -136,7 +136,7 @@ def make_corpus(
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for si, spk in enumerate(make_speakers(speakers, seed)):
-        for ei, emo in enumerate(emotions):
+        for emo in emotions:
             for k in range(per_cell):
                 rng = np.random.default_rng([seed, 2, si, list(PROSODY).index(emo), k])
                 name = f"{spk.name}_{emo}_{k:02d}"

@@ -73,6 +73,31 @@ def read_table(path: str | os.PathLike, *, need_features: bool = False) -> pa.Ta
     return validate(table, name, need_features=need_features)
 
 
+def read_user_table(path: str | os.PathLike, what: str, *, strings: tuple[str, ...] = (ID,),
+                    empty_is_null: bool = False) -> pa.Table:
+    """A table a user wrote by hand or by script (manifest, annotations): CSV, TSV or Parquet.
+
+    ``strings`` are read as text whatever they look like (speaker "03" stays "03");
+    ``empty_is_null`` reads empty CSV cells of those columns as nulls."""
+    import pyarrow.csv as pcsv
+
+    name = str(path)
+    suffix = Path(name).suffix.lower()
+    try:
+        if suffix in (".csv", ".tsv"):
+            return pcsv.read_csv(
+                name,
+                parse_options=pcsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ","),
+                convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in strings},
+                                                    strings_can_be_null=empty_is_null),
+            )
+        return pq.read_table(name)
+    except FileNotFoundError:
+        raise BadInput(f"{name}: no such file") from None
+    except (pa.ArrowInvalid, OSError) as e:
+        raise BadInput(f"{name}: not a readable {what} ({_first_line(e)})") from None
+
+
 def validate(table: pa.Table, name: str, *, need_features: bool = False) -> pa.Table:
     """Check the table contract; cast well-known columns to their types where lossless."""
     if ID not in table.column_names:

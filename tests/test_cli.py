@@ -229,3 +229,10 @@ def test_extract_from_a_seral_table_replaces_features_and_keeps_columns_and_hist
     assert b.column("session").to_pylist() == list(range(a.num_rows))
     assert feature_matrix(b).shape == (a.num_rows, 600)
     assert [h["tool"] for h in metadata(b)["history"]] == ["extract", "extract"]
+
+
+def test_options_a_feature_does_not_take_are_refused(cli, synth_dir, tmp_path):
+    (tmp_path / "m.safetensors").write_bytes(b"x")
+    out = cli("extract", "--feat", "logmel", "--model", tmp_path / "m.safetensors", synth_dir, tmp_path / "o.parquet")
+    assert out.exit_code == 2 and "--feat logmel takes no --model" in out.stderr
+    assert not (tmp_path / "o.parquet").exists()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pytest
 
 from seraltools.simulate import SimulationConfig, simulate, summarize, zscore
 from seraltools.table import read_table, set_features, write_table
@@ -84,6 +83,7 @@ def test_evaluate_al_cli(cli, tmp_path):
     assert set(res.column("selector").to_pylist()) == {"mal", "random"}
     assert (tmp_path / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     again = cli(*args, tmp_path / "al2.parquet")
+    assert again.exit_code == 0
     assert read_table(tmp_path / "al2.parquet").column("mcc").to_pylist() == res.column("mcc").to_pylist()
 
 

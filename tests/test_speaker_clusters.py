@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pytest
 
 from seraltools.speaker_clusters import cluster_speakers, evaluate_clusters, purity
 from seraltools.table import metadata, read_table, set_features, write_table

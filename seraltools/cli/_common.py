@@ -17,9 +17,9 @@ import typer
 from seraltools.errors import SeralError
 
 try:  # typer >= 0.20 vendors click
-    from typer._click.exceptions import ClickException, UsageError
+    from typer._click.exceptions import ClickException, UsageError  # noqa: F401  (used by cli.main)
 except ImportError:  # pragma: no cover - older typer on click
-    from click.exceptions import ClickException, UsageError
+    from click.exceptions import ClickException, UsageError  # noqa: F401
 
 # ---------------------------------------------------------------- shared options (defaults written once)
 

@@ -40,15 +40,15 @@ def extract_cmd(
     """
     from seraltools.corpora import collect_inputs, read_va_map
     from seraltools.extract import extract
-    from seraltools.progress import log
     from seraltools.errors import BadInput
+    from seraltools.progress import log
     from seraltools.features import check_feature
     from seraltools.table import history_entry, stamp, write_table
 
     check_feature(feat)
+    options = {"model": str(model) if model else None, "context": context, "device": device}
     user_map = read_va_map(va_map) if va_map else None
     utterances, described = collect_inputs(inputs, corpus, user_map, check_files=on_error == "fail")
-    options = {"model": str(model) if model else None, "context": context, "device": device} if feat == "cpc" else {}
     done = extract(utterances, feat, options=options, workers=cpu_workers(workers), on_error=on_error, quiet=quiet)
     for s in done.skipped:
         log(f"seral extract: skipped {s['path']}: {s['reason']}")

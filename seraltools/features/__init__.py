@@ -33,8 +33,21 @@ def check_feature(name: str) -> None:
         raise BadInput(f"unknown feature {name!r}; choose one of: {', '.join(REGISTRY)}")
 
 
+#: Option values that mean "not given" on the command line.
+_UNSET = (None, False, "auto")
+
+
 def make_extractor(name: str, **options):
-    """Build the extractor called ``name`` with its ``options``."""
+    """Build the extractor called ``name``. Options it does not take are dropped when
+    unset and an error when given (``--model`` for ``--feat logmel``, say)."""
+    import inspect
+
     check_feature(name)
     module, cls = REGISTRY[name][0].split(":")
-    return getattr(import_module(module), cls)(**options)
+    factory = getattr(import_module(module), cls)
+    accepted = inspect.signature(factory).parameters
+    extra = [k for k, v in options.items() if k not in accepted and v not in _UNSET]
+    if extra:
+        flags = ", ".join("--" + k.replace("_", "-") for k in extra)
+        raise BadInput(f"--feat {name} takes no {flags}")
+    return factory(**{k: v for k, v in options.items() if k in accepted})
