@@ -49,6 +49,7 @@ bench: venv
 	$(BIN)/python benchmarks/mal_scale.py
 	$(BIN)/python benchmarks/tsne_speed.py
 	$(BIN)/python benchmarks/cpc_emodb.py --corpus $(CORPUS) --out bench-out
+	$(BIN)/python benchmarks/speaker_emodb.py --corpus $(CORPUS) --out bench-out
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

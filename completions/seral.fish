@@ -17,7 +17,7 @@ complete -c seral -n '__fish_seen_subcommand_from extract' -F
 complete -c seral -n '__fish_seen_subcommand_from extract' -l feat -s f -x -a 'logmel cpc dvector ecapa encoder' -d 'Feature to extract'
 complete -c seral -n '__fish_seen_subcommand_from extract' -l corpus -x -a 'auto none emodb ravdess cremad tess savee synthetic' -d 'Labels from file names - a corpuss naming, auto (the one every...'
 complete -c seral -n '__fish_seen_subcommand_from extract' -l va-map -r -F -d 'CSV emotion,valence,arousal that replaces the built-in...'
-complete -c seral -n '__fish_seen_subcommand_from extract' -l model -r -F -d 'Model file for learned features (--feat cpc - from seral train-cpc)'
+complete -c seral -n '__fish_seen_subcommand_from extract' -l model -r -F -d 'Model for learned features - --feat cpc a file from seral...'
 complete -c seral -n '__fish_seen_subcommand_from extract' -l context -d '--feat cpc - mean of the context vectors c_t instead of the encoder...'
 complete -c seral -n '__fish_seen_subcommand_from extract' -l device -x -a 'auto cpu cuda' -d 'Where torch runs; auto takes a GPU when there is one'
 complete -c seral -n '__fish_seen_subcommand_from extract' -l workers -s j -x -d 'Worker processes; 0 = one per CPU core'

@@ -45,7 +45,7 @@ def test_help_does_not_import_torch(args):
 
 
 @pytest.mark.parametrize("args", [["pretrain"], ["evaluate", "ser"],
-                                  ["extract", "--feat", "dvector", "x", "y"]])
+                                  ["extract", "--feat", "encoder", "x", "y"]])
 def test_tools_not_built_yet_say_so_and_exit_1(cli, args, tmp_path):
     out = cli(*args)
     assert out.exit_code == 1

@@ -23,7 +23,7 @@ def extract_cmd(
     feat: Annotated[Feature, typer.Option("--feat", "-f", help="Feature to extract.")] = "logmel",
     corpus: Annotated[CorpusName, typer.Option("--corpus", help="Labels from file names: a corpus's naming, auto (the one every file follows) or none. Manifests keep their own columns.")] = "auto",
     va_map: Annotated[Optional[Path], typer.Option("--va-map", help="CSV emotion,valence,arousal that replaces the built-in valence/arousal map.", dir_okay=False)] = None,
-    model: Annotated[Optional[Path], typer.Option("--model", help="Model file for learned features (--feat cpc: from seral train-cpc).", dir_okay=False)] = None,
+    model: Annotated[Optional[Path], typer.Option("--model", help="Model for learned features: --feat cpc a file from seral train-cpc; --feat ecapa a SpeechBrain directory; --feat dvector other GE2E weights than resemblyzer's (optional).")] = None,
     context: Annotated[bool, typer.Option("--context", help="--feat cpc: mean of the context vectors c_t instead of the encoder outputs z_t.")] = False,
     device: Device = "auto",
     workers: Workers = 0,

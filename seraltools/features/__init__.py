@@ -17,10 +17,12 @@ from seraltools.errors import BadInput, NotBuiltYet
 REGISTRY: dict[str, tuple[str, str]] = {
     "logmel": ("seraltools.features.logmel:LogMelFunctionals", "600-dim log-mel functionals (paper Sec. 3.3)"),
     "cpc": ("seraltools.features.cpc:CPCFeatures", "256-dim mean CPC encoder outputs (paper Sec. 3.3); needs --model"),
+    "dvector": ("seraltools.features.dvector:DVectorFeatures", "256-dim GE2E d-vectors, resemblyzer's pretrained weights (speaker paper Sec. 2)"),
+    "ecapa": ("seraltools.features.ecapa:ECAPAFeatures", "ECAPA-TDNN embeddings from a SpeechBrain model directory; needs --model DIR"),
 }
 
 #: Features of the papers that later tools will add: name -> issue that builds it.
-PLANNED: dict[str, str] = {"dvector": "#6", "ecapa": "#6", "encoder": "#7"}
+PLANNED: dict[str, str] = {"encoder": "#7"}
 
 NAMES = tuple(REGISTRY) + tuple(PLANNED)
 

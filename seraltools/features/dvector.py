@@ -1,0 +1,192 @@
+"""d-vectors (GE2E, Wan et al. 2018): the speaker embedding of the paper
+"speaker-embedding-clusters-contrastive-ser", Sec. 2, 256 dims.
+
+The weights are the pretrained ones that the ``resemblyzer`` package ships inside its
+wheel (``pip install 'seraltools[dvector]'``); they are read from the installed
+package's ``pretrained.pt`` with ``torch.load(weights_only=True)`` (no code runs from
+the file) and nothing is downloaded. resemblyzer itself is not imported. The pipeline
+is resemblyzer's ``embed_utterance(preprocess_wav(wav))``, reimplemented so that whole
+batches run at once:
+
+- preprocessing: volume raised (never lowered) to -30 dBFS, then silences longer than
+  6 x 30 ms trimmed by WebRTC VAD (mode 3, 8-window moving average), as
+  ``resemblyzer.preprocess_wav``;
+- frames: power mel spectrogram, 40 Slaney mel bands of 25 ms periodic-Hann frames every
+  10 ms (n_fft 400, centred, zero padding), as ``librosa.feature.melspectrogram``;
+- partial utterances of 160 frames (1.6 s) at 1.3 per second; a last partial covering
+  under 75 % of its window is dropped unless it is the only one;
+- a 3-layer LSTM (256 units), linear 256 + ReLU on the last hidden state, L2-normalised
+  per partial; the utterance's d-vector is the L2-normalised mean of its partials.
+
+Every partial has 160 frames, so a batch is exactly the same computation as one
+utterance at a time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from seraltools.errors import BadInput
+
+SAMPLE_RATE = 16000
+N_MELS, N_FFT, HOP = 40, 400, 160
+PARTIAL_FRAMES = 160
+RATE, MIN_COVERAGE = 1.3, 0.75
+TARGET_DBFS = -30.0
+VAD_WINDOW = 480  # 30 ms
+VAD_AVERAGE, VAD_MAX_SILENCE = 8, 6
+INT16_MAX = 2**15 - 1
+INSTALL = "pip install 'seraltools[dvector]' (resemblyzer ships the pretrained GE2E weights)"
+
+
+def resemblyzer_weights() -> Path:
+    """Path of the GE2E weights inside the installed resemblyzer package."""
+    spec = importlib.util.find_spec("resemblyzer")
+    if spec is None or not spec.submodule_search_locations:
+        raise BadInput(f"--feat dvector needs the resemblyzer package's weights: {INSTALL}")
+    path = Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"
+    if not path.is_file():
+        raise BadInput(f"{path}: missing from the resemblyzer install; reinstall it ({INSTALL})")
+    return path
+
+
+def normalize_volume(wav: np.ndarray, target_dbfs: float = TARGET_DBFS) -> np.ndarray:
+    """Raise (never lower) the level to ``target_dbfs`` RMS."""
+    rms = np.sqrt(np.mean((wav.astype(np.float64) * INT16_MAX) ** 2))
+    if rms == 0:
+        return wav
+    change = target_dbfs - 20 * np.log10(rms / INT16_MAX)
+    return wav if change < 0 else (wav * 10 ** (change / 20)).astype(np.float32)
+
+
+def trim_long_silences(wav: np.ndarray) -> np.ndarray:
+    """Drop pauses longer than VAD_MAX_SILENCE windows (WebRTC VAD, mode 3)."""
+    from scipy.ndimage import binary_dilation
+
+    try:
+        import _webrtcvad  # the C extension; its Python wrapper needs pkg_resources
+    except ImportError:
+        raise BadInput(f"--feat dvector trims silences with WebRTC VAD: {INSTALL}") from None
+    wav = wav[: len(wav) - len(wav) % VAD_WINDOW]
+    pcm = np.round(wav * INT16_MAX).astype("<i2").tobytes()
+    vad = _webrtcvad.create()
+    _webrtcvad.init(vad)
+    _webrtcvad.set_mode(vad, 3)
+    step = VAD_WINDOW * 2
+    flags = np.array([_webrtcvad.process(vad, SAMPLE_RATE, pcm[i : i + step], VAD_WINDOW)
+                      for i in range(0, len(pcm), step)], dtype=float)
+    if not len(flags):
+        return wav
+    w = VAD_AVERAGE
+    padded = np.concatenate((np.zeros((w - 1) // 2), flags, np.zeros(w // 2)))
+    avg = np.cumsum(padded)
+    avg[w:] = avg[w:] - avg[:-w]
+    mask = np.round(avg[w - 1 :] / w).astype(bool)
+    mask = binary_dilation(mask, np.ones(VAD_MAX_SILENCE + 1))
+    return wav[np.repeat(mask, VAD_WINDOW)]
+
+
+def partial_slices(n_samples: int) -> list[int]:
+    """Start frames of the 160-frame partial utterances of an ``n_samples`` waveform."""
+    n_frames = int(np.ceil((n_samples + 1) / HOP))
+    step = int(np.round(SAMPLE_RATE / RATE / HOP))
+    starts = list(range(0, max(1, n_frames - PARTIAL_FRAMES + step + 1), step))
+    coverage = (n_samples - starts[-1] * HOP) / (PARTIAL_FRAMES * HOP)
+    if coverage < MIN_COVERAGE and len(starts) > 1:
+        starts = starts[:-1]
+    return starts
+
+
+class GE2E:
+    """The d-vector network and its loaded weights."""
+
+    def __init__(self, weights: Path, device: str):
+        import torch
+
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)["model_state"]
+        except Exception as e:
+            raise BadInput(f"{weights}: not a resemblyzer GE2E checkpoint ({str(e).splitlines()[0]})") from None
+        self.lstm = torch.nn.LSTM(N_MELS, 256, 3, batch_first=True)
+        self.linear = torch.nn.Linear(256, 256)
+        self.lstm.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("lstm.")})
+        self.linear.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("linear.")})
+        self.lstm.to(device).eval()
+        self.linear.to(device).eval()
+        import torchaudio
+
+        self.window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64)
+        self.fbank = torchaudio.functional.melscale_fbanks(
+            N_FFT // 2 + 1, 0.0, SAMPLE_RATE / 2, N_MELS, SAMPLE_RATE, norm="slaney", mel_scale="slaney"
+        ).to(torch.float64)
+        self.device = device
+
+    def mel(self, wav: np.ndarray) -> np.ndarray:
+        """(frames, 40) float32 power mel spectrogram."""
+        import torch
+
+        x = torch.from_numpy(wav.astype(np.float64))
+        spec = torch.stft(x, N_FFT, HOP, window=self.window, center=True, pad_mode="constant", return_complex=True)
+        return (spec.abs() ** 2).T.matmul(self.fbank).to(torch.float32).numpy()
+
+    def partials(self, wav: np.ndarray) -> np.ndarray:
+        """(n_partials, 160, 40) mel windows of one preprocessed waveform."""
+        starts = partial_slices(len(wav))
+        end = (starts[-1] + PARTIAL_FRAMES) * HOP
+        if end >= len(wav):
+            wav = np.pad(wav, (0, end - len(wav)))
+        mel = self.mel(wav)
+        return np.stack([mel[s : s + PARTIAL_FRAMES] for s in starts])
+
+    def embed(self, mels: np.ndarray) -> np.ndarray:
+        """Unit-length embeddings of a (B, 160, 40) batch of partials."""
+        import torch
+
+        with torch.no_grad():
+            _, (hidden, _) = self.lstm(torch.from_numpy(mels).to(self.device))
+            e = torch.relu(self.linear(hidden[-1]))
+            return (e / e.norm(dim=1, keepdim=True)).cpu().numpy()
+
+
+class DVectorFeatures:
+    name = "dvector"
+    dim = 256
+    processes = False  # torch: one process, batches of partial utterances
+
+    def __init__(self, model: str | None = None, device: str = "cpu", trim_silence: bool = True):
+        from seraltools.models import resolve_device
+
+        self.weights = Path(model) if model else resemblyzer_weights()
+        if not self.weights.is_file():
+            raise BadInput(f"{self.weights}: no such GE2E weights file")
+        self.device = resolve_device(device)
+        self.net = GE2E(self.weights, self.device)
+        self.trim_silence = trim_silence
+
+    def config(self) -> dict:
+        return {"weights": str(self.weights), "preprocess": "volume -30 dBFS, WebRTC VAD trim" if self.trim_silence
+                else "volume -30 dBFS", "partials": "160 frames at 1.3/s, coverage 0.75", "pooling": "mean, L2"}
+
+    def preprocess(self, samples: np.ndarray) -> np.ndarray:
+        wav = normalize_volume(np.asarray(samples, np.float32))
+        if self.trim_silence:
+            trimmed = trim_long_silences(wav)
+            wav = trimmed if len(trimmed) else wav  # all silence: keep the audio rather than nothing
+        return wav
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        return self.batch([samples])[0]
+
+    def batch(self, batch: list[np.ndarray]) -> np.ndarray:
+        parts = [self.net.partials(self.preprocess(s)) for s in batch]
+        embeds = self.net.embed(np.concatenate(parts))
+        out = np.empty((len(batch), self.dim), np.float32)
+        start = 0
+        for i, p in enumerate(parts):
+            mean = embeds[start : start + len(p)].mean(axis=0)
+            out[i] = mean / np.linalg.norm(mean)
+            start += len(p)
+        return out

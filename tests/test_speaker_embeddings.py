@@ -1,0 +1,177 @@
+"""Speaker embeddings: d-vectors (resemblyzer's GE2E weights) and ECAPA-TDNN
+(a SpeechBrain directory)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from seraltools.audio import load_audio
+from seraltools.errors import BadInput
+from seraltools.table import feature_matrix
+
+from .conftest import EMODB
+
+
+def _wavs(d, n=8):
+    return sorted(d.rglob("*.wav"))[:n]
+
+
+@pytest.fixture(scope="module")
+def dvec():
+    pytest.importorskip("resemblyzer", reason="d-vectors need resemblyzer's weights: pip install '.[dvector]'")
+    from seraltools.features.dvector import DVectorFeatures
+
+    return DVectorFeatures()
+
+
+@pytest.fixture(scope="module")
+def resemblyzer_encoder():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # webrtcvad's pkg_resources, scipy.ndimage.morphology
+        import resemblyzer
+
+        return resemblyzer, resemblyzer.VoiceEncoder("cpu", verbose=False)
+
+
+def test_dvectors_agree_with_resemblyzer_embed_utterance(dvec, resemblyzer_encoder, synth_dir):
+    resemblyzer, enc = resemblyzer_encoder
+    files = _wavs(synth_dir) + (_wavs(EMODB, 6) if EMODB.is_dir() else [])
+    for f in files:
+        wav = load_audio(f).samples
+        ours = dvec(wav)
+        theirs = enc.embed_utterance(resemblyzer.preprocess_wav(wav))
+        assert ours.shape == (256,) and ours.dtype == np.float32
+        assert float(ours @ theirs) >= 0.99, f
+    # without silence trimming: embed_utterance of the volume-normalised audio
+    plain = type(dvec)(trim_silence=False)
+    wav = load_audio(files[0]).samples
+    theirs = enc.embed_utterance(resemblyzer.normalize_volume(wav, -30, increase_only=True))
+    assert float(plain(wav) @ theirs) >= 0.99
+
+
+def test_dvector_preprocessing_and_mel_match_resemblyzer(dvec, resemblyzer_encoder, synth_dir):
+    resemblyzer, _ = resemblyzer_encoder
+    from resemblyzer import audio
+
+    wav = load_audio(_wavs(synth_dir)[0]).samples
+    ours = dvec.preprocess(wav)
+    np.testing.assert_allclose(ours, resemblyzer.preprocess_wav(wav), atol=1e-6)
+    mel, ref = dvec.net.mel(ours), audio.wav_to_mel_spectrogram(ours)
+    assert mel.shape == ref.shape
+    np.testing.assert_allclose(mel, ref, atol=1e-5 * ref.max())
+
+
+def test_dvector_partials_follow_resemblyzer(resemblyzer_encoder):
+    _, enc = resemblyzer_encoder
+    from seraltools.features.dvector import partial_slices
+
+    for n in (1000, 16000, 25600, 30000, 48000, 123457):
+        _, mel_slices = enc.compute_partial_slices(n, 1.3, 0.75)
+        assert partial_slices(n) == [s.start for s in mel_slices]
+
+
+def test_dvector_batch_equals_one_by_one(dvec, synth_dir):
+    wavs = [load_audio(f).samples for f in _wavs(synth_dir)]
+    batched = dvec.batch(wavs)
+    single = np.stack([dvec(w) for w in wavs])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1, atol=1e-5)
+
+
+def test_extract_dvector_cli(cli, dvec, synth_dir, tmp_path):
+    out = tmp_path / "d.parquet"
+    res = cli("extract", "--feat", "dvector", "--quiet", synth_dir / "manifest.csv", out)
+    assert res.exit_code == 0, res.stderr
+    t = pq.read_table(out)
+    x = feature_matrix(t)
+    assert x.shape == (8, 256)
+    assert set(t.column_names) >= {"id", "speaker", "emotion", "features"}
+    wav = load_audio(synth_dir / t.column("path")[0].as_py()).samples
+    np.testing.assert_allclose(x[0], dvec(wav), atol=1e-5)
+
+
+def test_dvector_without_resemblyzer_says_how_to_install(monkeypatch):
+    import importlib.util
+
+    from seraltools.features import dvector
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(BadInput, match=r"seraltools\[dvector\]"):
+        dvector.resemblyzer_weights()
+
+
+# --- ECAPA-TDNN from a SpeechBrain directory --------------------------------------------
+
+HYPERPARAMS = """\
+n_mels: 24
+pretrained_path: somewhere/on/the/hub
+compute_features: !new:speechbrain.lobes.features.Fbank
+    n_mels: !ref <n_mels>
+mean_var_norm: !new:speechbrain.processing.features.InputNormalization
+    norm_type: sentence
+    std_norm: False
+embedding_model: !new:speechbrain.lobes.models.ECAPA_TDNN.ECAPA_TDNN
+    input_size: !ref <n_mels>
+    channels: [32, 32, 32, 32, 96]
+    kernel_sizes: [5, 3, 3, 3, 1]
+    dilations: [1, 2, 3, 4, 1]
+    attention_channels: 16
+    se_channels: 16
+    lin_neurons: 48
+"""
+
+
+@pytest.fixture(scope="module")
+def ecapa_dir(tmp_path_factory):
+    """A SpeechBrain ECAPA directory written from SpeechBrain's own class (random weights)."""
+    pytest.importorskip("speechbrain", reason="--feat ecapa needs SpeechBrain: pip install '.[ecapa]'")
+    import torch
+    from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
+
+    d = tmp_path_factory.mktemp("ecapa")
+    (d / "hyperparams.yaml").write_text(HYPERPARAMS)
+    torch.manual_seed(0)
+    model = ECAPA_TDNN(24, channels=[32, 32, 32, 32, 96], attention_channels=16, se_channels=16, lin_neurons=48)
+    torch.save(model.state_dict(), d / "embedding_model.ckpt")
+    return d, model
+
+
+def test_extract_ecapa_from_a_speechbrain_directory(cli, ecapa_dir, synth_dir, tmp_path):
+    import torch
+    from speechbrain.lobes.features import Fbank
+
+    d, model = ecapa_dir
+    out = tmp_path / "e.parquet"
+    res = cli("extract", "--feat", "ecapa", "--model", d, "--quiet", synth_dir / "manifest.csv", out)
+    assert res.exit_code == 0, res.stderr
+    t = pq.read_table(out)
+    x = feature_matrix(t)
+    assert x.shape == (8, 48)
+    # the same as SpeechBrain's modules applied by hand
+    wav = torch.from_numpy(load_audio(synth_dir / t.column("path")[0].as_py()).samples)[None]
+    model.eval()
+    with torch.no_grad():
+        f = Fbank(n_mels=24)(wav)
+        f = f - f.mean(dim=1, keepdim=True)
+        ref = model(f, torch.ones(1)).reshape(-1).numpy()
+    np.testing.assert_allclose(x[0], ref, rtol=1e-4, atol=1e-5)
+
+
+def test_ecapa_bad_directories_are_one_line_errors(cli, ecapa_dir, synth_dir, tmp_path):
+    d, _ = ecapa_dir
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "hyperparams.yaml").write_text(HYPERPARAMS)
+    res = cli("extract", "--feat", "ecapa", "--model", broken, synth_dir, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "embedding_model.ckpt" in res.stderr
+    (broken / "embedding_model.ckpt").write_bytes((d / "embedding_model.ckpt").read_bytes())
+    (broken / "hyperparams.yaml").write_text(HYPERPARAMS.replace("[32, 32, 32, 32, 96]", "[16, 16, 16, 16, 48]"))
+    res = cli("extract", "--feat", "ecapa", "--model", broken, synth_dir, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "does not fit" in res.stderr
+    res = cli("extract", "--feat", "ecapa", synth_dir, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "--model DIR" in res.stderr
+    assert not (tmp_path / "o.parquet").exists()
