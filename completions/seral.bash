@@ -17,7 +17,7 @@ _seral() {
             else COMPREPLY=($(compgen -W "extract info mal-select cluster-labels pretrain reduce cluster-speakers synth train-cpc evaluate" -- "$cur")); fi ;;
         'extract')
             case "$prev" in
-                --feat|-f) COMPREPLY=($(compgen -W "logmel cpc dvector ecapa encoder" -- "$cur")); return ;;
+                --feat|-f) COMPREPLY=($(compgen -W "logmel cpc dvector encoder ecapa" -- "$cur")); return ;;
                 --corpus) COMPREPLY=($(compgen -W "auto none emodb ravdess cremad tess savee synthetic" -- "$cur")); return ;;
                 --va-map) COMPREPLY=($(compgen -f -- "$cur")); return ;;
                 --model) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -47,7 +47,27 @@ _seral() {
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --replace --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'pretrain')
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
+            case "$prev" in
+                --out|-o) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --clusters) return ;;
+                --objective) COMPREPLY=($(compgen -W "contrastive mtl adversarial speaker" -- "$cur")); return ;;
+                --steps) return ;;
+                --batch-size) return ;;
+                --lr) return ;;
+                --segment) return ;;
+                --temperature) return ;;
+                --contrastive-weight) return ;;
+                --speaker-weight) return ;;
+                --grl-scale) return ;;
+                --conv-channels) return ;;
+                --width) return ;;
+                --layers) return ;;
+                --heads) return ;;
+                --corpus) COMPREPLY=($(compgen -W "auto none emodb ravdess cremad tess savee synthetic" -- "$cur")); return ;;
+                --seed) return ;;
+                --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
+            esac
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--out -o --clusters --objective --steps --batch-size --lr --segment --temperature --contrastive-weight --speaker-weight --grl-scale --conv-channels --width --layers --heads --corpus --resume --seed --device --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'reduce')
             case "$prev" in
@@ -126,7 +146,24 @@ _seral() {
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--select -s --classify -c --task -t --budgets --folds --repeats --metric --c-grid --gamma-grid --plot --seed --workers -j --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'evaluate ser')
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
+            case "$prev" in
+                --encoder) return ;;
+                --emotions) return ;;
+                --folds) return ;;
+                --seeds) return ;;
+                --epochs) return ;;
+                --lr) return ;;
+                --batch-size) return ;;
+                --segment) return ;;
+                --folds-out) return ;;
+                --conv-channels) return ;;
+                --width) return ;;
+                --layers) return ;;
+                --heads) return ;;
+                --corpus) COMPREPLY=($(compgen -W "auto none emodb ravdess cremad tess savee synthetic" -- "$cur")); return ;;
+                --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
+            esac
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--encoder --no-pretrain --emotions --folds --seeds --epochs --lr --batch-size --segment --folds-out --conv-channels --width --layers --heads --corpus --device --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'evaluate clusters')
             case "$prev" in

@@ -27,7 +27,6 @@ reaches the same model as an uninterrupted one.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -244,62 +243,17 @@ def _write_log(out: str, history: list[EpochLog]) -> None:
 
 
 def _save_checkpoint(path, model, opt, sched, state, best_state, cfg) -> None:
-    """Everything to continue exactly: safetensors tensors + JSON metadata (no pickle)."""
-    import torch
-    from safetensors.torch import save_file
+    from seraltools import checkpoint
 
-    from seraltools.table import atomic_path
-
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tensors.update({f"best.{k}": v.contiguous() for k, v in (best_state or {}).items()})
-    opt_state = opt.state_dict()
-    for pid, s in opt_state["state"].items():
-        for key, v in s.items():
-            tensors[f"opt.{pid}.{key}"] = v.detach().cpu().contiguous() if torch.is_tensor(v) else torch.tensor(v)
-    tensors["rng.torch"] = torch.get_rng_state()
-    meta = {"state": json.dumps(state), "param_groups": json.dumps(opt_state["param_groups"]),
-            "scheduler": json.dumps({k: v for k, v in sched.state_dict().items() if _jsonable(v)}),
-            "config": json.dumps(asdict(cfg))}
-    with atomic_path(path) as tmp:
-        save_file(tensors, tmp, metadata=meta)
-
-
-def _jsonable(v) -> bool:
-    try:
-        json.dumps(v)
-        return True
-    except TypeError:
-        return False
+    checkpoint.save(path, model, opt, sched, state, asdict(cfg), extra={"best": best_state})
 
 
 def _load_checkpoint(path, model, opt, sched, cfg):
-    from safetensors import safe_open
+    from seraltools import checkpoint
 
-    with safe_open(path, framework="pt") as f:
-        meta = f.metadata()
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    saved = json.loads(meta["config"])
-    changed = {k for k in ("n_mels", "hidden", "context", "steps", "seed", "batch_size", "segment_s")
-               if saved.get(k) != getattr(cfg, k)}
-    if changed:
-        raise BadInput(f"{path}: the checkpoint was made with other settings ({', '.join(sorted(changed))}); "
-                       "resume with the same options, or remove the checkpoint to start anew")
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
-    groups = json.loads(meta["param_groups"])
-    st: dict = {}
-    for k, v in tensors.items():
-        if k.startswith("opt."):
-            _, pid, key = k.split(".", 2)
-            st.setdefault(int(pid), {})[key] = v
-    opt.load_state_dict({"state": st, "param_groups": groups})
-    sched_state = sched.state_dict()
-    sched_state.update(json.loads(meta["scheduler"]))
-    sched.load_state_dict(sched_state)
-    import torch
-
-    torch.set_rng_state(tensors["rng.torch"])
-    return json.loads(meta["state"]), best
+    state, sets = checkpoint.load(path, model, opt, sched, asdict(cfg), extra=("best",),
+                                  must_match=("n_mels", "hidden", "context", "steps", "seed", "batch_size", "segment_s"))
+    return state, sets["best"]
 
 
 def load(path: str, device: str = "cpu"):

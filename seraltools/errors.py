@@ -18,9 +18,3 @@ class BadInput(SeralError):
     (file, row, column or option) and what to do about it."""
 
     exit_code = 2
-
-
-class NotBuiltYet(SeralError):
-    """A tool of the toolkit that has not been implemented yet (exit status 1)."""
-
-    exit_code = 1

@@ -11,26 +11,22 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from seraltools.errors import BadInput, NotBuiltYet
+from seraltools.errors import BadInput
 
 #: name -> (module:class, one-line description)
 REGISTRY: dict[str, tuple[str, str]] = {
     "logmel": ("seraltools.features.logmel:LogMelFunctionals", "600-dim log-mel functionals (paper Sec. 3.3)"),
     "cpc": ("seraltools.features.cpc:CPCFeatures", "256-dim mean CPC encoder outputs (paper Sec. 3.3); needs --model"),
     "dvector": ("seraltools.features.dvector:DVectorFeatures", "256-dim GE2E d-vectors, resemblyzer's pretrained weights (speaker paper Sec. 2)"),
+    "encoder": ("seraltools.features.encoder:EncoderFeatures", "mean-pooled outputs of an SER encoder from seral pretrain; needs --model"),
     "ecapa": ("seraltools.features.ecapa:ECAPAFeatures", "ECAPA-TDNN embeddings from a SpeechBrain model directory; needs --model DIR"),
 }
 
-#: Features of the papers that later tools will add: name -> issue that builds it.
-PLANNED: dict[str, str] = {"encoder": "#7"}
-
-NAMES = tuple(REGISTRY) + tuple(PLANNED)
+NAMES = tuple(REGISTRY)
 
 
 def check_feature(name: str) -> None:
     """Raise unless ``name`` is a feature that can be extracted now."""
-    if name in PLANNED:
-        raise NotBuiltYet(f"--feat {name} is not built yet (issue {PLANNED[name]}); available: {', '.join(REGISTRY)}")
     if name not in REGISTRY:
         raise BadInput(f"unknown feature {name!r}; choose one of: {', '.join(REGISTRY)}")
 

@@ -1,0 +1,76 @@
+"""Training checkpoints: everything to continue a run exactly, without pickle.
+
+A checkpoint is a safetensors file: the model's tensors (``model.*``), optional extra
+tensor sets such as the best model so far (``best.*``), the optimiser's state
+(``opt.<param>.<key>``) and torch's random state, with JSON metadata holding the
+training state, the optimiser's parameter groups, the scheduler's state and the
+config. :func:`load` refuses a checkpoint made with other settings (``must_match``).
+Used by ``train-cpc`` and ``pretrain``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from seraltools.errors import BadInput
+
+
+def _jsonable(v) -> bool:
+    try:
+        json.dumps(v)
+        return True
+    except TypeError:
+        return False
+
+
+def save(path: str, model, opt, sched, state: dict, config: dict, extra: dict | None = None) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    from seraltools.table import atomic_path
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for prefix, tensor_set in (extra or {}).items():
+        tensors.update({f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in (tensor_set or {}).items()})
+    opt_state = opt.state_dict()
+    for pid, s in opt_state["state"].items():
+        for key, v in s.items():
+            tensors[f"opt.{pid}.{key}"] = v.detach().cpu().contiguous() if torch.is_tensor(v) else torch.tensor(v)
+    tensors["rng.torch"] = torch.get_rng_state()
+    meta = {"state": json.dumps(state), "param_groups": json.dumps(opt_state["param_groups"]),
+            "config": json.dumps(config)}
+    if sched is not None:
+        meta["scheduler"] = json.dumps({k: v for k, v in sched.state_dict().items() if _jsonable(v)})
+    with atomic_path(path) as tmp:
+        save_file(tensors, tmp, metadata=meta)
+
+
+def load(path: str, model, opt, sched, config: dict, must_match, extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
+    """Restore ``model``, ``opt``, ``sched`` and torch's random state; returns (state,
+    {prefix: tensors} for each name in ``extra``)."""
+    import torch
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    saved = json.loads(meta["config"])
+    changed = {k for k in must_match if saved.get(k) != config.get(k)}
+    if changed:
+        raise BadInput(f"{path}: the checkpoint was made with other settings ({', '.join(sorted(changed))}); "
+                       "resume with the same options, or remove the checkpoint to start anew")
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    groups = json.loads(meta["param_groups"])
+    st: dict = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, pid, key = k.split(".", 2)
+            st.setdefault(int(pid), {})[key] = v
+    opt.load_state_dict({"state": st, "param_groups": groups})
+    if sched is not None and "scheduler" in meta:
+        sched_state = sched.state_dict()
+        sched_state.update(json.loads(meta["scheduler"]))
+        sched.load_state_dict(sched_state)
+    torch.set_rng_state(tensors["rng.torch"])
+    sets = {p: {k[len(p) + 1 :]: v for k, v in tensors.items() if k.startswith(p + ".")} or None for p in extra}
+    return json.loads(meta["state"]), sets

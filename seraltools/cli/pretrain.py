@@ -1,0 +1,220 @@
+"""seral pretrain: contrastive pretraining of an SER encoder on intra-speaker clusters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import typer
+
+from seraltools.cli import app
+from seraltools.cli._common import Device, Quiet, Seed, tool
+from seraltools.cli.evaluate import evaluate
+from seraltools.cli.extract import CorpusName
+
+Objective = Literal["contrastive", "mtl", "adversarial", "speaker"]
+ARCH = "Encoder size"
+
+
+def encoder_options(conv_channels: int, width: int, layers: int, heads: int):
+    from seraltools.encoder import EncoderConfig
+
+    return EncoderConfig(conv_channels=conv_channels, width=width, layers=layers, heads=heads)
+
+
+# the encoder's size, declared once for pretrain and evaluate ser
+ConvChannels = Annotated[int, typer.Option("--conv-channels", help="Channels of the convolutional feature extractor (wav2vec 2.0: 512).", rich_help_panel=ARCH)]
+Width = Annotated[int, typer.Option("--width", help="Transformer width (wav2vec 2.0 base: 768).", rich_help_panel=ARCH)]
+Layers = Annotated[int, typer.Option("--layers", help="Transformer layers (the paper: 6).", rich_help_panel=ARCH)]
+Heads = Annotated[int, typer.Option("--heads", help="Attention heads (wav2vec 2.0 base: 12).", rich_help_panel=ARCH)]
+
+
+def read_clusters(path: str, ids: list[str]):
+    """(speaker, cluster or None) per id from a cluster-speakers table, and the centres."""
+    import numpy as np
+
+    from seraltools.errors import BadInput
+    from seraltools.table import feature_matrix, metadata, read_table
+
+    t = read_table(path)
+    for col in ("speaker", "cluster"):
+        if col not in t.column_names:
+            raise BadInput(f"{path}: no '{col}' column; make it with seral cluster-speakers")
+    by_id = dict(zip(t.column("id").to_pylist(), zip(t.column("speaker").to_pylist(), t.column("cluster").to_pylist())))
+    centres = metadata(t).get("speaker_clusters")
+    if not centres:  # a clusters table from elsewhere: centres = mean unit embedding of each cluster
+        from seraltools.speaker_clusters import unit
+
+        if "features" not in t.column_names:
+            raise BadInput(f"{path}: has neither cluster centres in its metadata nor features to compute them")
+        x = unit(feature_matrix(t, path))
+        spk, cl = np.array([str(s) for s in t.column("speaker").to_pylist()]), t.column("cluster").to_pylist()
+        centres = {}
+        for s in sorted(set(spk.tolist())):
+            rows = [i for i in np.flatnonzero(spk == s) if cl[i] is not None]
+            k = max(cl[i] for i in rows) + 1 if rows else 0
+            centres[s] = np.stack([x[[i for i in rows if cl[i] == c]].mean(0) if any(cl[i] == c for i in rows)
+                                   else np.zeros(x.shape[1]) for c in range(k)]) if k else np.zeros((0, x.shape[1]))
+    return [by_id.get(i, (None, None)) for i in ids], {s: np.asarray(c) for s, c in centres.items()}
+
+
+@tool(app, "pretrain")
+def pretrain_cmd(
+    inputs: Annotated[list[str], typer.Argument(help="Audio files, directories or manifests, as for extract (emotion labels are not used).", metavar="IN...")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Encoder model file to write (safetensors).", dir_okay=False)],
+    clusters: Annotated[Optional[str], typer.Option("--clusters", help="Table from seral cluster-speakers (id, speaker, cluster; centres in its metadata). Needed by contrastive, mtl and adversarial.")] = None,
+    objective: Annotated[Objective, typer.Option("--objective", help="contrastive (Eq. 1, soft sampling), mtl (+ speaker head), adversarial (mtl with gradient reversal), speaker (classification only).")] = "contrastive",
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimiser steps (the paper: 250,000).")] = 1000,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Anchor utterances per step (the paper: 8).")] = 8,
+    lr: Annotated[float, typer.Option("--lr", help="AdamW learning rate (the paper gives none; wav2vec 2.0 base peaks at 5e-4).")] = 5e-4,
+    segment: Annotated[float, typer.Option("--segment", help="Segment length in seconds (the paper: 4).")] = 4.0,
+    temperature: Annotated[float, typer.Option("--temperature", help="NT-Xent temperature tau.")] = 0.1,
+    contrastive_weight: Annotated[float, typer.Option("--contrastive-weight", help="Weight of the contrastive loss (mtl, adversarial).")] = 1.0,
+    speaker_weight: Annotated[float, typer.Option("--speaker-weight", help="Weight of the speaker loss (mtl, adversarial).")] = 1.0,
+    grl_scale: Annotated[float, typer.Option("--grl-scale", help="Gradient-reversal factor (adversarial).")] = 1.0,
+    conv_channels: ConvChannels = 64,
+    width: Width = 128,
+    layers: Layers = 2,
+    heads: Heads = 4,
+    corpus: Annotated[CorpusName, typer.Option("--corpus", help="File-name labels (speakers) of audio inputs, as for extract.")] = "auto",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT.ckpt after a crash or Ctrl-C.")] = False,
+    seed: Seed = 0,
+    device: Device = "auto",
+    quiet: Quiet = False,
+) -> None:
+    """Pretrain an SER encoder (wav2vec 2.0-style, raw waveform) without emotion labels.
+
+    Positives come from the anchor's intra-speaker cluster, negatives one from each of
+    the farthest half of the speaker's clusters (the paper's soft sampling). Writes
+    the encoder to OUT, a checkpoint to OUT.ckpt (for --resume) and a per-step log to
+    OUT's name with .log.csv.
+
+    Example: seral pretrain emodb/wav --clusters clusters.parquet --objective mtl --out mtl.safetensors
+    """
+    import numpy as np
+
+    from seraltools.corpora import collect_inputs
+    from seraltools.errors import BadInput
+    from seraltools.models import resolve_device
+    from seraltools.pretrain import PretrainConfig, log_path, pretrain
+    from seraltools.progress import log, progress
+
+    cfg = PretrainConfig(objective=objective, steps=steps, batch_size=batch_size, lr=lr, segment_s=segment,
+                         temperature=temperature, contrastive_weight=contrastive_weight, speaker_weight=speaker_weight,
+                         grl_scale=grl_scale, seed=seed, encoder=encoder_options(conv_channels, width, layers, heads))
+    cfg.check()
+    utterances, _ = collect_inputs(inputs, corpus)
+    ids, paths = utterances.column("id").to_pylist(), utterances.column("path").to_pylist()
+    speakers = utterances.column("speaker").to_pylist() if "speaker" in utterances.column_names else [None] * len(ids)
+    cl, centres = [None] * len(ids), None
+    if clusters:
+        labels, centres = read_clusters(clusters, ids)
+        speakers = [s if s is not None else old for (s, _), old in zip(labels, speakers)]
+        cl = [c for _, c in labels]
+    elif cfg.contrastive:
+        raise BadInput(f"--objective {objective} needs --clusters (a table from seral cluster-speakers)")
+    keep = [i for i in range(len(ids)) if speakers[i] is not None and (cl[i] is not None or not cfg.contrastive)]
+    if not keep:
+        raise BadInput("no input utterance has a speaker" + (" and a cluster in --clusters (do the ids match?)"
+                                                             if clusters else "; give a manifest with a speaker column"))
+    if len(keep) < len(ids) and not quiet:
+        log(f"seral pretrain: {len(ids) - len(keep)} of {len(ids)} utterances have no "
+            f"{'cluster' if clusters else 'speaker'} and are left out")
+    dev = resolve_device(device)
+    with progress(steps, f"pretrain {objective}", quiet=quiet, unit="step") as advance:
+        history = pretrain([paths[i] for i in keep], [speakers[i] for i in keep],
+                           np.array([cl[i] if cl[i] is not None else -1 for i in keep]), centres, cfg, str(out),
+                           device=dev, resume=resume, progress=lambda s, h: advance(1), log=None if quiet else log)
+    if not quiet and history:
+        h = history[-1]
+        log(f"seral pretrain: {len(history)} steps of {objective} on {dev}, last loss {h.loss:.4f} -> {out}, "
+            f"log {log_path(str(out))}")
+
+
+@tool(evaluate, "ser", label="evaluate ser")
+def evaluate_ser_cmd(
+    inputs: Annotated[list[str], typer.Argument(help="Labelled audio: files, directories or manifests with speaker and emotion (as for extract).", metavar="IN...")],
+    output: Annotated[str, typer.Argument(help="Per-run results table (Parquet); - for stdout.", metavar="OUTPUT")],
+    encoder: Annotated[Optional[list[str]], typer.Option("--encoder", help="Pretrained encoder (from seral pretrain), NAME=FILE or FILE; repeat for several conditions.")] = None,
+    no_pretrain: Annotated[bool, typer.Option("--no-pretrain", help="Also a randomly initialised encoder (the paper's no-pretraining baseline; size from the options below).")] = False,
+    emotions: Annotated[Optional[str], typer.Option("--emotions", help="Keep these emotions (comma-separated); the paper: anger,happiness,neutral,sadness.")] = None,
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Speaker-independent folds.")] = 5,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Repetitions with different initialisation seeds (the paper: 5).")] = 5,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Fine-tuning epochs; the best validation UAR is kept (the paper: 30).")] = 30,
+    lr: Annotated[float, typer.Option("--lr", help="AdamW learning rate (the paper: 1e-5).")] = 1e-5,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Utterances per step.")] = 8,
+    segment: Annotated[float, typer.Option("--segment", help="Training crop in seconds.")] = 4.0,
+    folds_out: Annotated[Optional[str], typer.Option("--folds-out", help="Write the folds (fold, speaker, role) as a table.")] = None,
+    conv_channels: ConvChannels = 64,
+    width: Width = 128,
+    layers: Layers = 2,
+    heads: Heads = 4,
+    corpus: Annotated[CorpusName, typer.Option("--corpus", help="File-name labels of audio inputs, as for extract.")] = "auto",
+    device: Device = "auto",
+    quiet: Quiet = False,
+) -> None:
+    """Fine-tune encoders for SER on speaker-independent folds and report UAR (Table 2).
+
+    Each condition (every --encoder, and --no-pretrain) is fine-tuned with a new head
+    on every fold and seed; the table has one row per run, the printed summary the UAR
+    mean and standard deviation over seeds.
+
+    Example: seral evaluate ser emodb/wav --emotions anger,happiness,neutral,sadness --no-pretrain --encoder mtl=mtl.safetensors ser.parquet
+    """
+    import pyarrow as pa
+
+    from seraltools.audio import load_audio
+    from seraltools.corpora import collect_inputs
+    from seraltools.errors import BadInput
+    from seraltools.models import resolve_device
+    from seraltools.progress import progress
+    from seraltools.ser import FinetuneConfig, config_dict, evaluate_ser, summarize
+    from seraltools.table import history_entry, stamp, write_table
+
+    conditions = [("no pretraining", None)] if no_pretrain else []
+    for spec in encoder or []:
+        name, _, path = spec.rpartition("=")
+        conditions.append((name or Path(path).stem, path))
+    if not conditions:
+        raise BadInput("nothing to evaluate: give --encoder FILE and/or --no-pretrain")
+    for _, path in conditions:
+        if path and not Path(path).is_file():
+            raise BadInput(f"--encoder {path}: no such file")
+    utterances, _ = collect_inputs(inputs, corpus)
+    for col in ("speaker", "emotion"):
+        if col not in utterances.column_names or utterances.column(col).null_count == utterances.num_rows:
+            raise BadInput(f"the inputs have no '{col}' labels; give a manifest with {col} or --corpus for the naming")
+    emo, spk = utterances.column("emotion").to_pylist(), utterances.column("speaker").to_pylist()
+    wanted = {e.strip() for e in emotions.split(",")} if emotions else None
+    keep = [i for i, (e, s) in enumerate(zip(emo, spk)) if e is not None and s is not None and (wanted is None or e in wanted)]
+    if not keep:
+        raise BadInput(f"--emotions {emotions}: no utterance has these emotions")
+    paths = utterances.column("path").to_pylist()
+    wavs = [load_audio(paths[i]).samples for i in keep]
+    cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size, segment_s=segment)
+    dev = resolve_device(device)
+    runs = len(conditions) * folds * seeds
+    with progress(runs, "evaluate ser", quiet=quiet, unit="run") as advance:
+        rows, plan = evaluate_ser(conditions, wavs, [spk[i] for i in keep], [emo[i] for i in keep], folds=folds,
+                                  seeds=seeds, cfg=cfg, enc_cfg=encoder_options(conv_channels, width, layers, heads),
+                                  device=dev, progress=lambda r: advance(1))
+    print(f"{'condition':<28} {'UAR mean':>9} {'std':>7} {'runs':>5} {'time (s)':>9}")
+    for s in summarize(rows):
+        print(f"{s['condition']:<28} {100 * s['uar_mean']:>9.2f} {100 * s['uar_std']:>7.2f} {s['runs']:>5} {s['seconds']:>9.0f}")
+    params = {"conditions": [{"name": n, "encoder": p} for n, p in conditions], "emotions": emotions,
+              "folds": folds, "seeds": seeds, "finetune": config_dict(cfg), "device": dev}
+    table = pa.table({"id": [f"{r['condition']}/fold{r['fold']}/seed{r['seed']}" for r in rows],
+                      "condition": [r["condition"] for r in rows],
+                      "fold": pa.array([r["fold"] for r in rows], pa.int32()),
+                      "seed": pa.array([r["seed"] for r in rows], pa.int32()),
+                      "uar": pa.array([r["uar"] for r in rows], pa.float32()),
+                      "val_uar": pa.array([r["val_uar"] for r in rows], pa.float32()),
+                      "best_epoch": pa.array([r["best_epoch"] for r in rows], pa.int32()),
+                      "seconds": pa.array([r["seconds"] for r in rows], pa.float32()),
+                      "test_speakers": [r["test_speakers"] for r in rows]})
+    write_table(stamp(table, history_entry("evaluate ser", params, [{"inputs": inputs, "utterances": len(keep)}])), output)
+    if folds_out:
+        fr = [(f["fold"], s, role) for f in plan for role in ("train", "validation", "test") for s in f[role]]
+        ft = pa.table({"id": [f"fold{f}/{s}" for f, s, _ in fr], "fold": pa.array([f for f, _, _ in fr], pa.int32()),
+                       "speaker": [s for _, s, _ in fr], "role": [r for _, _, r in fr]})
+        write_table(stamp(ft, history_entry("evaluate ser", {"folds": folds}, [])), folds_out)
