@@ -155,6 +155,28 @@ def extract(
     return Extracted(table, skipped, len(paths), h.hexdigest(), extractor.config())
 
 
+def parse_shard(spec: str) -> tuple[int, int]:
+    """``"I/N"`` -> (I, N), 1 <= I <= N."""
+    try:
+        i, n = (int(v) for v in spec.split("/"))
+    except ValueError:
+        raise BadInput(f"--shard {spec!r}: give I/N, e.g. 3/8 for the third of eight shards") from None
+    if not 1 <= i <= n:
+        raise BadInput(f"--shard {spec}: I must be between 1 and N")
+    return i, n
+
+
+def shard(utterances: pa.Table, i: int, n: int) -> pa.Table:
+    """The I-th of N contiguous, near-equal blocks of rows: the parts, in order, are the table."""
+    rows = utterances.num_rows
+    start, stop = (i - 1) * rows // n, i * rows // n
+    return utterances.slice(start, stop - start)
+
+
+def part_name(i: int, n: int) -> str:
+    return f"part-{i:05d}-of-{n:05d}.parquet"
+
+
 def _check(result, on_error: str):
     if result[0] is None and on_error == "fail":
         raise BadInput(f"{result[3]} (use --on-error skip to leave bad files out)")

@@ -52,12 +52,43 @@ LABEL_COLUMNS = ("speaker", "emotion", "valence", "arousal", "corpus")
 # --------------------------------------------------------------------------- reading
 
 
+def part_files(directory: str | os.PathLike) -> list[Path]:
+    """The Parquet parts of a dataset directory, in name order (hidden files, such as
+    unfinished atomic writes, left out)."""
+    return sorted(p for p in Path(directory).glob("*.parquet") if not p.name.startswith("."))
+
+
+def _read_parts(directory: str) -> pa.Table:
+    """A directory of parts (``seral extract --shard``) as one table: rows in part-name
+    order, the first part's metadata with every part's history and skipped files."""
+    files = part_files(directory)
+    if not files:
+        raise BadInput(f"{directory}: a directory without .parquet parts; give a table or a directory of parts")
+    tables = []
+    for f in files:
+        try:
+            tables.append(pq.read_table(str(f)))
+        except (pa.ArrowInvalid, OSError) as e:
+            raise BadInput(f"{f}: not a Parquet table ({_first_line(e)}); remove or rewrite this part") from None
+        if not tables[-1].schema.remove_metadata().equals(tables[0].schema.remove_metadata()):
+            raise BadInput(f"{f}: its columns differ from {files[0].name}'s; the parts of {directory} "
+                           "must come from the same command")
+    meta = metadata(tables[0])
+    meta["parts"] = [f.name for f in files]
+    meta["skipped"] = [s for t in tables for s in metadata(t).get("skipped", [])]
+    meta["history"] = [h for t in tables for h in metadata(t).get("history", [])]
+    return with_metadata(pa.concat_tables([t.replace_schema_metadata(None) for t in tables]), meta)
+
+
 def read_table(path: str | os.PathLike, *, need_features: bool = False) -> pa.Table:
-    """Read a seral table from ``path`` (``-`` = stdin) and check the contract.
+    """Read a seral table from ``path`` (``-`` = stdin; a directory = its Parquet parts,
+    as one table) and check the contract.
 
     Raises :class:`BadInput` naming the file and column at fault.
     """
     name = "<stdin>" if str(path) == "-" else str(path)
+    if name != "<stdin>" and Path(name).is_dir():
+        return validate(_read_parts(name), name, need_features=need_features)
     try:
         if str(path) == "-":
             data = sys.stdin.buffer.read()

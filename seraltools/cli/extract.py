@@ -28,6 +28,8 @@ def extract_cmd(
     device: Device = "auto",
     workers: Workers = 0,
     on_error: OnError = "fail",
+    shard: Annotated[Optional[str], typer.Option("--shard", help="Process only the I-th of N shards of the inputs (I/N, e.g. 3/8) and write it as a part; OUTPUT may be a directory (gets part-0000I-of-0000N.parquet). Every tool reads a directory of parts as one table.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="With --shard: do nothing when this shard's part is already written (rerun after a crash).")] = False,
     quiet: Quiet = False,
 ) -> None:
     """Extract one feature vector per utterance.
@@ -45,16 +47,43 @@ def extract_cmd(
     from seraltools.features import check_feature
     from seraltools.table import history_entry, stamp, write_table
 
+    from pathlib import Path as _Path
+
+    from seraltools.extract import parse_shard, part_name
+    from seraltools.extract import shard as take_shard
+    from seraltools.table import read_table
+
     check_feature(feat)
+    if resume and not shard:
+        raise BadInput("--resume goes with --shard (it skips shards whose part is written)")
+    if shard:
+        i, n = parse_shard(shard)
+        if output == "-":
+            raise BadInput("--shard writes a part file; give a file or directory, not -")
+        if output.endswith("/") or _Path(output).is_dir():
+            output = str(_Path(output) / part_name(i, n))
+        if resume and _Path(output).is_file():
+            try:
+                read_table(output)
+            except BadInput:  # written parts are whole (atomic writes); one that does not read is redone
+                pass
+            else:
+                if not quiet:
+                    log(f"seral extract: shard {i}/{n} already written ({output}); skipped")
+                return
     options = {"model": str(model) if model else None, "context": context, "device": device}
     user_map = read_va_map(va_map) if va_map else None
     utterances, described = collect_inputs(inputs, corpus, user_map, check_files=on_error == "fail")
+    if shard:
+        utterances = take_shard(utterances, i, n)
+        if not utterances.num_rows:
+            raise BadInput(f"--shard {shard}: this shard is empty ({n} shards of fewer utterances); use fewer shards")
     done = extract(utterances, feat, options=options, workers=cpu_workers(workers), on_error=on_error, quiet=quiet)
     for s in done.skipped:
         log(f"seral extract: skipped {s['path']}: {s['reason']}")
     if not done.table.num_rows:
         raise BadInput(f"none of the {done.total} utterances could be read; nothing written")
-    params = {"feat": feat, "corpus": described["corpus"], "on_error": on_error,
+    params = {"feat": feat, "corpus": described["corpus"], "on_error": on_error, "shard": shard,
               "va_map": str(va_map.resolve()) if va_map else None, "config": done.config}
     inputs_meta = described["inputs"] + [{"audio_fingerprint": done.audio_fingerprint, "utterances": done.total}]
     table = stamp(done.table, history_entry("extract", params, inputs_meta), parent={"history": described["history"]},
