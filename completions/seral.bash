@@ -24,8 +24,11 @@ _seral() {
                 --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
                 --workers|-j) return ;;
                 --on-error) COMPREPLY=($(compgen -W "fail skip" -- "$cur")); return ;;
+                --engine) COMPREPLY=($(compgen -W "local ray" -- "$cur")); return ;;
+                --address) return ;;
+                --shard) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--feat -f --corpus --va-map --model --context --device --workers -j --on-error --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--feat -f --corpus --va-map --model --context --device --workers -j --on-error --engine --address --shard --resume --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'info')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json --help -h" -- "$cur"))
@@ -142,8 +145,10 @@ _seral() {
                 --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
                 --seed) return ;;
                 --workers|-j) return ;;
+                --engine) COMPREPLY=($(compgen -W "local ray" -- "$cur")); return ;;
+                --address) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--select -s --classify -c --task -t --budgets --folds --repeats --metric --c-grid --gamma-grid --plot --seed --workers -j --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--select -s --classify -c --task -t --budgets --folds --repeats --metric --c-grid --gamma-grid --plot --seed --workers -j --engine --address --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'evaluate ser')
             case "$prev" in

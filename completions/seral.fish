@@ -22,6 +22,10 @@ complete -c seral -n '__fish_seen_subcommand_from extract' -l context -d '--feat
 complete -c seral -n '__fish_seen_subcommand_from extract' -l device -x -a 'auto cpu cuda' -d 'Where torch runs; auto takes a GPU when there is one'
 complete -c seral -n '__fish_seen_subcommand_from extract' -l workers -s j -x -d 'Worker processes; 0 = one per CPU core'
 complete -c seral -n '__fish_seen_subcommand_from extract' -l on-error -x -a 'fail skip' -d 'fail - stop at the first bad file (exit 2); skip - leave bad files...'
+complete -c seral -n '__fish_seen_subcommand_from extract' -l engine -x -a 'local ray' -d 'local - this machines processes; ray - a Ray cluster (pip install...'
+complete -c seral -n '__fish_seen_subcommand_from extract' -l address -x -d '--engine ray - the clusters address (default - RAY_ADDRESS, else a...'
+complete -c seral -n '__fish_seen_subcommand_from extract' -l shard -x -d 'Process only the I-th of N shards of the inputs (I/N, e.g'
+complete -c seral -n '__fish_seen_subcommand_from extract' -l resume -d 'With --shard - do nothing when this shards part is already written...'
 complete -c seral -n '__fish_seen_subcommand_from extract' -l quiet -s q -d 'No progress bar or summary on stderr'
 complete -c seral -n '__fish_seen_subcommand_from extract' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from info' -F
@@ -118,7 +122,7 @@ complete -c seral -n '__fish_seen_subcommand_from evaluate ; and not __fish_seen
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and not __fish_seen_subcommand_from al ser clusters' -a clusters -d 'NMI, ARI, purity and silhouette of intra-speaker clusters against...'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and not __fish_seen_subcommand_from al ser clusters' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -F
-complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l select -s s -x -d 'Selection features (repeat to compare feature sets in one run)'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l select -s s -x -d 'Selection features (repeat to compare feature sets in one run); a...'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l classify -s c -r -F -d 'Classification features for the SVM (the paper - 600-dim log-mel)...'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l task -s t -x -d 'Label column(s) to classify (default - valence and arousal)'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l budgets -x -d 'Labelling budgets in % of the training fold'
@@ -130,6 +134,8 @@ complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_sub
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l plot -r -F -d 'Draw mean MCC against budget (the papers Fig'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l seed -x -d 'Seed of every random step - same input and seed, same output'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l workers -s j -x -d 'Worker processes; 0 = one per CPU core'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l engine -x -a 'local ray' -d 'local - this machines processes; ray - a Ray cluster (pip install...'
+complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l address -x -d '--engine ray - the clusters address (default - RAY_ADDRESS, else a...'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l quiet -s q -d 'No progress bar or summary on stderr'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from al' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from evaluate ; and __fish_seen_subcommand_from ser' -F

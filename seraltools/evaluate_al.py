@@ -49,7 +49,8 @@ def _names(paths: list[str]) -> list[str]:
 
 
 def run_al(select_paths: list[str], classify_path: str, output: str, *, tasks: list[str] | None = None,
-           cfg: SimulationConfig | None = None, workers: int = 1, figure: str | None = None, quiet: bool = True) -> str:
+           cfg: SimulationConfig | None = None, workers: int = 1, figure: str | None = None, quiet: bool = True,
+           engine: str = "local", address: str | None = None) -> str:
     """Read the tables, run :func:`seraltools.simulate.simulate`, write results; returns the printed summary."""
     from seraltools.progress import log, progress
 
@@ -70,7 +71,7 @@ def run_al(select_paths: list[str], classify_path: str, output: str, *, tasks: l
         sets[name] = align(table, ids, "<stdin>" if path == "-" else path)
     cells = cfg.repeats * cfg.folds
     with progress(cells, "evaluate al", quiet=quiet, unit="fold") as advance:
-        sim = simulate(sets, x_cls, labels, cfg, workers=workers, progress=advance)
+        sim = simulate(sets, x_cls, labels, cfg, workers=workers, progress=advance, engine=engine, address=address)
     rows = sim.rows
     ids_out = [f"{r['feature_set'] or '-'}/{r['selector']}/{r['task']}/{r['budget']:g}/r{r['repeat']}/f{r['fold']}"
                for r in rows]

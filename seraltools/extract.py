@@ -96,13 +96,19 @@ def extract(
     on_error: str = "fail",
     quiet: bool = True,
     chunk: int = 16,
+    engine: str = "local",
+    address: str | None = None,
 ) -> Extracted:
     """Extract ``feat`` for every row of ``utterances`` (needs ``id`` and ``path``).
 
     Files go in chunks of ``chunk`` (a batch for extractors that batch) to ``workers``
-    processes. Returns the input table, rows in order, with ``duration`` and
-    ``features`` set; skipped rows are dropped.
+    processes (``engine="local"``) or ``workers`` Ray actors (``engine="ray"``, on the
+    cluster at ``address`` or a local one; :mod:`seraltools.engines`). Returns the input
+    table, rows in order, with ``duration`` and ``features`` set; skipped rows are dropped.
     """
+    from seraltools.engines import check_engine
+
+    check_engine(engine, address)
     if on_error not in ON_ERROR:
         raise BadInput(f"--on-error {on_error!r}: choose fail or skip")
     if workers < 1:
@@ -116,12 +122,18 @@ def extract(
     # numpy extractors parallelise over processes, one BLAS thread each; torch models
     # (processes = False) run here, torch threading within each batch (forking after torch deadlocks)
     by_process = getattr(extractor, "processes", True)
-    if not by_process:
+    if not by_process and engine == "local":
         workers = 1
 
     results = []
     with progress(len(paths), f"extract {feat}", quiet=quiet) as advance:
-        if workers == 1 or len(chunks) < 2:
+        if engine == "ray":
+            from seraltools.engines import ray_extract
+
+            raw = ray_extract(paths, feat, options, workers=workers, chunk=chunk, address=address,
+                              uses_torch=not by_process, advance=advance)
+            results = [_check(r, on_error) for r in raw]
+        elif workers == 1 or len(chunks) < 2:
             import contextlib
 
             from threadpoolctl import threadpool_limits

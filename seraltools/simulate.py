@@ -127,9 +127,11 @@ def _cell(repeat: int, fold: int, train: np.ndarray, test: np.ndarray, select_se
 
 
 def simulate(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels: dict[str, np.ndarray],
-             cfg: SimulationConfig | None = None, *, workers: int = 1, progress=None) -> Simulation:
+             cfg: SimulationConfig | None = None, *, workers: int = 1, progress=None, engine: str = "local",
+             address: str | None = None) -> Simulation:
     """Run the grid. ``select_sets``: name -> (N, D) selection features, rows aligned with
-    ``x_classify`` (N, D) and each label array in ``labels`` (task -> (N,))."""
+    ``x_classify`` (N, D) and each label array in ``labels`` (task -> (N,)). The cells
+    run in ``workers`` local processes, or as Ray tasks with ``engine="ray"``."""
     from sklearn.model_selection import StratifiedKFold
 
     cfg = cfg or SimulationConfig()
@@ -150,7 +152,7 @@ def simulate(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels:
         skf = StratifiedKFold(cfg.folds, shuffle=True, random_state=cfg.seed * 1000 + r)
         for f, (train, test) in enumerate(skf.split(np.zeros(n), joint)):
             cells.append((r, f, train, test))
-    run = _runner(workers)
+    run = _runner(workers, engine, address)
     rows: list[dict] = []
     for cell_rows in run(_cell, [(r, f, tr, te, select_sets, x_cls, labels, hyper, cfg) for r, f, tr, te in cells]):
         rows += cell_rows
@@ -159,8 +161,12 @@ def simulate(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels:
     return Simulation(rows, hyper, cfg, list(select_sets))
 
 
-def _runner(workers: int):
-    """Map cells in order, in ``workers`` processes (joblib's loky) or in this one."""
+def _runner(workers: int, engine: str = "local", address: str | None = None):
+    """Map cells in order: Ray tasks, ``workers`` processes (joblib's loky) or this one."""
+    if engine == "ray":
+        from seraltools.engines import ray_map
+
+        return lambda fn, args: ray_map(fn, args, address, workers)
     if workers <= 1:
         return lambda fn, args: (fn(*a) for a in args)
     from joblib import Parallel, delayed

@@ -55,9 +55,10 @@ def cli():
     return run
 
 
-def seral(*args, input: bytes | None = None, check: bool = False, **kw) -> subprocess.CompletedProcess:
+def seral(*args, input: bytes | None = None, check: bool = False, env: dict | None = None,
+          **kw) -> subprocess.CompletedProcess:
     """Run ``python -m seraltools ARGS`` as a real process (pipes, exit codes, signals)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**(env or os.environ), "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "seraltools", *map(str, args)], input=input,
                           capture_output=True, env=env, **kw)
     if check and proc.returncode != 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from typing import Annotated, Callable, Literal
+from typing import Annotated, Callable, Literal, Optional
 
 import typer
 
@@ -31,6 +31,8 @@ Workers = Annotated[
     int, typer.Option("--workers", "-j", min=0, help="Worker processes; 0 = one per CPU core.")
 ]
 Device = Annotated[Literal["auto", "cpu", "cuda"], typer.Option("--device", help="Where torch runs; auto takes a GPU when there is one.")]
+Engine = Annotated[Literal["local", "ray"], typer.Option("--engine", help="local: this machine's processes; ray: a Ray cluster (pip install 'seraltools[ray]').")]
+Address = Annotated[Optional[str], typer.Option("--address", help="--engine ray: the cluster's address (default: RAY_ADDRESS, else a local Ray instance).")]
 OnError = Annotated[
     Literal["fail", "skip"],
     typer.Option("--on-error", help="fail: stop at the first bad file (exit 2); skip: leave bad files out and list them."),

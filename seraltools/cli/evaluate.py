@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from seraltools.cli import app
-from seraltools.cli._common import Output, Quiet, Seed, Workers, cpu_workers, tool
+from seraltools.cli._common import Address, Engine, Output, Quiet, Seed, Workers, cpu_workers, tool
 
 evaluate = typer.Typer(help="Evaluate: active-learning simulation, cluster quality, SER fine-tuning.",
                        no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,8 +30,8 @@ def _floats(text: str, option: str, scale: float = 1.0) -> tuple[float, ...]:
 @tool(evaluate, "al", label="evaluate al")
 def al_cmd(
     output: Output,
-    select: Annotated[list[Path], typer.Option("--select", "-s", help="Selection features (repeat to compare feature sets in one run).", dir_okay=False)],
-    classify: Annotated[Path, typer.Option("--classify", "-c", help="Classification features for the SVM (the paper: 600-dim log-mel) with the label columns.", dir_okay=False)],
+    select: Annotated[list[Path], typer.Option("--select", "-s", help="Selection features (repeat to compare feature sets in one run); a table or a directory of parts.")],
+    classify: Annotated[Path, typer.Option("--classify", "-c", help="Classification features for the SVM (the paper: 600-dim log-mel) with the label columns.")],
     task: Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Label column(s) to classify (default: valence and arousal).")] = None,
     budgets: Annotated[str, typer.Option("--budgets", help="Labelling budgets in % of the training fold.")] = "1,2,5,10,20,50,100",
     folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds.")] = 5,
@@ -42,6 +42,8 @@ def al_cmd(
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw mean MCC against budget (the paper's Fig. 4/5) to this PNG.", dir_okay=False)] = None,
     seed: Seed = 0,
     workers: Workers = 0,
+    engine: Engine = "local",
+    address: Address = None,
     quiet: Quiet = False,
 ) -> None:
     """Simulate active learning: MAL against random sampling across labelling budgets.
@@ -61,7 +63,8 @@ def al_cmd(
     cfg = SimulationConfig(budgets=_floats(budgets, "--budgets", 0.01), folds=folds, repeats=repeats, seed=seed,
                            metric=metric, c_grid=_floats(c_grid, "--c-grid"), gamma_grid=_floats(gamma_grid, "--gamma-grid"))
     report = run_al([str(p) for p in select], str(classify), output, tasks=task, cfg=cfg,
-                    workers=cpu_workers(workers), figure=str(plot) if plot else None, quiet=quiet)
+                    workers=cpu_workers(workers), figure=str(plot) if plot else None, quiet=quiet,
+                    engine=engine, address=address)
     print(report)
     if not quiet:
         log(f"seral evaluate al: results -> {output}" + (f", figure -> {plot}" if plot else ""))

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from seraltools.cli import app
-from seraltools.cli._common import Device, OnError, Output, Quiet, Workers, cpu_workers, tool
+from seraltools.cli._common import Address, Device, Engine, OnError, Output, Quiet, Workers, cpu_workers, tool
 from seraltools.corpora import CORPUS_CHOICES
 from seraltools.features import NAMES
 
@@ -28,6 +28,8 @@ def extract_cmd(
     device: Device = "auto",
     workers: Workers = 0,
     on_error: OnError = "fail",
+    engine: Engine = "local",
+    address: Address = None,
     shard: Annotated[Optional[str], typer.Option("--shard", help="Process only the I-th of N shards of the inputs (I/N, e.g. 3/8) and write it as a part; OUTPUT may be a directory (gets part-0000I-of-0000N.parquet). Every tool reads a directory of parts as one table.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="With --shard: do nothing when this shard's part is already written (rerun after a crash).")] = False,
     quiet: Quiet = False,
@@ -78,7 +80,8 @@ def extract_cmd(
         utterances = take_shard(utterances, i, n)
         if not utterances.num_rows:
             raise BadInput(f"--shard {shard}: this shard is empty ({n} shards of fewer utterances); use fewer shards")
-    done = extract(utterances, feat, options=options, workers=cpu_workers(workers), on_error=on_error, quiet=quiet)
+    done = extract(utterances, feat, options=options, workers=cpu_workers(workers), on_error=on_error, quiet=quiet,
+                   engine=engine, address=address)
     for s in done.skipped:
         log(f"seral extract: skipped {s['path']}: {s['reason']}")
     if not done.table.num_rows:
