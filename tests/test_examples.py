@@ -37,6 +37,22 @@ def test_pipeline_script_goes_from_audio_to_the_figure(synth_4x4, tmp_path):
     assert (tmp_path / "out" / "al.png").stat().st_size > 10_000
 
 
+def test_speaker_pipeline_script_goes_from_audio_to_uar(tmp_path):
+    pytest.importorskip("resemblyzer", reason="d-vectors need resemblyzer's weights: pip install '.[dvector]'")
+    _seral_on_path()
+    env = _env(OUT=str(tmp_path / "out"), STEPS="2", SEEDS="1", EPOCHS="1", FOLDS="3", LR="1e-4",
+               ARCH="--conv-channels 16 --width 32 --layers 1 --heads 2 --segment 1")
+    proc = subprocess.run(["bash", str(ROOT / "examples" / "speaker_pipeline.sh")], capture_output=True, text=True,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "out"
+    assert read_table(out / "clusters-k4-metrics.parquet").num_rows == 6  # 5 speakers and the mean
+    assert (out / "map.png").stat().st_size > 10_000
+    ser = read_table(out / "ser.parquet")
+    assert sorted(set(ser.column("condition").to_pylist())) == ["contrastive", "mtl", "no pretraining"]
+    assert ser.num_rows == 3 * 3
+
+
 def test_examples_makefile(synth_4x4, tmp_path):
     _seral_on_path()
     if not shutil.which("make"):
