@@ -50,6 +50,8 @@ bench: venv
 	$(BIN)/python benchmarks/tsne_speed.py
 	$(BIN)/python benchmarks/cpc_emodb.py --corpus $(CORPUS) --out bench-out
 	$(BIN)/python benchmarks/speaker_emodb.py --corpus $(CORPUS) --out bench-out
+	SERAL=$(BIN)/seral benchmarks/ser_emodb.sh $(CORPUS) bench-out/ser
+	$(BIN)/python benchmarks/scaling.py --corpus $(CORPUS)
 
 clean:
 	rm -rf $(DEMO) .pytest_cache
