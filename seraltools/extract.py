@@ -8,6 +8,7 @@ is listed and left out; otherwise the first bad file stops the run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import signal
@@ -134,14 +135,13 @@ def extract(
                               uses_torch=not by_process, advance=advance)
             results = [_check(r, on_error) for r in raw]
         elif workers == 1 or len(chunks) < 2:
-            import contextlib
-
             from threadpoolctl import threadpool_limits
 
-            with threadpool_limits(1) if by_process else contextlib.nullcontext():
+            with threadpool_limits(1) if by_process else contextlib.nullcontext(), _deferred_interrupt() as check:
                 for c in chunks:
                     results += [_check(r, on_error) for r in _extract_chunk(c)]
                     advance(len(c))
+                    check()
         else:
             pool = multiprocessing.Pool(workers, initializer=_init_worker, initargs=(feat, options))
             try:
@@ -165,6 +165,31 @@ def extract(
     for i in keep:
         h.update(f"{ids[i]}\0{results[i][2]}\n".encode())
     return Extracted(table, skipped, len(paths), h.hexdigest(), extractor.config())
+
+
+@contextlib.contextmanager
+def _deferred_interrupt():
+    """Ctrl-C while this process reads audio: remember it, raise it between chunks.
+
+    A KeyboardInterrupt raised inside a C callback (soundfile's reader) is printed and
+    swallowed there, and the run would go on to write its output; so in this process
+    SIGINT only sets a flag, and ``check()`` raises at the next chunk boundary."""
+    import threading
+
+    hit: list[int] = []
+
+    def check() -> None:
+        if hit:
+            raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield check
+        return
+    old = signal.signal(signal.SIGINT, lambda signum, frame: hit.append(signum))
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def parse_shard(spec: str) -> tuple[int, int]:
