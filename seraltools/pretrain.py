@@ -137,6 +137,27 @@ def nt_xent(anchor, positive, negatives, neg_mask, temperature: float):
     return cross_entropy(logits, target), (logits.argmax(1) == 0).float().mean().item()
 
 
+def read_clusters(path: str, ids: list[str]) -> tuple[list[tuple], dict[str, np.ndarray]]:
+    """(speaker, cluster) per id (``(None, None)`` for ids the table lacks) from a
+    ``cluster-speakers`` table, and each speaker's cluster centres: those kept in its
+    metadata, else the mean unit-length embedding of each cluster."""
+    from seraltools.speaker_clusters import cluster_centres
+    from seraltools.table import feature_matrix, metadata, read_table
+
+    t = read_table(path)
+    for col in ("speaker", "cluster"):
+        if col not in t.column_names:
+            raise BadInput(f"{path}: no '{col}' column; make it with seral cluster-speakers")
+    speakers, clusters = t.column("speaker").to_pylist(), t.column("cluster").to_pylist()
+    by_id = dict(zip(t.column("id").to_pylist(), zip(speakers, clusters)))
+    centres = metadata(t).get("speaker_clusters")
+    if not centres:
+        if "features" not in t.column_names:
+            raise BadInput(f"{path}: has neither cluster centres in its metadata nor features to compute them")
+        centres = cluster_centres(feature_matrix(t, path), speakers, clusters)
+    return [by_id.get(i, (None, None)) for i in ids], {s: np.asarray(c) for s, c in centres.items()}
+
+
 # ----------------------------------------------------------------------------- model
 
 

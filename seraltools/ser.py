@@ -164,3 +164,44 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 def config_dict(cfg: FinetuneConfig) -> dict:
     return asdict(cfg)
+
+
+def labelled_audio(utterances, emotions: str | None = None) -> tuple[list[np.ndarray], list[str], list[str]]:
+    """(waveforms, speakers, emotions) of the rows of an utterance table (``path``,
+    ``speaker``, ``emotion``) that have both labels and, if given, one of the
+    comma-separated ``emotions``."""
+    from seraltools.audio import load_audio
+
+    for col in ("speaker", "emotion"):
+        if col not in utterances.column_names or utterances.column(col).null_count == utterances.num_rows:
+            raise BadInput(f"the inputs have no '{col}' labels; give a manifest with {col} or --corpus for the naming")
+    emo, spk = utterances.column("emotion").to_pylist(), utterances.column("speaker").to_pylist()
+    wanted = {e.strip() for e in emotions.split(",")} if emotions else None
+    keep = [i for i, (e, s) in enumerate(zip(emo, spk)) if e is not None and s is not None and (wanted is None or e in wanted)]
+    if not keep:
+        raise BadInput(f"--emotions {emotions}: no utterance has these emotions")
+    paths = utterances.column("path").to_pylist()
+    return [load_audio(paths[i]).samples for i in keep], [str(spk[i]) for i in keep], [emo[i] for i in keep]
+
+
+def results_table(rows: list[dict]):
+    """One row per run: id condition/fold/seed, UARs, best epoch, seconds, test speakers."""
+    import pyarrow as pa
+
+    ints = {"fold": pa.int32(), "seed": pa.int32(), "best_epoch": pa.int32()}
+    floats = ("uar", "val_uar", "seconds")
+    cols = {"id": [f"{r['condition']}/fold{r['fold']}/seed{r['seed']}" for r in rows],
+            "condition": [r["condition"] for r in rows]}
+    cols.update({k: pa.array([r[k] for r in rows], t) for k, t in ints.items()})
+    cols.update({k: pa.array([r[k] for r in rows], pa.float32()) for k in floats})
+    cols["test_speakers"] = [r["test_speakers"] for r in rows]
+    return pa.table(cols)
+
+
+def folds_table(plan: list[dict]):
+    """One row per fold and speaker: fold, speaker, role (train, validation, test)."""
+    import pyarrow as pa
+
+    rows = [(f["fold"], s, role) for f in plan for role in ("train", "validation", "test") for s in f[role]]
+    return pa.table({"id": [f"fold{f}/{s}" for f, s, _ in rows], "fold": pa.array([f for f, _, _ in rows], pa.int32()),
+                     "speaker": [s for _, s, _ in rows], "role": [r for _, _, r in rows]})

@@ -53,6 +53,23 @@ def cluster_speakers(x: np.ndarray, speakers: list, k: int = 4, *, max_per_speak
     return cluster, centres
 
 
+def cluster_centres(x: np.ndarray, speakers: list, clusters: list) -> dict[str, np.ndarray]:
+    """{speaker: (k_s, D)} mean unit-length embedding of each cluster (rows whose cluster
+    is None are left out; a cluster number with no rows gets a zero centre)."""
+    xu = unit(np.asarray(x, dtype=np.float32))
+    out: dict[str, np.ndarray] = {}
+    for spk in sorted({str(s) for s in speakers}):
+        rows = [i for i, (s, c) in enumerate(zip(speakers, clusters)) if str(s) == spk and c is not None]
+        k = max((clusters[i] for i in rows), default=-1) + 1
+        centres = np.zeros((k, xu.shape[1]), np.float32)
+        for c in range(k):
+            members = [i for i in rows if clusters[i] == c]
+            if members:
+                centres[c] = xu[members].mean(0)
+        out[spk] = centres
+    return out
+
+
 def purity(labels_true, labels_pred) -> float:
     """Share of samples in their cluster's majority class."""
     from collections import Counter

@@ -228,3 +228,26 @@ def test_evaluate_ser_cli_runs_every_condition_fold_and_seed(cli, synth_3spk, tm
     assert {r["role"] for r in folds} == {"train", "validation", "test"} and len(folds) == 3 * 3
     res = cli("evaluate", "ser", synth_3spk / "manifest.csv", out)
     assert res.exit_code == 2 and "--no-pretrain" in res.stderr
+
+
+def test_cluster_centres_without_metadata_match_those_cluster_speakers_keeps(cli, synth_4x4, tmp_path):
+    import pyarrow as pa
+
+    from seraltools.pretrain import read_clusters
+    from seraltools.table import write_table
+
+    m = synth_4x4 / "manifest.csv"
+    assert cli("extract", "--quiet", m, tmp_path / "lm.parquet").exit_code == 0
+    assert cli("cluster-speakers", "--k", 3, "--quiet", tmp_path / "lm.parquet", tmp_path / "cl.parquet").exit_code == 0
+    t = pq.read_table(tmp_path / "cl.parquet")
+    ids = t.column("id").to_pylist()
+    labels, kept = read_clusters(str(tmp_path / "cl.parquet"), ids + ["not-there"])
+    assert labels[-1] == (None, None) and labels[0] == (t.column("speaker")[0].as_py(), t.column("cluster")[0].as_py())
+    write_table(t.replace_schema_metadata(None), tmp_path / "plain.parquet")
+    _, computed = read_clusters(str(tmp_path / "plain.parquet"), ids)
+    for spk, c in kept.items():
+        c2 = computed[spk] / np.linalg.norm(computed[spk], axis=1, keepdims=True)
+        np.testing.assert_allclose((c * c2).sum(1), 1, atol=1e-4)
+    write_table(pa.table({"id": ids}), tmp_path / "bad.parquet")
+    with pytest.raises(BadInput, match="cluster-speakers"):
+        read_clusters(str(tmp_path / "bad.parquet"), ids)

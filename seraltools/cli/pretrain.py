@@ -29,35 +29,6 @@ Layers = Annotated[int, typer.Option("--layers", help="Transformer layers (the p
 Heads = Annotated[int, typer.Option("--heads", help="Attention heads (wav2vec 2.0 base: 12).", rich_help_panel=ARCH)]
 
 
-def read_clusters(path: str, ids: list[str]):
-    """(speaker, cluster or None) per id from a cluster-speakers table, and the centres."""
-    import numpy as np
-
-    from seraltools.errors import BadInput
-    from seraltools.table import feature_matrix, metadata, read_table
-
-    t = read_table(path)
-    for col in ("speaker", "cluster"):
-        if col not in t.column_names:
-            raise BadInput(f"{path}: no '{col}' column; make it with seral cluster-speakers")
-    by_id = dict(zip(t.column("id").to_pylist(), zip(t.column("speaker").to_pylist(), t.column("cluster").to_pylist())))
-    centres = metadata(t).get("speaker_clusters")
-    if not centres:  # a clusters table from elsewhere: centres = mean unit embedding of each cluster
-        from seraltools.speaker_clusters import unit
-
-        if "features" not in t.column_names:
-            raise BadInput(f"{path}: has neither cluster centres in its metadata nor features to compute them")
-        x = unit(feature_matrix(t, path))
-        spk, cl = np.array([str(s) for s in t.column("speaker").to_pylist()]), t.column("cluster").to_pylist()
-        centres = {}
-        for s in sorted(set(spk.tolist())):
-            rows = [i for i in np.flatnonzero(spk == s) if cl[i] is not None]
-            k = max(cl[i] for i in rows) + 1 if rows else 0
-            centres[s] = np.stack([x[[i for i in rows if cl[i] == c]].mean(0) if any(cl[i] == c for i in rows)
-                                   else np.zeros(x.shape[1]) for c in range(k)]) if k else np.zeros((0, x.shape[1]))
-    return [by_id.get(i, (None, None)) for i in ids], {s: np.asarray(c) for s, c in centres.items()}
-
-
 @tool(app, "pretrain")
 def pretrain_cmd(
     inputs: Annotated[list[str], typer.Argument(help="Audio files, directories or manifests, as for extract (emotion labels are not used).", metavar="IN...")],
@@ -96,7 +67,7 @@ def pretrain_cmd(
     from seraltools.corpora import collect_inputs
     from seraltools.errors import BadInput
     from seraltools.models import resolve_device
-    from seraltools.pretrain import PretrainConfig, log_path, pretrain
+    from seraltools.pretrain import PretrainConfig, log_path, pretrain, read_clusters
     from seraltools.progress import log, progress
 
     cfg = PretrainConfig(objective=objective, steps=steps, batch_size=batch_size, lr=lr, segment_s=segment,
@@ -161,14 +132,12 @@ def evaluate_ser_cmd(
 
     Example: seral evaluate ser emodb/wav --emotions anger,happiness,neutral,sadness --no-pretrain --encoder mtl=mtl.safetensors ser.parquet
     """
-    import pyarrow as pa
-
-    from seraltools.audio import load_audio
     from seraltools.corpora import collect_inputs
     from seraltools.errors import BadInput
     from seraltools.models import resolve_device
     from seraltools.progress import progress
-    from seraltools.ser import FinetuneConfig, config_dict, evaluate_ser, summarize
+    from seraltools.ser import (FinetuneConfig, config_dict, evaluate_ser, folds_table, labelled_audio, results_table,
+                                summarize)
     from seraltools.table import history_entry, stamp, write_table
 
     conditions = [("no pretraining", None)] if no_pretrain else []
@@ -181,21 +150,12 @@ def evaluate_ser_cmd(
         if path and not Path(path).is_file():
             raise BadInput(f"--encoder {path}: no such file")
     utterances, _ = collect_inputs(inputs, corpus)
-    for col in ("speaker", "emotion"):
-        if col not in utterances.column_names or utterances.column(col).null_count == utterances.num_rows:
-            raise BadInput(f"the inputs have no '{col}' labels; give a manifest with {col} or --corpus for the naming")
-    emo, spk = utterances.column("emotion").to_pylist(), utterances.column("speaker").to_pylist()
-    wanted = {e.strip() for e in emotions.split(",")} if emotions else None
-    keep = [i for i, (e, s) in enumerate(zip(emo, spk)) if e is not None and s is not None and (wanted is None or e in wanted)]
-    if not keep:
-        raise BadInput(f"--emotions {emotions}: no utterance has these emotions")
-    paths = utterances.column("path").to_pylist()
-    wavs = [load_audio(paths[i]).samples for i in keep]
+    wavs, spk, emo = labelled_audio(utterances, emotions)
     cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size, segment_s=segment)
     dev = resolve_device(device)
     runs = len(conditions) * folds * seeds
     with progress(runs, "evaluate ser", quiet=quiet, unit="run") as advance:
-        rows, plan = evaluate_ser(conditions, wavs, [spk[i] for i in keep], [emo[i] for i in keep], folds=folds,
+        rows, plan = evaluate_ser(conditions, wavs, spk, emo, folds=folds,
                                   seeds=seeds, cfg=cfg, enc_cfg=encoder_options(conv_channels, width, layers, heads),
                                   device=dev, progress=lambda r: advance(1))
     print(f"{'condition':<28} {'UAR mean':>9} {'std':>7} {'runs':>5} {'time (s)':>9}")
@@ -203,18 +163,7 @@ def evaluate_ser_cmd(
         print(f"{s['condition']:<28} {100 * s['uar_mean']:>9.2f} {100 * s['uar_std']:>7.2f} {s['runs']:>5} {s['seconds']:>9.0f}")
     params = {"conditions": [{"name": n, "encoder": p} for n, p in conditions], "emotions": emotions,
               "folds": folds, "seeds": seeds, "finetune": config_dict(cfg), "device": dev}
-    table = pa.table({"id": [f"{r['condition']}/fold{r['fold']}/seed{r['seed']}" for r in rows],
-                      "condition": [r["condition"] for r in rows],
-                      "fold": pa.array([r["fold"] for r in rows], pa.int32()),
-                      "seed": pa.array([r["seed"] for r in rows], pa.int32()),
-                      "uar": pa.array([r["uar"] for r in rows], pa.float32()),
-                      "val_uar": pa.array([r["val_uar"] for r in rows], pa.float32()),
-                      "best_epoch": pa.array([r["best_epoch"] for r in rows], pa.int32()),
-                      "seconds": pa.array([r["seconds"] for r in rows], pa.float32()),
-                      "test_speakers": [r["test_speakers"] for r in rows]})
-    write_table(stamp(table, history_entry("evaluate ser", params, [{"inputs": inputs, "utterances": len(keep)}])), output)
+    write_table(stamp(results_table(rows), history_entry("evaluate ser", params, [{"inputs": inputs, "utterances": len(wavs)}])),
+                output)
     if folds_out:
-        fr = [(f["fold"], s, role) for f in plan for role in ("train", "validation", "test") for s in f[role]]
-        ft = pa.table({"id": [f"fold{f}/{s}" for f, s, _ in fr], "fold": pa.array([f for f, _, _ in fr], pa.int32()),
-                       "speaker": [s for _, s, _ in fr], "role": [r for _, _, r in fr]})
-        write_table(stamp(ft, history_entry("evaluate ser", {"folds": folds}, [])), folds_out)
+        write_table(stamp(folds_table(plan), history_entry("evaluate ser", {"folds": folds}, [])), folds_out)
