@@ -158,11 +158,13 @@ def evaluate_ser_cmd(
         rows, plan = evaluate_ser(conditions, wavs, spk, emo, folds=folds,
                                   seeds=seeds, cfg=cfg, enc_cfg=encoder_options(conv_channels, width, layers, heads),
                                   device=dev, progress=lambda r: advance(1))
+    summary = summarize(rows)
     print(f"{'condition':<28} {'UAR mean':>9} {'std':>7} {'runs':>5} {'time (s)':>9}")
-    for s in summarize(rows):
+    for s in summary:
         print(f"{s['condition']:<28} {100 * s['uar_mean']:>9.2f} {100 * s['uar_std']:>7.2f} {s['runs']:>5} {s['seconds']:>9.0f}")
     params = {"conditions": [{"name": n, "encoder": p} for n, p in conditions], "emotions": emotions,
-              "folds": folds, "seeds": seeds, "finetune": config_dict(cfg), "device": dev}
+              "folds": folds, "seeds": seeds, "finetune": config_dict(cfg), "device": dev,
+              "summary": summary}
     write_table(stamp(results_table(rows), history_entry("evaluate ser", params, [{"inputs": inputs, "utterances": len(wavs)}])),
                 output)
     if folds_out:
