@@ -50,7 +50,7 @@ bench: venv
 	$(BIN)/python benchmarks/tsne_speed.py
 	$(BIN)/python benchmarks/cpc_emodb.py --corpus $(CORPUS) --out bench-out
 	$(BIN)/python benchmarks/speaker_emodb.py --corpus $(CORPUS) --out bench-out
-	SERAL=$(BIN)/seral benchmarks/ser_emodb.sh $(CORPUS) bench-out/ser
+	SERAL=$(BIN)/seral PYTHON=$(BIN)/python benchmarks/ser_emodb.sh $(CORPUS) bench-out/ser
 	$(BIN)/python benchmarks/scaling.py --corpus $(CORPUS)
 
 clean:

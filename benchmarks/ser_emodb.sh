@@ -4,6 +4,8 @@
 #
 #   benchmarks/ser_emodb.sh [CORPUS] [OUT]      (defaults: ../shared/corpora/emodb/wav, bench-out/ser)
 #
+# About an hour on 2 cores with the defaults (STEPS=400, SEEDS=5).
+#
 # 1. d-vectors of all 535 utterances -> intra-speaker clusters, k = 20 (the paper's N);
 # 2. pretraining on all EMO-DB audio, no emotion labels: speaker, contrastive, mtl,
 #    adversarial (STEPS steps of 8 anchors, SEGMENT-s segments);
@@ -16,9 +18,9 @@ set -euo pipefail
 CORPUS=${1:-../shared/corpora/emodb/wav}
 OUT=${2:-bench-out/ser}
 SERAL=${SERAL:-seral}
-STEPS=${STEPS:-120}
+STEPS=${STEPS:-400}
 SEGMENT=${SEGMENT:-2}
-SEEDS=${SEEDS:-3}
+SEEDS=${SEEDS:-5}
 EPOCHS=${EPOCHS:-5}
 FT_LR=${FT_LR:-1e-4}
 ARCH=${ARCH:---conv-channels 32 --width 128 --layers 2 --heads 4}
@@ -53,6 +55,5 @@ evaluate adversarial --encoder "adversarial=$OUT/adversarial.safetensors"
 
 echo
 echo "EMO-DB, 4 classes, UAR (%) mean and std over $SEEDS seeds of the mean over 5 folds"
-head -1 "$OUT/ser-none.txt"
-for n in none speaker contrastive mtl adversarial; do tail -n +2 "$OUT/ser-$n.txt"; done
+${PYTHON:-python} "$(dirname "$0")/ser_table.py" "$OUT"/ser-*.parquet   # with paired t-tests against no pretraining
 echo "(pretraining $STEPS steps, $SEGMENT-s segments; fine-tuning $EPOCHS epochs at lr $FT_LR; encoder $ARCH; total $(( $(date +%s) - s )) s)"
