@@ -5,14 +5,40 @@ tensor sets such as the best model so far (``best.*``), the optimiser's state
 (``opt.<param>.<key>``) and torch's random state, with JSON metadata holding the
 training state, the optimiser's parameter groups, the scheduler's state and the
 config. :func:`load` refuses a checkpoint made with other settings (``must_match``).
-Used by ``train-cpc`` and ``pretrain``.
+Used by ``train-cpc`` and ``pretrain``, as are the names of a run's files
+(:func:`checkpoint_path`, :func:`log_path`) and its per-epoch or per-step CSV log.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from seraltools.errors import BadInput
+
+
+def checkpoint_path(out: str) -> str:
+    """``OUT.ckpt``: the checkpoint beside the model file ``OUT``."""
+    return str(out) + ".ckpt"
+
+
+def log_path(out: str) -> str:
+    """``OUT-stem.log.csv``: the training log beside the model file ``OUT``."""
+    p = Path(out)
+    return str(p.with_name(p.stem + ".log.csv"))
+
+
+def write_log(out: str, history: list) -> None:
+    """The log of a run, one row per dataclass in ``history`` (atomic)."""
+    from dataclasses import fields
+
+    from seraltools.table import atomic_path
+
+    cols = [f.name for f in fields(history[0])] if history else []
+    with atomic_path(log_path(out)) as tmp, open(tmp, "w") as f:
+        f.write(",".join(cols) + "\n")
+        for h in history:
+            f.write(",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in (getattr(h, c) for c in cols)) + "\n")
 
 
 def _jsonable(v) -> bool:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seraltools.checkpoint import checkpoint_path, log_path, write_log  # noqa: F401  (log_path: for callers)
 from seraltools.errors import BadInput
 
 FRAMES_PER_SECOND = 100
@@ -206,7 +207,7 @@ def train(frames: list[np.ndarray], cfg: CPCConfig, out: str, *, device: str = "
         history.append(EpochLog(epoch, tl, ta, vl, va, opt.param_groups[0]["lr"], time.perf_counter() - t0))
         state["epoch"], state["history"] = epoch, [asdict(h) for h in history]
         _save_checkpoint(ckpt, model, opt, sched, state, best_state, cfg)
-        _write_log(out, history)
+        write_log(out, history)
         if progress:
             progress(epoch, history[-1])
     model.load_state_dict(best_state)
@@ -221,25 +222,6 @@ def _frontend() -> dict:
     from seraltools.frontend import DEFAULT
 
     return DEFAULT.to_dict()
-
-
-def checkpoint_path(out: str) -> str:
-    return str(out) + ".ckpt"
-
-
-def log_path(out: str) -> str:
-    p = Path(out)
-    return str(p.with_name(p.stem + ".log.csv"))
-
-
-def _write_log(out: str, history: list[EpochLog]) -> None:
-    from seraltools.table import atomic_path
-
-    with atomic_path(log_path(out)) as tmp, open(tmp, "w") as f:
-        f.write("epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n")
-        for h in history:
-            f.write(f"{h.epoch},{h.train_loss:.6f},{h.train_accuracy:.6f},{h.val_loss:.6f},{h.val_accuracy:.6f},"
-                    f"{h.lr:.3g},{h.seconds:.3f}\n")
 
 
 def _save_checkpoint(path, model, opt, sched, state, best_state, cfg) -> None:

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from seraltools.encoder import SAMPLE_RATE, EncoderConfig
+from seraltools.checkpoint import checkpoint_path, log_path, write_log  # noqa: F401  (log_path: for callers)
 from seraltools.errors import BadInput
 
 OBJECTIVES = ("contrastive", "mtl", "adversarial", "speaker")
@@ -209,13 +210,6 @@ def _audio(path: str) -> np.ndarray:
     return load_audio(path).samples
 
 
-def checkpoint_path(out: str) -> str:
-    return str(out) + ".ckpt"
-
-
-def log_path(out: str) -> str:
-    p = Path(out)
-    return str(p.with_name(p.stem + ".log.csv"))
 
 
 def pretrain(paths: list[str], speakers: list, clusters: np.ndarray | None, centres: dict | None,
@@ -298,7 +292,7 @@ def pretrain(paths: list[str], speakers: list, clusters: np.ndarray | None, cent
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             state = {"step": step, "history": [asdict(h) for h in history]}
             checkpoint.save(ckpt, model, opt, None, state, config)
-            _write_log(out, history)
+            write_log(out, history)
         if progress:
             progress(step, history[-1])
     heads = {k: v for k, v in (("contrastive_head", model.contrastive_head), ("speaker_head", model.speaker_head))
@@ -307,14 +301,3 @@ def pretrain(paths: list[str], speakers: list, clusters: np.ndarray | None, cent
              "final_loss": history[-1].loss if history else None}
     save_encoder(out, model.encoder, cfg.encoder, extra, heads)
     return history
-
-
-def _write_log(out: str, history: list[StepLog]) -> None:
-    from seraltools.table import atomic_path
-
-    cols = list(StepLog.__dataclass_fields__)
-    with atomic_path(log_path(out)) as tmp, open(tmp, "w") as f:
-        f.write(",".join(cols) + "\n")
-        for h in history:
-            f.write(",".join(f"{getattr(h, c):.6g}" if isinstance(getattr(h, c), float) else str(getattr(h, c))
-                             for c in cols) + "\n")

@@ -16,7 +16,7 @@ the mean over folds per seed, reported as mean and standard deviation over seeds
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -160,10 +160,6 @@ def summarize(rows: list[dict]) -> list[dict]:
                     "uar_std": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0,
                     "runs": len(mine), "seconds": float(sum(r["seconds"] for r in mine))})
     return out
-
-
-def config_dict(cfg: FinetuneConfig) -> dict:
-    return asdict(cfg)
 
 
 def labelled_audio(utterances, emotions: str | None = None) -> tuple[list[np.ndarray], list[str], list[str]]:

@@ -136,8 +136,9 @@ def evaluate_ser_cmd(
     from seraltools.errors import BadInput
     from seraltools.models import resolve_device
     from seraltools.progress import progress
-    from seraltools.ser import (FinetuneConfig, config_dict, evaluate_ser, folds_table, labelled_audio, results_table,
-                                summarize)
+    from dataclasses import asdict
+
+    from seraltools.ser import FinetuneConfig, evaluate_ser, folds_table, labelled_audio, results_table, summarize
     from seraltools.table import history_entry, stamp, write_table
 
     conditions = [("no pretraining", None)] if no_pretrain else []
@@ -163,7 +164,7 @@ def evaluate_ser_cmd(
     for s in summary:
         print(f"{s['condition']:<28} {100 * s['uar_mean']:>9.2f} {100 * s['uar_std']:>7.2f} {s['runs']:>5} {s['seconds']:>9.0f}")
     params = {"conditions": [{"name": n, "encoder": p} for n, p in conditions], "emotions": emotions,
-              "folds": folds, "seeds": seeds, "finetune": config_dict(cfg), "device": dev,
+              "folds": folds, "seeds": seeds, "finetune": asdict(cfg), "device": dev,
               "summary": summary}
     write_table(stamp(results_table(rows), history_entry("evaluate ser", params, [{"inputs": inputs, "utterances": len(wavs)}])),
                 output)
