@@ -30,9 +30,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from seraltools.audio import SAMPLE_RATE
 from seraltools.errors import BadInput
 
-SAMPLE_RATE = 16000
 CONV_KERNELS = (10, 3, 3, 3, 3, 2, 2)
 CONV_STRIDES = (5, 2, 2, 2, 2, 2, 2)
 
@@ -107,9 +107,7 @@ def build_encoder(cfg: EncoderConfig):
             var = (((wav - mean) * smask) ** 2).sum(1, keepdim=True) / n
             x = ((wav - mean) / torch.sqrt(var + 1e-7)) * smask
             h = self.feature_extractor(x[:, None, :]).transpose(1, 2)  # (B, T, C)
-            frames = lengths
-            for k, s in zip(CONV_KERNELS, CONV_STRIDES):
-                frames = torch.clamp(torch.div(frames - k, s, rounding_mode="floor") + 1, min=0)
+            frames = torch.from_numpy(num_frames(lengths.cpu().numpy())).to(wav.device)
             fmask = torch.arange(h.shape[1], device=wav.device)[None, :] < frames[:, None]
             h = self.projection(h) * fmask[..., None]
             pos = self.pos_conv(h.transpose(1, 2))[:, :, : h.shape[1]].transpose(1, 2)

@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seraltools.encoder import SAMPLE_RATE, EncoderConfig
+from seraltools.audio import SAMPLE_RATE
+from seraltools.encoder import EncoderConfig
 from seraltools.checkpoint import checkpoint_path, log_path, write_log  # noqa: F401  (log_path: for callers)
 from seraltools.errors import BadInput
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seraltools.encoder import SAMPLE_RATE, EncoderConfig
+from seraltools.audio import SAMPLE_RATE
+from seraltools.encoder import EncoderConfig
 from seraltools.errors import BadInput
 
 
@@ -98,7 +99,7 @@ def finetune(encoder_path: str | None, enc_cfg: EncoderConfig, train: tuple[list
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     seg = int(round(cfg.segment_s * SAMPLE_RATE))
     wavs, labels = train
-    best = (-1.0, 0, None)
+    best_uar, best_epoch, best_state = -1.0, 0, None
     for epoch in range(1, cfg.epochs + 1):
         rng = np.random.default_rng([seed, epoch])
         order = rng.permutation(len(wavs))
@@ -113,13 +114,13 @@ def finetune(encoder_path: str | None, enc_cfg: EncoderConfig, train: tuple[list
             loss.backward()
             opt.step()
         score = uar(val[1], _predict(model, head, val[0], device))
-        if score > best[0]:
-            best = (score, epoch, {k: v.detach().clone() for k, v in {**{f"m.{a}": b for a, b in model.state_dict().items()},
-                                                                     **{f"h.{a}": b for a, b in head.state_dict().items()}}.items()})
-    model.load_state_dict({k[2:]: v for k, v in best[2].items() if k.startswith("m.")})
-    head.load_state_dict({k[2:]: v for k, v in best[2].items() if k.startswith("h.")})
+        if score > best_uar:
+            best_uar, best_epoch = score, epoch
+            best_state = [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in (model, head)]
+    model.load_state_dict(best_state[0])
+    head.load_state_dict(best_state[1])
     pred = _predict(model, head, test[0], device)
-    return {"uar": uar(test[1], pred), "val_uar": best[0], "best_epoch": best[1],
+    return {"uar": uar(test[1], pred), "val_uar": best_uar, "best_epoch": best_epoch,
             "seconds": time.perf_counter() - t0, "pred": pred}
 
 

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from seraltools.audio import SAMPLE_RATE
 from seraltools.errors import BadInput
 
-SAMPLE_RATE = 16000
 N_MELS, N_FFT, HOP = 40, 400, 160
 PARTIAL_FRAMES = 160
 RATE, MIN_COVERAGE = 1.3, 0.75
