@@ -41,7 +41,7 @@ _seral() {
                 --budget) return ;;
                 --seed) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method --k --metric --budget --only-queries --seed --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method --k --metric --standardize --no-standardize --budget --only-queries --seed --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'cluster-labels')
             case "$prev" in
@@ -140,6 +140,7 @@ _seral() {
                 --folds) return ;;
                 --repeats) return ;;
                 --metric) COMPREPLY=($(compgen -W "auto cosine euclidean" -- "$cur")); return ;;
+                --labels) COMPREPLY=($(compgen -W "medoid cluster both" -- "$cur")); return ;;
                 --c-grid) return ;;
                 --gamma-grid) return ;;
                 --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -148,7 +149,7 @@ _seral() {
                 --engine) COMPREPLY=($(compgen -W "local ray" -- "$cur")); return ;;
                 --address) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--select -s --classify -c --task -t --budgets --folds --repeats --metric --c-grid --gamma-grid --plot --seed --workers -j --engine --address --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--select -s --classify -c --task -t --budgets --folds --repeats --metric --standardize --no-standardize --labels --c-grid --gamma-grid --plot --seed --workers -j --engine --address --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'evaluate ser')
             case "$prev" in

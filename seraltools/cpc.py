@@ -238,8 +238,17 @@ def _load_checkpoint(path, model, opt, sched, cfg):
     return state, sets["best"]
 
 
+def frontend_of(config: dict):
+    """The log-mel front-end a model was trained on (a model made before the front-end
+    skipped digital silence has no ``skip_silence`` and did not skip it)."""
+    from seraltools.frontend import LogMelConfig
+
+    stored = {"skip_silence": False, **config.get("frontend", {})}
+    return LogMelConfig(**{k: v for k, v in stored.items() if k in LogMelConfig.__dataclass_fields__})
+
+
 def load(path: str, device: str = "cpu"):
-    """The trained model of a ``cpc`` model file, in eval mode, and its config."""
+    """The trained model of a ``cpc`` model file, in eval mode, its config and its front-end."""
     import torch
 
     from seraltools.models import load_model
@@ -249,7 +258,7 @@ def load(path: str, device: str = "cpu"):
     cfg = CPCConfig(**{k: v for k, v in config.items() if k in CPCConfig.__dataclass_fields__})
     model = build(cfg)
     model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()})
-    return model.to(device).eval(), cfg
+    return model.to(device).eval(), cfg, frontend_of(config)
 
 
 def read_frames(paths: list[str]) -> list[np.ndarray]:

@@ -12,10 +12,13 @@ from seraltools.simulate import TASKS, SimulationConfig, format_summary, plot, s
 from seraltools.table import feature_matrix, history_entry, read_table, stamp, write_table
 
 
-#: One row per feature set, selector, task, budget, repeat and fold.
+#: One row per feature set, selector, label mode, task, budget, seed, repeat and fold.
+#: ``labels``: medoid or cluster for MAL, null for random; ``n_labelled``: the SVM's
+#: training rows (the budget, or the queried clusters' members with cluster labels).
 RESULT_COLUMNS = {
-    "feature_set": pa.string(), "selector": pa.string(), "task": pa.string(), "budget": pa.float32(),
-    "budget_n": pa.int32(), "repeat": pa.int16(), "fold": pa.int16(), "mcc": pa.float32(), "uar": pa.float32(),
+    "feature_set": pa.string(), "selector": pa.string(), "labels": pa.string(), "task": pa.string(),
+    "budget": pa.float32(), "budget_n": pa.int32(), "n_labelled": pa.int32(), "seed": pa.int32(),
+    "repeat": pa.int16(), "fold": pa.int16(), "mcc": pa.float32(), "uar": pa.float32(),
     "accuracy": pa.float32(), "single_class": pa.bool_(), "n_train": pa.int32(), "n_test": pa.int32(),
 }
 
@@ -69,16 +72,16 @@ def run_al(select_paths: list[str], classify_path: str, output: str, *, tasks: l
     for name, path in zip(_names(select_paths), select_paths):
         table = classify if path == classify_path else read_table(path, need_features=True)
         sets[name] = align(table, ids, "<stdin>" if path == "-" else path)
-    cells = cfg.repeats * cfg.folds
+    cells = len(cfg.seeds) * cfg.repeats * cfg.folds
     with progress(cells, "evaluate al", quiet=quiet, unit="fold") as advance:
         sim = simulate(sets, x_cls, labels, cfg, workers=workers, progress=advance, engine=engine, address=address)
     rows = sim.rows
-    ids_out = [f"{r['feature_set'] or '-'}/{r['selector']}/{r['task']}/{r['budget']:g}/r{r['repeat']}/f{r['fold']}"
-               for r in rows]
+    ids_out = [f"{r['feature_set'] or '-'}/{r['selector']}/{r['labels'] or '-'}/{r['task']}/{r['budget']:g}/"
+               f"s{r['seed']}/r{r['repeat']}/f{r['fold']}" for r in rows]
     columns = {"id": pa.array(ids_out, pa.string())}
     columns.update({name: pa.array([r[name] for r in rows], typ) for name, typ in RESULT_COLUMNS.items()})
     summary = summarize(rows)
-    params = {**cfg.to_dict(), "tasks": tasks, "svm": sim.hyper, "feature_sets": dict(zip(sets, select_paths)),
+    params = {**cfg.to_dict(), "tasks": tasks, "svm": {str(s): h for s, h in sim.hyper.items()}, "feature_sets": dict(zip(sets, select_paths)),
               "summary": summary}
     entry = history_entry("evaluate al", params, [{"classify": cname, "rows": len(ids)}])
     write_table(stamp(pa.table(columns), entry), output)

@@ -18,8 +18,8 @@ Paper "cpc-dimred-medoid-active-learning", Sec. 2, 3.2, 3.3:
   0.9986 against 0.9987, benchmarks/tsne_speed.py) or, with ``engine="sklearn"``,
   by scikit-learn itself. openTSNE embeddings can place new points (``--model``).
 
-**Standardisation** (z-score per dimension with the fitted table's mean and standard
-deviation) is on by default for pca and ae, whose inputs in the paper are raw
+**Standardisation** (:mod:`seraltools.standardize`: z-score per dimension with the
+fitted table's mean and standard deviation) is on by default for pca and ae, whose inputs in the paper are raw
 log-mel or CPC features of very different scales (the paper z-scores its features
 at the corpus level), and off for tsne, which the paper runs with scikit-learn's
 defaults on features that are usually already reduced.
@@ -32,25 +32,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from seraltools.errors import BadInput
+from seraltools.standardize import Standardizer
 
 METHODS = ("pca", "ae", "tsne")
-
-
-@dataclass
-class Standardizer:
-    mean: np.ndarray
-    scale: np.ndarray
-
-    @classmethod
-    def fit(cls, x: np.ndarray, on: bool) -> "Standardizer":
-        d = x.shape[1]
-        if not on:
-            return cls(np.zeros(d, np.float32), np.ones(d, np.float32))
-        sd = x.std(axis=0, dtype=np.float64)
-        return cls(x.mean(axis=0, dtype=np.float64).astype(np.float32), np.where(sd > 0, sd, 1.0).astype(np.float32))
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.scale).astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------ PCA

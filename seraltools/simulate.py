@@ -1,13 +1,25 @@
 """The active-learning simulation of the paper (Sec. 3.4): ``seral evaluate al``.
 
-For each repeat (seed) the labelled corpus is split by stratified k-fold
+For each seed and repeat the labelled corpus is split by stratified k-fold
 cross-validation (5 folds; stratified on the joint labels of all tasks, so that
 every task and selector sees the same splits). On each training fold, every
 selection feature set is run through MAL (:mod:`seraltools.mal`, on that fold
 only) and a seeded random order is drawn as the baseline. For each labelling
 budget (a fraction of the training fold; at least one sample) the first queries
 are "annotated" with the corpus's ground truth and an RBF SVM is trained on them
-and tested on the test fold.
+and tested on the test fold. With ``labels="medoid"`` the SVM trains on the queried
+medoids only (the paper's "medoid labels"); with ``"cluster"`` each queried
+medoid's label is given to every member of its cluster (the paper's "cluster
+labels"); ``"both"`` runs the two. Random sampling has no clusters: it always
+trains on its queries. The rows of a training set are put in one canonical order
+(ascending row), so two selectors that query the same set (every selector at a
+100 % budget) train the identical SVM.
+
+Selection features are z-scored at the corpus level by default
+(``standardize=True``, :mod:`seraltools.standardize`), like the classification
+features: raw log-mel functionals put 86 % of their squared norm in the min and
+range dimensions, so distances on them measure dynamic range, not emotion. MAL then
+measures Euclidean distance (:func:`seraltools.mal.resolve_metric`).
 
 The SVM always uses the classification features (600-dim log-mel functionals in
 the paper), z-scored at the corpus level; its C and gamma are chosen once per
@@ -36,9 +48,12 @@ class SimulationConfig:
     budgets: tuple[float, ...] = BUDGETS
     folds: int = 5
     repeats: int = 5
-    seed: int = 0
-    metric: str = "auto"  # MAL's distance (auto: cosine above 2 dims, Euclidean for 2-D)
+    seeds: tuple[int, ...] = (0,)  # each seed runs the whole repeats x folds grid
+    metric: str = "auto"  # MAL's distance (auto: Euclidean when standardised or 2-D, else cosine)
+    standardize: bool = True  # z-score the selection features at the corpus level
+    labels: str = "medoid"  # medoid | cluster | both (the paper's medoid and cluster labels)
     k_fraction: float = 1 / 3  # MAL's k as a fraction of the training fold (paper: N/3)
+    kmedoids: str = "fasterpam"  # the k-medoids algorithm after farthest-first initialisation
     c_grid: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)
     gamma_grid: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)  # multiples of 1/D
     grid_folds: int = 5
@@ -50,26 +65,28 @@ class SimulationConfig:
 @dataclass
 class Simulation:
     rows: list[dict]
-    hyper: dict[str, dict]  # task -> {"C", "gamma", "cv_mcc"}
+    hyper: dict[int, dict[str, dict]]  # seed -> task -> {"C", "gamma", "cv_mcc"}
     config: SimulationConfig
     feature_sets: list[str] = field(default_factory=list)
 
 
-def zscore(x: np.ndarray) -> np.ndarray:
-    """Corpus-level z-score per dimension (constant dimensions become 0)."""
-    x = np.asarray(x, dtype=np.float64)
-    sd = x.std(axis=0)
-    return ((x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
+LABEL_MODES = ("medoid", "cluster", "both")
 
 
-def tune_svm(x: np.ndarray, y: np.ndarray, cfg: SimulationConfig) -> dict:
+def label_modes(labels: str) -> tuple[str, ...]:
+    if labels not in LABEL_MODES:
+        raise BadInput(f"--labels {labels!r}: choose medoid, cluster or both")
+    return ("medoid", "cluster") if labels == "both" else (labels,)
+
+
+def tune_svm(x: np.ndarray, y: np.ndarray, cfg: SimulationConfig, seed: int) -> dict:
     """C and gamma of the RBF SVM by a stratified k-fold grid search on all labelled data (MCC)."""
     from sklearn.metrics import make_scorer, matthews_corrcoef
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.svm import SVC
 
     grid = {"C": list(cfg.c_grid), "gamma": [g / x.shape[1] for g in cfg.gamma_grid]}
-    cv = StratifiedKFold(cfg.grid_folds, shuffle=True, random_state=cfg.seed)
+    cv = StratifiedKFold(cfg.grid_folds, shuffle=True, random_state=seed)
     search = GridSearchCV(SVC(kernel="rbf"), grid, scoring=make_scorer(matthews_corrcoef), cv=cv, n_jobs=1)
     search.fit(x, y)
     return {"C": float(search.best_params_["C"]), "gamma": float(search.best_params_["gamma"]),
@@ -83,46 +100,64 @@ def _scores(y_true, y_pred) -> dict:
             "accuracy": float(accuracy_score(y_true, y_pred))}
 
 
-def _cell(repeat: int, fold: int, train: np.ndarray, test: np.ndarray, select_sets: dict, x_cls: np.ndarray,
-          labels: dict, hyper: dict, cfg: SimulationConfig) -> list[dict]:
-    """One (repeat, fold): every selector, budget and task."""
+def _training_sets(train: np.ndarray, select_sets: dict, budget_n: dict, modes: tuple, cfg: SimulationConfig,
+                   seed: list[int]) -> dict:
+    """Each selector's training rows per budget: (selector, feature set, labels) ->
+    budget -> (rows of the training set, row whose label each one gets)."""
+    from seraltools.mal import mal, random_queue, resolve_metric
+
+    n_train = len(train)
+    perm = train[random_queue(n_train, None, int(np.random.default_rng(seed + [0]).integers(2**31)))]
+    sets = {("random", None, None): {p: (perm[:b], perm[:b]) for p, b in budget_n.items()}}
+    k = max(1, round(n_train * cfg.k_fraction))
+    mal_seed = int(np.random.default_rng(seed + [1]).integers(2**31))
+    for name, xs in select_sets.items():
+        metric = resolve_metric(cfg.metric, xs.shape[1], cfg.standardize)
+        base = mal(xs[train], k, metric=metric, seed=mal_seed, algorithm=cfg.kmedoids)
+        for mode in modes:
+            sets[("mal", name, mode)] = {}
+        for p, b in budget_n.items():
+            # budgets up to k take the largest clusters' medoids; a larger budget clusters with k = budget
+            c = base if b <= k else mal(xs[train], b, metric=metric, seed=mal_seed, algorithm=cfg.kmedoids)
+            queries = c.queue(b)
+            if "medoid" in modes:
+                sets[("mal", name, "medoid")][p] = (train[queries], train[queries])
+            if "cluster" in modes:  # clusters are numbered in query order: the first b were asked
+                members = np.flatnonzero(c.cluster < b)
+                sets[("mal", name, "cluster")][p] = (train[members], train[c.medoids[c.cluster[members]]])
+    return sets
+
+
+def _cell(seed: int, repeat: int, fold: int, train: np.ndarray, test: np.ndarray, select_sets: dict,
+          x_cls: np.ndarray, labels: dict, hyper: dict, cfg: SimulationConfig) -> list[dict]:
+    """One (seed, repeat, fold): every selector, label mode, budget and task."""
     import warnings
 
     from sklearn.svm import SVC
 
-    from seraltools.mal import mal, random_queue
-
     n_train = len(train)
-    seed = [cfg.seed, repeat, fold]
     budget_n = {p: max(1, int(round(p * n_train))) for p in cfg.budgets}
-    perm = train[random_queue(n_train, None, int(np.random.default_rng(seed + [0]).integers(2**31)))]
-    orders = {("random", None): {p: perm[:b] for p, b in budget_n.items()}}  # selector -> budget -> rows
-    k = max(1, round(n_train * cfg.k_fraction))
-    mal_seed = int(np.random.default_rng(seed + [1]).integers(2**31))
-    for name, xs in select_sets.items():
-        base = mal(xs[train], k, metric=cfg.metric, seed=mal_seed)
-        # budgets up to k take the largest clusters' medoids; a larger budget clusters with k = budget
-        orders[("mal", name)] = {p: train[base.queue(b) if b <= k else
-                                          mal(xs[train], b, metric=cfg.metric, seed=mal_seed).queue(b)]
-                                 for p, b in budget_n.items()}
+    sets = _training_sets(train, select_sets, budget_n, label_modes(cfg.labels), cfg, [seed, repeat, fold])
     rows = []
-    for (selector, name), order in orders.items():
+    for (selector, name, mode), by_budget in sets.items():
         for p in cfg.budgets:
-            b = budget_n[p]
-            chosen = order[p]
+            rows_, source = by_budget[p]
+            order = np.argsort(rows_, kind="stable")  # one canonical order: the same set, the same SVM
+            rows_, source = rows_[order], source[order]
             for task, y in labels.items():
-                yt = y[chosen]
+                yt = y[source]
                 single = len(np.unique(yt)) < 2
                 if single:
                     pred = np.full(len(test), yt[0])
                 else:
-                    svm = SVC(kernel="rbf", C=hyper[task]["C"], gamma=hyper[task]["gamma"])
+                    svm = SVC(kernel="rbf", C=hyper[seed][task]["C"], gamma=hyper[seed][task]["gamma"])
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        pred = svm.fit(x_cls[chosen], yt).predict(x_cls[test])
-                rows.append({"feature_set": name, "selector": selector, "task": task, "budget": p, "budget_n": b,
-                             "repeat": repeat, "fold": fold, **_scores(y[test], pred), "single_class": single,
-                             "n_train": n_train, "n_test": len(test)})
+                        pred = svm.fit(x_cls[rows_], yt).predict(x_cls[test])
+                rows.append({"feature_set": name, "selector": selector, "labels": mode, "task": task, "budget": p,
+                             "budget_n": budget_n[p], "n_labelled": len(rows_), "seed": seed, "repeat": repeat,
+                             "fold": fold, **_scores(y[test], pred), "single_class": single, "n_train": n_train,
+                             "n_test": len(test)})
     return rows
 
 
@@ -134,7 +169,10 @@ def simulate(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels:
     run in ``workers`` local processes, or as Ray tasks with ``engine="ray"``."""
     from sklearn.model_selection import StratifiedKFold
 
+    from seraltools.standardize import zscore
+
     cfg = cfg or SimulationConfig()
+    label_modes(cfg.labels)
     n = len(x_classify)
     for task, y in labels.items():
         if len(np.unique(y)) < 2:
@@ -143,18 +181,22 @@ def simulate(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels:
         if counts.min() < cfg.folds:
             raise BadInput(f"task {task!r}: a class has {counts.min()} rows, fewer than the {cfg.folds} folds")
     x_cls = zscore(x_classify)
-    hyper = {task: tune_svm(x_cls, y, cfg) for task, y in labels.items()}
+    if cfg.standardize:
+        select_sets = {name: zscore(xs) for name, xs in select_sets.items()}
+    hyper = {seed: {task: tune_svm(x_cls, y, cfg, seed) for task, y in labels.items()} for seed in cfg.seeds}
     joint = np.array(["|".join(str(labels[t][i]) for t in labels) for i in range(n)])
     if np.unique(joint, return_counts=True)[1].min() < cfg.folds:
         joint = labels[next(iter(labels))]
     cells = []
-    for r in range(cfg.repeats):
-        skf = StratifiedKFold(cfg.folds, shuffle=True, random_state=cfg.seed * 1000 + r)
-        for f, (train, test) in enumerate(skf.split(np.zeros(n), joint)):
-            cells.append((r, f, train, test))
+    for seed in cfg.seeds:
+        for r in range(cfg.repeats):
+            skf = StratifiedKFold(cfg.folds, shuffle=True, random_state=seed * 1000 + r)
+            for f, (train, test) in enumerate(skf.split(np.zeros(n), joint)):
+                cells.append((seed, r, f, train, test))
     run = _runner(workers, engine, address)
     rows: list[dict] = []
-    for cell_rows in run(_cell, [(r, f, tr, te, select_sets, x_cls, labels, hyper, cfg) for r, f, tr, te in cells]):
+    for cell_rows in run(_cell, [(s, r, f, tr, te, select_sets, x_cls, labels, hyper, cfg)
+                                 for s, r, f, tr, te in cells]):
         rows += cell_rows
         if progress:
             progress(1)
@@ -180,66 +222,94 @@ def _runner(workers: int, engine: str = "local", address: str | None = None):
 # --------------------------------------------------------------------------- reporting
 
 
+def _cell_means(rows: list[dict]) -> dict:
+    """Mean MCC over tasks per (seed, repeat, fold) cell."""
+    acc: dict = {}
+    for r in rows:
+        acc.setdefault((r.get("seed", 0), r["repeat"], r["fold"]), []).append(r["mcc"])
+    return {key: float(np.mean(v)) for key, v in acc.items()}
+
+
 def summarize(rows: list[dict]) -> list[dict]:
-    """Mean MCC over tasks, folds and repeats per feature set and budget, MAL against random,
-    with the paired t-test (pairs: task x fold x repeat), as in the paper's Sec. 4."""
+    """MAL against random per feature set, label mode and budget, as in the paper's Sec. 4:
+    mean MCC over tasks, folds, repeats and seeds, and the paired t-test over the
+    (seed, repeat, fold) cells (each cell's MCC averaged over the tasks)."""
     from scipy import stats
 
-    random = {(r["task"], r["budget"], r["repeat"], r["fold"]): r["mcc"] for r in rows if r["selector"] == "random"}
-    sets = sorted({r["feature_set"] for r in rows if r["selector"] == "mal"})
+    def key(r):
+        return r["feature_set"], r.get("labels") or "medoid"
+
+    budgets = sorted({r["budget"] for r in rows})
+    groups = sorted({key(r) for r in rows if r["selector"] == "mal"})
+    random = {b: _cell_means([r for r in rows if r["selector"] == "random" and r["budget"] == b]) for b in budgets}
     out = []
-    for name in sets:
-        for b in sorted({r["budget"] for r in rows}):
-            mal_rows = [r for r in rows if r["selector"] == "mal" and r["feature_set"] == name and r["budget"] == b]
-            a = np.array([r["mcc"] for r in mal_rows])
-            c = np.array([random[(r["task"], r["budget"], r["repeat"], r["fold"])] for r in mal_rows])
+    for name, mode in groups:
+        for b in budgets:
+            mal_rows = [r for r in rows if r["selector"] == "mal" and key(r) == (name, mode) and r["budget"] == b]
+            cells = _cell_means(mal_rows)
+            a = np.array(list(cells.values()))
+            c = np.array([random[b][cell] for cell in cells])
             diff = a - c
             if np.allclose(diff, 0):
                 t, p = 0.0, 1.0
             else:
                 t, p = stats.ttest_rel(a, c)
-            out.append({"feature_set": name, "budget": b, "budget_n": int(np.mean([r["budget_n"] for r in mal_rows])),
+            out.append({"feature_set": name, "labels": mode, "budget": b,
+                        "budget_n": int(round(np.mean([r["budget_n"] for r in mal_rows]))),
                         "mal_mcc": float(a.mean()), "random_mcc": float(c.mean()), "diff": float(diff.mean()),
                         "t": float(t), "p": float(p), "df": len(a) - 1,
-                        "mal_single_class": int(sum(r["single_class"] for r in mal_rows))})
+                        "mal_single_class": int(sum(r["single_class"] for r in mal_rows)),
+                        "random_single_class": int(sum(r["single_class"] for r in rows if r["selector"] == "random"
+                                                       and r["budget"] == b and (r.get("seed", 0), r["repeat"],
+                                                                                 r["fold"]) in cells))})
     return out
 
 
 def format_summary(summary: list[dict], hyper: dict) -> str:
-    lines = ["SVM (RBF) per task: " + ", ".join(f"{t}: C={h['C']:g} gamma={h['gamma']:.3g} (CV MCC {h['cv_mcc']:.3f})"
-                                                 for t, h in hyper.items())]
-    head = f"{'feature set':<24} {'budget':>7} {'n':>5} {'MAL MCC':>8} {'random':>8} {'diff':>7} {'t':>6} {'p':>8}"
-    lines += ["", "mean MCC over tasks, folds and repeats; paired t-test MAL vs random", head, "-" * len(head)]
+    lines = []
+    for seed, tasks in hyper.items():
+        lines.append(f"SVM (RBF), seed {seed}: " + ", ".join(
+            f"{t}: C={h['C']:g} gamma={h['gamma']:.3g} (CV MCC {h['cv_mcc']:.3f})" for t, h in tasks.items()))
+    cells = summary[0]["df"] + 1 if summary else 0
+    head = (f"{'feature set':<20} {'labels':<7} {'budget':>6} {'n':>5} {'MAL MCC':>8} {'random':>8} {'diff':>7} "
+            f"{'t':>6} {'p':>8}")
+    lines += ["", f"mean MCC over tasks, folds, repeats and seeds; paired t-test MAL vs random over {cells} cells",
+              head, "-" * len(head)]
     for s in summary:
         star = " *" if s["p"] < 0.05 and s["diff"] > 0 else ("  (-)" if s["p"] < 0.05 else "")
-        lines.append(f"{s['feature_set'][:24]:<24} {s['budget'] * 100:>6.0f}% {s['budget_n']:>5} {s['mal_mcc']:>8.3f} "
-                     f"{s['random_mcc']:>8.3f} {s['diff']:>+7.3f} {s['t']:>6.2f} {s['p']:>8.2g}{star}")
+        lines.append(f"{s['feature_set'][:20]:<20} {s['labels']:<7} {s['budget'] * 100:>5g}% {s['budget_n']:>5} "
+                     f"{s['mal_mcc']:>8.3f} {s['random_mcc']:>8.3f} {s['diff']:>+7.3f} {s['t']:>6.2f} {s['p']:>8.2g}"
+                     f"{star}")
     lines.append("* MAL above random at p < 0.05; (-) below")
     return "\n".join(lines)
 
 
 def plot(rows: list[dict], path: str) -> None:
-    """Fig. 4/5 of the paper: mean MCC against budget (log x), a line per selector and
-    feature set, standard error shaded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Fig. 4/5 of the paper: mean MCC against budget (log x), a line per selector,
+    feature set and label mode, standard error over the (seed, repeat, fold) cells shaded."""
+    from matplotlib.figure import Figure  # no pyplot: a notebook's backend is left alone
 
     from seraltools.table import atomic_path
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    groups = sorted({(r["selector"], r["feature_set"]) for r in rows}, key=lambda g: (g[0] == "random", str(g[1])))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+
+    def group(r):
+        return r["selector"], r["feature_set"], r.get("labels")
+
+    groups = sorted({group(r) for r in rows}, key=lambda g: (g[0] == "random", str(g[1]), str(g[2])))
     budgets = sorted({r["budget"] for r in rows})
-    for selector, name in groups:
+    modes = {g[2] for g in groups if g[0] == "mal"}
+    for selector, name, mode in groups:
         means, errs = [], []
         for b in budgets:
-            v = np.array([r["mcc"] for r in rows if r["selector"] == selector and r["feature_set"] == name
-                          and r["budget"] == b])
+            v = np.array(list(_cell_means([r for r in rows if group(r) == (selector, name, mode)
+                                           and r["budget"] == b]).values()))
             means.append(v.mean())
             errs.append(v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0)
         means, errs = np.array(means), np.array(errs)
-        label = "Random sampling" if selector == "random" else f"MAL: {name}"
+        label = "Random sampling" if selector == "random" else f"MAL: {name}" + (f", {mode} labels" if len(modes) > 1
+                                                                                    else "")
         style = {"color": "black", "linestyle": "--"} if selector == "random" else {}
         line, = ax.plot(np.array(budgets) * 100, means, marker="o", label=label, **style)
         ax.fill_between(np.array(budgets) * 100, means - errs, means + errs, alpha=0.2, color=line.get_color())
@@ -252,4 +322,3 @@ def plot(rows: list[dict], path: str) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=150, format="png")
-    plt.close(fig)

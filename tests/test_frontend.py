@@ -7,7 +7,8 @@ import pytest
 from scipy import signal, stats
 
 from seraltools.features.logmel import LogMelFunctionals, feature_names, functionals, moments
-from seraltools.frontend import DEFAULT, deltas, frames, logmel, mel_filterbank, num_frames
+from seraltools.frontend import (DEFAULT, LogMelConfig, deltas, frames, logmel, mel_filterbank, num_frames,
+                                 trim_digital_silence)
 
 
 def _tone_and_noise(seconds=1.3, seed=0):
@@ -39,7 +40,7 @@ def reference_logmel(x: np.ndarray) -> np.ndarray:
     start = 0
     while start + win <= len(x):
         spec = np.abs(np.fft.rfft(x[start : start + win].astype(np.float64) * window, nfft)) ** 2
-        out.append(np.log(np.maximum(fb @ spec, 1e-10)))
+        out.append(np.log(np.maximum(fb @ spec, DEFAULT.log_floor)))
         start += hop
     return np.array(out)
 
@@ -120,4 +121,59 @@ def test_moments_of_constant_band_are_zero_not_nan():
 def test_silence_is_floored_not_infinite():
     v = functionals(logmel(np.zeros(16000, np.float32)))
     assert np.isfinite(v).all()
-    assert v[0] == pytest.approx(np.log(1e-10), rel=1e-6)
+    assert v[0] == pytest.approx(np.log(DEFAULT.log_floor), rel=1e-6)
+
+
+PAPER = LogMelConfig(log_floor=1e-10, skip_silence=False)  # the paper's front-end, before issue #12
+
+
+def _corpus_and_variants(n_speakers=4):
+    from seraltools.synth import DEFAULT_EMOTIONS, make_speakers, synthesize
+
+    rng = np.random.default_rng(0)
+    corpus = [synthesize(s, e, rng) for s in make_speakers(n_speakers, seed=0) for e in DEFAULT_EMOTIONS
+              for _ in range(3)]
+    x = corpus[0]
+    lead = len(x) // 3  # 50 % padding, unevenly split: a third of the padded file is zeros
+    padded = np.concatenate([np.zeros(lead, np.float32), x, np.zeros(len(x) // 2 - lead, np.float32)])
+    gapped = np.concatenate([x[: len(x) // 2], np.zeros(1600, np.float32), x[len(x) // 2 :]])  # 100 ms of zeros
+    return corpus, padded, gapped
+
+
+def _z_cosines(corpus, extra, cfg):
+    """Cosine similarity of ``extra`` to every corpus utterance, functionals z-scored over all."""
+    from seraltools.standardize import zscore
+
+    z = zscore(np.array([functionals(logmel(a, cfg)) for a in corpus + [extra]]))
+    u = z / np.linalg.norm(z, axis=1, keepdims=True)
+    return u[:-1] @ u[-1]
+
+
+def test_digital_silence_padding_does_not_change_the_functionals():
+    """An utterance zero-padded by 50 % must describe the same voice: after corpus
+    z-scoring (what MAL and the SVM see) its cosine similarity to the original is at
+    least 0.99, the level of a near-duplicate (other utterances of the same synthetic
+    speaker and emotion reach 0.4-0.7). The paper's floor of 1e-10 without trimming
+    makes it unlike the original (about 0: the zeros dominate min, range and moments)."""
+    corpus, padded, _ = _corpus_and_variants()
+    assert trim_digital_silence(padded).tolist() == trim_digital_silence(corpus[0]).tolist()
+    new = _z_cosines(corpus, padded, DEFAULT)
+    assert new[0] >= 0.99 and np.argmax(new) == 0
+    old = _z_cosines(corpus, padded, PAPER)
+    assert old[0] < 0.5
+
+
+def test_digital_silence_inside_is_left_out():
+    """100 ms of zeros inside an utterance: its frames are dropped, so the original is
+    still the nearest utterance; with the paper's front-end it is not."""
+    corpus, _, gapped = _corpus_and_variants()
+    assert len(logmel(gapped)) < len(logmel(gapped, PAPER))
+    assert np.argmax(_z_cosines(corpus, gapped, DEFAULT)) == 0
+    assert np.argmax(_z_cosines(corpus, gapped, PAPER)) != 0
+
+
+def test_trim_keeps_a_signal_that_would_be_too_short():
+    x = np.zeros(2000, np.float32)
+    x[1000:1100] = 0.5  # 100 loud samples: less than a frame
+    assert len(trim_digital_silence(x)) == 2000
+    assert len(logmel(np.zeros(16000, np.float32))) == num_frames(16000)  # all silent: nothing dropped

@@ -17,7 +17,7 @@ from seraltools.mal import (
     resolve_budget,
     resolve_metric,
 )
-from seraltools.table import read_table, set_features, write_table
+from seraltools.table import metadata, read_table, set_features, write_table
 
 
 def blobs(n_classes=6, per_class=40, dim=8, spread=0.3, seed=0, sizes=None):
@@ -31,9 +31,11 @@ def blobs(n_classes=6, per_class=40, dim=8, spread=0.3, seed=0, sizes=None):
     return x[perm].astype(np.float32), y[perm]
 
 
-def test_metric_default_is_the_papers():
+def test_metric_default():
     assert resolve_metric("auto", 2) == "euclidean"
-    assert resolve_metric("auto", 32) == "cosine"
+    assert resolve_metric("auto", 32) == "cosine"  # the paper's choice for raw features
+    assert resolve_metric("auto", 32, standardized=True) == "euclidean"
+    assert resolve_metric("cosine", 32, standardized=True) == "cosine"
     with pytest.raises(BadInput):
         resolve_metric("manhattan", 3)
 
@@ -169,6 +171,27 @@ def test_mal_select_cli_writes_the_queue(cli, tmp_path):
     assert o.column("rank").to_pylist() == [1, 2, 3, 4, 5]  # budget above --k 3: five clusters
     assert o.column("is_medoid").to_pylist() == [True] * 5
     assert "clustered with k = 5" in only.stderr
+
+
+def test_mal_select_standardises_the_features_by_default(cli, tmp_path):
+    """Distances on z-scored features (recorded in the history); --no-standardize measures
+    them on the raw values, with the paper's cosine distance."""
+    from seraltools.mal import select
+    from seraltools.standardize import zscore
+
+    x, y = blobs(n_classes=4, sizes=[30, 20, 15, 10], dim=6)
+    x = x * np.array([100.0, 1, 1, 1, 1, 0.01], np.float32)  # one dimension dwarfs the others
+    path = _feature_table(tmp_path, x, y)
+    assert cli("mal-select", path, tmp_path / "z.parquet").exit_code == 0
+    assert cli("mal-select", "--no-standardize", path, tmp_path / "raw.parquet").exit_code == 0
+    z, raw = read_table(tmp_path / "z.parquet"), read_table(tmp_path / "raw.parquet")
+    params = [metadata(t)["history"][-1]["parameters"] for t in (z, raw)]
+    assert (params[0]["standardize"], params[0]["metric"]) == (True, "euclidean")
+    assert (params[1]["standardize"], params[1]["metric"]) == (False, "cosine")
+    assert z.column("rank").to_pylist() != raw.column("rank").to_pylist()
+    same, _ = select(set_features(pa.table({"id": [f"u{i:03d}" for i in range(len(x))]}), zscore(x)),
+                     standardize=False, metric="euclidean")
+    assert same.column("rank").to_pylist() == z.column("rank").to_pylist()
 
 
 def test_random_selector_has_the_same_shape(cli, tmp_path):

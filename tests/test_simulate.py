@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from seraltools.simulate import SimulationConfig, simulate, summarize, zscore
+from seraltools.simulate import SimulationConfig, simulate, summarize
+from seraltools.standardize import zscore
 from seraltools.table import read_table, set_features, write_table
 from tests.test_mal import blobs
 
@@ -55,7 +56,7 @@ def test_summary_pairs_mal_with_random():
     x, labels = _data()
     s = summarize(simulate({"a": x}, x, labels, SMALL).rows)
     assert [row["budget"] for row in s] == [0.01, 0.1, 0.5, 1.0]
-    assert all(row["df"] == 2 * 3 * 2 - 1 for row in s)
+    assert all(row["df"] == 3 * 2 - 1 for row in s)  # pairs: the (seed, repeat, fold) cells
     last = s[-1]
     assert last["diff"] == 0 and last["p"] == 1.0
 
@@ -77,7 +78,7 @@ def test_evaluate_al_cli(cli, tmp_path):
             "--folds", 3, "--repeats", 1, "--c-grid", "1,10", "--gamma-grid", "1", "-j", 1]
     out = cli(*args, "--plot", tmp_path / "fig.png", tmp_path / "al.parquet")
     assert out.exit_code == 0, out.stderr
-    assert "paired t-test" in out.stdout and "sel" in out.stdout
+    assert "paired t-test" in out.stderr and "sel" in out.stderr and out.stdout == ""
     res = read_table(tmp_path / "al.parquet")
     assert res.num_rows == 3 * 3 * 2 * 3  # (2 sets + random) x budgets x tasks x folds
     assert set(res.column("selector").to_pylist()) == {"mal", "random"}
@@ -108,3 +109,85 @@ def test_evaluate_al_on_emodb_subset(cli, emodb, tmp_path):
     res = read_table(tmp_path / "al.parquet")
     full = [m for m, b in zip(res.column("mcc").to_pylist(), res.column("budget").to_pylist()) if b == 1.0]
     assert np.mean(full) > 0.3  # log-mel functionals do separate valence/arousal on real speech
+
+
+def test_cluster_labels_train_on_the_queried_clusters_with_their_medoids_labels():
+    from seraltools.mal import mal
+    from seraltools.simulate import _training_sets
+
+    x, labels = _data()
+    train = np.arange(0, len(x), 2)  # a "training fold": every other row
+    cfg = SimulationConfig(labels="both")
+    sets = _training_sets(train, {"a": x}, {0.1: 5, 0.5: 70}, ("medoid", "cluster"), cfg, [0, 0, 0])
+    k = round(len(train) / 3)
+    c = mal(x[train], k, metric="euclidean", seed=int(np.random.default_rng([0, 0, 0, 1]).integers(2**31)))
+    rows, source = sets[("mal", "a", "medoid")][0.1]
+    assert rows.tolist() == train[c.queue(5)].tolist() == source.tolist()
+    rows, source = sets[("mal", "a", "cluster")][0.1]
+    asked = set(train[c.queue(5)].tolist())
+    assert set(source.tolist()) == asked  # every label comes from a queried medoid ...
+    assert len(rows) == sum(c.sizes[:5])  # ... and every member of their clusters gets one
+    for r, s in zip(rows, source):
+        assert c.cluster[np.searchsorted(train, r)] == c.cluster[np.searchsorted(train, s)]
+    rows, source = sets[("mal", "a", "cluster")][0.5]  # budget above k: k = budget, every row labelled
+    assert sorted(rows.tolist()) == train.tolist()
+
+
+def test_label_modes_in_the_grid():
+    x, labels = _data()
+    sim = simulate({"a": x}, x, labels, SimulationConfig(**{**SMALL.to_dict(), "labels": "both"}))
+    modes = {(r["selector"], r["labels"]) for r in sim.rows}
+    assert modes == {("random", None), ("mal", "medoid"), ("mal", "cluster")}
+    cluster = [r for r in sim.rows if r["labels"] == "cluster" and r["budget"] < 0.5]
+    assert all(r["n_labelled"] >= r["budget_n"] for r in cluster)
+    assert any(r["n_labelled"] > r["budget_n"] for r in cluster)
+    assert {(s["labels"], s["budget"]) for s in summarize(sim.rows)} == {
+        (m, b) for m in ("medoid", "cluster") for b in SMALL.budgets}
+
+
+def test_full_budget_gives_every_selector_the_identical_svm(monkeypatch):
+    """At 100 % MAL (either label mode) and random query the same set, so each SVM must
+    get the identical training matrix (libsvm's result depends on row order), and the
+    summary must show no difference."""
+    import sklearn.svm
+
+    import seraltools.simulate
+
+    fits = []
+
+    class Recording(sklearn.svm.SVC):
+        def fit(self, x, y):
+            fits.append((x.tobytes(), tuple(y)))
+            return super().fit(x, y)
+
+    monkeypatch.setattr(sklearn.svm, "SVC", Recording)
+    monkeypatch.setattr(seraltools.simulate, "tune_svm", lambda *a: {"C": 1.0, "gamma": 0.1, "cv_mcc": 0.0})
+    x, labels = _data()
+    cfg = SimulationConfig(**{**SMALL.to_dict(), "budgets": (1.0,), "labels": "both"})
+    sim = simulate({"a": x}, x, labels, cfg)
+    assert len(fits) == 3 * 2 * 3 * 2  # (random, MAL medoid, MAL cluster) x tasks x folds x repeats
+    for i in range(0, len(fits), 6):  # one cell: the three selectors, each fitting both tasks
+        cell = fits[i : i + 6]
+        assert cell[0::2].count(cell[0]) == 3 and cell[1::2].count(cell[1]) == 3
+    assert all(row["diff"] == 0 and row["p"] == 1.0 for row in summarize(sim.rows))
+
+
+def test_several_seeds_are_the_single_seed_runs_pooled():
+    x, labels = _data()
+    both = simulate({"a": x}, x, labels, SimulationConfig(**{**SMALL.to_dict(), "seeds": (0, 1)}))
+    one = [simulate({"a": x}, x, labels, SimulationConfig(**{**SMALL.to_dict(), "seeds": (s,)})) for s in (0, 1)]
+    assert both.rows == one[0].rows + one[1].rows
+    assert {r["seed"] for r in both.rows} == {0, 1}
+    assert all(row["df"] == 2 * 3 * 2 - 1 for row in summarize(both.rows))  # seeds x repeats x folds cells
+
+
+def test_selection_features_are_standardised_by_default():
+    x, labels = _data()
+    scaled = x * np.linspace(0.01, 100, x.shape[1], dtype=np.float32)  # one dimension dwarfs the others
+    cfg = SimulationConfig(**{**SMALL.to_dict(), "repeats": 1})
+    on = simulate({"a": scaled}, x, labels, cfg)
+    plain = SimulationConfig(**{**cfg.to_dict(), "standardize": False, "metric": "euclidean"})
+    off = simulate({"a": zscore(scaled)}, x, labels, plain)
+    raw = simulate({"a": scaled}, x, labels, plain)
+    assert [r["mcc"] for r in on.rows] == [r["mcc"] for r in off.rows]
+    assert [r["mcc"] for r in on.rows] != [r["mcc"] for r in raw.rows]

@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - older typer on click
 Output = Annotated[str, typer.Argument(help="Output table (Parquet); - for stdout.", metavar="OUTPUT")]
 InputTable = Annotated[str, typer.Argument(help="Input table (Parquet); - for stdin.", metavar="TABLE")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of every random step: same input and seed, same output.")]
+Standardize = Annotated[bool, typer.Option("--standardize/--no-standardize", help="z-score each selection feature at the corpus level before MAL measures distances (default: on).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")]
 Workers = Annotated[
     int, typer.Option("--workers", "-j", min=0, help="Worker processes; 0 = one per CPU core.")

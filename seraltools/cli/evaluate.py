@@ -8,11 +8,23 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from seraltools.cli import app
-from seraltools.cli._common import Address, Engine, Output, Quiet, Seed, Workers, cpu_workers, tool
+from seraltools.cli._common import Address, Engine, Output, Quiet, Standardize, Workers, cpu_workers, tool
 
 evaluate = typer.Typer(help="Evaluate: active-learning simulation, cluster quality, SER fine-tuning.",
                        no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
 app.add_typer(evaluate, name="evaluate")
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    from seraltools.errors import BadInput
+
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise BadInput(f"--seed {text!r}: give a seed (0) or comma-separated seeds (0,1,2)") from None
+    if not values or min(values) < 0 or len(set(values)) < len(values):
+        raise BadInput(f"--seed {text!r}: give distinct non-negative integers")
+    return values
 
 
 def _floats(text: str, option: str, scale: float = 1.0) -> tuple[float, ...]:
@@ -36,11 +48,13 @@ def al_cmd(
     budgets: Annotated[str, typer.Option("--budgets", help="Labelling budgets in % of the training fold.")] = "1,2,5,10,20,50,100",
     folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds.")] = 5,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Repeats of the CV with different seeds.")] = 5,
-    metric: Annotated[Literal["auto", "cosine", "euclidean"], typer.Option("--metric", help="MAL's distance; auto: cosine above 2 dims, Euclidean for 2-D.")] = "auto",
+    metric: Annotated[Literal["auto", "cosine", "euclidean"], typer.Option("--metric", help="MAL's distance; auto: Euclidean on standardised (or 2-D) features, cosine on raw ones above 2 dims.")] = "auto",
+    standardize: Standardize = True,
+    labels: Annotated[Literal["medoid", "cluster", "both"], typer.Option("--labels", help="Train on the queried medoids (medoid), give each medoid's label to its whole cluster (cluster), or report both.")] = "medoid",
     c_grid: Annotated[str, typer.Option("--c-grid", help="SVM box constraints C to search.")] = "0.1,1,10,100",
     gamma_grid: Annotated[str, typer.Option("--gamma-grid", help="SVM kernel gammas to search, in multiples of 1/D.")] = "0.1,0.3,1,3",
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw mean MCC against budget (the paper's Fig. 4/5) to this PNG.", dir_okay=False)] = None,
-    seed: Seed = 0,
+    seed: Annotated[str, typer.Option("--seed", help="Seed of every random step, or comma-separated seeds (0,1,2): each runs the whole grid; the paired tests pool them.")] = "0",
     workers: Workers = 0,
     engine: Engine = "local",
     address: Address = None,
@@ -48,11 +62,13 @@ def al_cmd(
 ) -> None:
     """Simulate active learning: MAL against random sampling across labelling budgets.
 
-    Stratified k-fold CV x repeats; MAL on each training fold with each --select
-    table; an RBF SVM on the --classify features of the queried samples; MCC, UAR and
-    accuracy on the test fold. Writes one row per feature set, selector, task,
-    budget, fold and repeat, and prints the mean MCC with the paired t-test of MAL
-    against random per budget.
+    Stratified k-fold CV x repeats (x seeds); MAL on each training fold with each
+    --select table (z-scored at the corpus level unless --no-standardize); an RBF SVM
+    on the --classify features of the queried samples (--labels medoid) or of their
+    whole clusters (--labels cluster); MCC, UAR and accuracy on the test fold. Writes
+    one row per feature set, selector, label mode, task, budget, seed, repeat and
+    fold, and prints the mean MCC with the paired t-test of MAL against random per
+    budget (pairs: the seed x repeat x fold cells, MCC averaged over tasks).
 
     Example: seral evaluate al --select logmel.parquet --classify logmel.parquet --plot fig.png al.parquet
     """
@@ -60,11 +76,11 @@ def al_cmd(
     from seraltools.progress import log
     from seraltools.simulate import SimulationConfig
 
-    cfg = SimulationConfig(budgets=_floats(budgets, "--budgets", 0.01), folds=folds, repeats=repeats, seed=seed,
-                           metric=metric, c_grid=_floats(c_grid, "--c-grid"), gamma_grid=_floats(gamma_grid, "--gamma-grid"))
+    cfg = SimulationConfig(budgets=_floats(budgets, "--budgets", 0.01), folds=folds, repeats=repeats,
+                           seeds=_seeds(seed), metric=metric, standardize=standardize, labels=labels, c_grid=_floats(c_grid, "--c-grid"), gamma_grid=_floats(gamma_grid, "--gamma-grid"))
     report = run_al([str(p) for p in select], str(classify), output, tasks=task, cfg=cfg,
                     workers=cpu_workers(workers), figure=str(plot) if plot else None, quiet=quiet,
                     engine=engine, address=address)
-    print(report)
-    if not quiet:
+    if not quiet:  # the report goes to stderr: stdout may be the results table (OUTPUT -)
+        log(report)
         log(f"seral evaluate al: results -> {output}" + (f", figure -> {plot}" if plot else ""))

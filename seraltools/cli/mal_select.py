@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from seraltools.cli import app
-from seraltools.cli._common import InputTable, Output, Quiet, Seed, tool
+from seraltools.cli._common import InputTable, Output, Quiet, Seed, Standardize, tool
 
 Metric = Literal["auto", "cosine", "euclidean"]
 
@@ -19,13 +19,17 @@ def mal_select_cmd(
     output: Output,
     method: Annotated[Literal["mal", "random"], typer.Option("--method", help="mal: medoid-based active learning; random: the baseline.")] = "mal",
     k: Annotated[Optional[int], typer.Option("--k", min=1, help="Number of clusters (default: N/3, as the paper).")] = None,
-    metric: Annotated[Metric, typer.Option("--metric", help="Distance of the affinity matrix; auto: cosine above 2 dims, Euclidean for 2-D (the paper's best).")] = "auto",
+    metric: Annotated[Metric, typer.Option("--metric", help="Distance of the affinity matrix; auto: Euclidean on standardised (or 2-D) features, cosine on raw ones above 2 dims (the paper's best for raw features).")] = "auto",
+    standardize: Standardize = True,
     budget: Annotated[Optional[str], typer.Option("--budget", help="Queries to rank: a count (50), a fraction (0.1) or a percentage (10%). Default: k (every medoid).")] = None,
     only_queries: Annotated[bool, typer.Option("--only-queries", help="Write only the ranked rows, in query order.")] = False,
     seed: Seed = 0,
     quiet: Quiet = False,
 ) -> None:
     """Rank utterances for annotation: medoids of k-medoids clusters, largest cluster first.
+
+    Distances are measured on the features z-scored at the corpus level (as the
+    paper's classifier sees them); --no-standardize measures them on the raw values.
 
     Adds cluster (int32, 0 = largest), cluster_size (int32), is_medoid (bool) and rank
     (int32, 1 = ask first; null for rows outside the budget). The random method fills
@@ -38,7 +42,7 @@ def mal_select_cmd(
     from seraltools.table import read_table, write_table
 
     result, summary = select(read_table(table, need_features=True), method=method, k=k, metric=metric,
-                             budget=budget, only_queries=only_queries, seed=seed,
+                             standardize=standardize, budget=budget, only_queries=only_queries, seed=seed,
                              source="<stdin>" if table == "-" else table)
     write_table(result, output)
     if not quiet:

@@ -1,6 +1,6 @@
 """CPC features (paper Sec. 3.3): the mean over time of the encoder outputs z_t of a
 trained model (``seral train-cpc``), 256 dims; with ``context=True`` the mean of the
-GRU's context vectors c_t. Frames come from :func:`seraltools.frontend.logmel`;
+GRU's context vectors c_t. Frames come from :func:`seraltools.frontend.logmel`, with the front-end settings the model was trained on;
 padding in batches is masked out of the means, so batched and one-by-one extraction
 give the same vectors."""
 
@@ -23,7 +23,7 @@ class CPCFeatures:
         if not model:
             raise BadInput("--feat cpc needs --model cpc.safetensors (made by `seral train-cpc`)")
         self.device = resolve_device(device)
-        self.model, self.cfg = load(model, self.device)
+        self.model, self.cfg, self.frontend = load(model, self.device)  # frontend: the frames it was trained on
         self.model_path, self.context = model, context
         self.dim = self.cfg.context if context else self.cfg.hidden
 
@@ -36,7 +36,7 @@ class CPCFeatures:
     def batch(self, batch: list[np.ndarray]) -> np.ndarray:
         import torch
 
-        frames = [logmel(s) for s in batch]
+        frames = [logmel(s, self.frontend) for s in batch]
         lengths = [len(f) for f in frames]
         x = np.zeros((len(frames), max(lengths), frames[0].shape[1]), np.float32)
         for i, f in enumerate(frames):

@@ -1,0 +1,184 @@
+"""MAL against random sampling on two corpora, several seeds (issue #12's "must show").
+
+    python benchmarks/al_fidelity.py [--emodb ../shared/corpora/emodb/wav]
+        [--turevdb ../shared/corpora/turevdb/manifest.csv] [--out bench-out/al]
+        [--seeds 0,1,2] [--cpc-epochs 30] [--no-cpc] [--no-ablation]
+
+For each corpus (EMO-DB: 535 German utterances; TurEV-DB: 1,735 Turkish ones):
+
+1. `seral extract --feat logmel` (the default front-end), `seral train-cpc` (the
+   paper's model, --cpc-epochs epochs; kept in OUT and reused when present) and
+   `seral extract --feat cpc`;
+2. the main run, seral's defaults as a user gets them: `seral evaluate al --select
+   logmel --select cpc --classify logmel --labels both --seed 0,1,2` (5 folds x 5
+   repeats per seed; 1-100 % budgets), its figure, and a table per corpus: mean MCC
+   over tasks and cells, MAL - random, the paired t-test over the 75 (seed, repeat,
+   fold) cells, and the goal line (MAL above random at 1 % and 2 %, significantly at
+   one of them, above on average over 1-20 %, never significantly below at 1-20 %);
+3. an ablation on log-mel selection features with medoid labels, budgets 1-20 %,
+   the same seeds, folds and random baseline, one change at a time from the
+   default: the paper's front-end (log floor 1e-10, digital silence kept), raw
+   (unstandardised) selection features with the paper's cosine distance, z-scored
+   features with cosine distance, and alternating k-medoids instead of FasterPAM;
+   the first row is the paper's whole setting (paper front-end, raw, cosine).
+
+Prints every table, the wall time of each step and of the whole benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SMALL = (0.01, 0.02, 0.05, 0.10, 0.20)
+
+
+def seral(*args) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "seraltools", *map(str, args)], check=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return time.perf_counter() - t
+
+
+def rows_of(path) -> list[dict]:
+    from seraltools.table import read_table
+
+    rows = read_table(path).to_pylist()
+    for r in rows:  # budgets are float32 in the table
+        r["budget"] = round(r["budget"], 6)
+    return rows
+
+
+def goal(summary: list[dict]) -> str:
+    by_b = {s["budget"]: s for s in summary}
+    small = [by_b[b] for b in SMALL if b in by_b]
+    above12 = all(by_b[b]["diff"] > 0 for b in (0.01, 0.02))
+    sig12 = any(by_b[b]["diff"] > 0 and by_b[b]["p"] < 0.05 for b in (0.01, 0.02))
+    mean = float(np.mean([s["diff"] for s in small]))
+    below = [f"{s['budget'] * 100:g}%" for s in small if s["diff"] < 0 and s["p"] < 0.05]
+    ok = above12 and sig12 and mean > 0 and not below
+    return (f"goal {'MET' if ok else 'NOT MET'}: above random at 1 % and 2 %: {'yes' if above12 else 'no'}; "
+            f"significant at one: {'yes' if sig12 else 'no'}; mean diff 1-20 %: {mean:+.3f}; "
+            f"significantly below at 1-20 %: {', '.join(below) or 'none'}")
+
+
+def table(summary: list[dict]) -> str:
+    head = f"{'selection':<10} {'labels':<7} {'budget':>6} {'n':>4} {'MAL':>6} {'random':>6} {'diff':>7} {'p':>8}"
+    lines = [head, "-" * len(head)]
+    for s in summary:
+        mark = " *" if s["p"] < 0.05 and s["diff"] > 0 else (" (-)" if s["p"] < 0.05 else "")
+        lines.append(f"{s['feature_set']:<10} {s['labels']:<7} {s['budget'] * 100:>5g}% {s['budget_n']:>4} "
+                     f"{s['mal_mcc']:>6.3f} {s['random_mcc']:>6.3f} {s['diff']:>+7.3f} {s['p']:>8.2g}{mark}")
+    return "\n".join(lines)
+
+
+def paper_frontend_features(logmel_table) -> np.ndarray:
+    """600-dim functionals of the paper's front-end (floor 1e-10, digital silence kept)."""
+    from seraltools.audio import load_audio
+    from seraltools.features.logmel import functionals
+    from seraltools.frontend import LogMelConfig, logmel
+
+    cfg = LogMelConfig(log_floor=1e-10, skip_silence=False)
+    return np.array([functionals(logmel(load_audio(p).samples, cfg))
+                     for p in logmel_table.column("path").to_pylist()])
+
+
+def ablation(name: str, out: Path, seeds: tuple[int, ...], default_rows: list[dict]) -> None:
+    from seraltools.evaluate_al import task_labels
+    from seraltools.simulate import SimulationConfig, simulate, summarize
+    from seraltools.table import feature_matrix, read_table
+
+    t = read_table(out / "logmel.parquet")
+    labels, keep = task_labels(t, ["valence", "arousal"], name)
+    x = feature_matrix(t, name)[keep]
+    x_paper = paper_frontend_features(t)[keep]
+    base = dict(budgets=SMALL, seeds=seeds, labels="medoid")
+    # name -> (selection features, classification features, config changes)
+    variants = {
+        "paper: 1e-10 floor, silence kept, raw, cosine": (x_paper, x_paper, dict(standardize=False, metric="cosine")),
+        "paper front-end only": (x_paper, x_paper, {}),
+        "raw features, cosine": (x, x, dict(standardize=False, metric="cosine")),
+        "z-scored, cosine": (x, x, dict(metric="cosine")),
+        "alternating k-medoids": (x, x, dict(kmedoids="alternating")),
+    }
+    results = {"seral default (z-scored, Euclidean, FasterPAM)":
+               [r for r in default_rows if r["budget"] in SMALL and (
+                   r["selector"] == "random" or (r["feature_set"] == "logmel" and r["labels"] == "medoid"))]}
+    for label, (xs, xc, change) in variants.items():
+        t0 = time.perf_counter()
+        results[label] = simulate({"logmel": xs}, xc, labels, SimulationConfig(**base, **change), workers=2).rows
+        print(f"  ablation {label}: {time.perf_counter() - t0:.0f} s", flush=True)
+    head = f"{'MAL variant (log-mel selection, medoid labels)':<48}" + "".join(f"{b * 100:>13g}%" for b in SMALL)
+    lines = [f"\n{name}: ablation, MAL - random in mean MCC (p), {len(seeds)} seeds x 25 cells", head,
+             "-" * len(head)]
+    for label, rows in results.items():
+        s = {r["budget"]: r for r in summarize(rows)}
+        cells = "".join(f"{s[b]['diff']:>+7.3f} ({s[b]['p']:.2g})".rjust(14) for b in SMALL)
+        mean = np.mean([s[b]["diff"] for b in SMALL])
+        lines.append(f"{label:<48}{cells}   mean {mean:+.3f}")
+    print("\n".join(lines), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--emodb", default=str(ROOT.parent / "shared/corpora/emodb/wav"))
+    ap.add_argument("--turevdb", default=str(ROOT.parent / "shared/corpora/turevdb/manifest.csv"))
+    ap.add_argument("--out", default="bench-out/al")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--cpc-epochs", type=int, default=30)
+    ap.add_argument("--no-cpc", action="store_true", help="log-mel selection features only")
+    ap.add_argument("--no-ablation", action="store_true")
+    args = ap.parse_args()
+    from seraltools.simulate import summarize
+
+    seeds = tuple(int(s) for s in args.seeds.split(","))
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"seeds {args.seeds}, 5 folds x 5 repeats each", flush=True)
+    start = time.perf_counter()
+    corpora = {"emodb": ["--corpus", "emodb", args.emodb], "turevdb": [args.turevdb]}
+    for name, inputs in corpora.items():
+        out = Path(args.out) / name
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"\n=== {name} ===", flush=True)
+        t = seral("extract", "--feat", "logmel", "-q", *inputs, out / "logmel.parquet")
+        print(f"  extract logmel: {t:.1f} s", flush=True)
+        selects = ["--select", out / "logmel.parquet"]
+        if not args.no_cpc:
+            model = out / "cpc.safetensors"
+            if not model.exists():
+                t = seral("train-cpc", "--epochs", args.cpc_epochs, "-q", *inputs, "--out", model)
+                print(f"  train-cpc ({args.cpc_epochs} epochs): {t:.0f} s", flush=True)
+            t = seral("extract", "--feat", "cpc", "--model", model, "-q", *inputs, out / "cpc.parquet")
+            print(f"  extract cpc: {t:.1f} s", flush=True)
+            selects += ["--select", out / "cpc.parquet"]
+        t = seral("evaluate", "al", *selects, "--classify", out / "logmel.parquet", "--labels", "both",
+                  "--seed", args.seeds, "--plot", out / "al.png", "-q", out / "al.parquet")
+        print(f"  evaluate al (2 label modes, {len(seeds)} seeds, full grid): {t:.0f} s", flush=True)
+        rows = rows_of(out / "al.parquet")
+        summary = summarize(rows)
+        print(f"\n{name}: mean MCC (valence, arousal) over {len(seeds) * 25} (seed, repeat, fold) cells; "
+              "paired t-test MAL vs random over the cells\n" + table(summary))
+        for fs in sorted({s["feature_set"] for s in summary}):
+            for mode in ("medoid", "cluster"):
+                part = [s for s in summary if s["feature_set"] == fs and s["labels"] == mode]
+                print(f"  {fs}, {mode} labels: {goal(part)}")
+        print(f"  figure: {out / 'al.png'}", flush=True)
+        if not args.no_ablation:
+            t0 = time.perf_counter()
+            ablation(name, out, seeds, rows)
+            print(f"  ablation: {time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"\nwall time of the whole benchmark: {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
