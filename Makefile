@@ -46,6 +46,8 @@ bench: venv
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/extract_throughput.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/al_fidelity.py --emodb $(CORPUS) --out bench-out/al
+	$(BIN)/python benchmarks/mal_queue.py --emodb $(CORPUS) --out bench-out/al
+	$(BIN)/python benchmarks/al_reduce.py --out bench-out/al
 	$(BIN)/python benchmarks/mal_scale.py
 	$(BIN)/python benchmarks/tsne_speed.py
 	$(BIN)/python benchmarks/cpc_emodb.py --corpus $(CORPUS) --out bench-out

@@ -80,7 +80,7 @@ def main() -> None:
           f"logmel {audio_s / logmel_s:,.0f}x")
 
     speakers = lm.column("speaker").to_pylist()
-    from seraltools.simulate import zscore
+    from seraltools.standardize import zscore
 
     rows = [("log-mel functionals (600)", feature_matrix(lm)),
             ("log-mel functionals, z-scored (600)", zscore(feature_matrix(lm))),

@@ -88,6 +88,9 @@ def load_audio(path: str | Path) -> Audio:
         raise BadInput(f"{path}: not readable as audio ({msg}); is it a corrupt or non-audio file?") from None
     if x.shape[0] == 0:
         raise BadInput(f"{path}: holds no audio samples; remove it from the input")
+    if not np.isfinite(x).all():
+        raise BadInput(f"{path}: holds NaN or infinite samples (a damaged float file?); remove it from the input "
+                       "or re-export it")
     mono = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
     mono = resample(np.ascontiguousarray(mono, dtype=np.float32), rate)
     return Audio(mono, int(rate), hashlib.blake2b(data, digest_size=16).hexdigest())

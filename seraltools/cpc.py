@@ -227,14 +227,16 @@ def _frontend() -> dict:
 def _save_checkpoint(path, model, opt, sched, state, best_state, cfg) -> None:
     from seraltools import checkpoint
 
-    checkpoint.save(path, model, opt, sched, state, asdict(cfg), extra={"best": best_state})
+    checkpoint.save(path, model, opt, sched, state, {**asdict(cfg), "frontend": _frontend()},
+                    extra={"best": best_state})
 
 
 def _load_checkpoint(path, model, opt, sched, cfg):
     from seraltools import checkpoint
 
-    state, sets = checkpoint.load(path, model, opt, sched, asdict(cfg), extra=("best",),
-                                  must_match=("n_mels", "hidden", "context", "steps", "seed", "batch_size", "segment_s"))
+    state, sets = checkpoint.load(path, model, opt, sched, {**asdict(cfg), "frontend": _frontend()}, extra=("best",),
+                                  must_match=("n_mels", "hidden", "context", "steps", "seed", "batch_size", "segment_s",
+                                              "frontend"))
     return state, sets["best"]
 
 
@@ -243,7 +245,7 @@ def frontend_of(config: dict):
     skipped digital silence has no ``skip_silence`` and did not skip it)."""
     from seraltools.frontend import LogMelConfig
 
-    stored = {"skip_silence": False, **config.get("frontend", {})}
+    stored = {"log_floor": 1e-10, "skip_silence": False, **config.get("frontend", {})}
     return LogMelConfig(**{k: v for k, v in stored.items() if k in LogMelConfig.__dataclass_fields__})
 
 
@@ -264,12 +266,12 @@ def load(path: str, device: str = "cpu"):
 def read_frames(paths: list[str]) -> list[np.ndarray]:
     """Log-mel frames of each file (the same front-end as ``--feat logmel``)."""
     from seraltools.audio import load_audio
-    from seraltools.frontend import logmel, num_frames
+    from seraltools.frontend import logmel
 
     out = []
     for p in paths:
-        samples = load_audio(p).samples
-        if num_frames(len(samples)) < 2:
-            raise BadInput(f"{p}: too short for CPC (under two 10 ms frames); remove it from the input")
-        out.append(logmel(samples))
+        frames = logmel(load_audio(p).samples)
+        if len(frames) < 2:
+            raise BadInput(f"{p}: too short for CPC (under two 10 ms frames of sound); remove it from the input")
+        out.append(frames)
     return out

@@ -39,7 +39,7 @@ inside an utterance read as the quietest sound a 16-bit recording can hold. Real
 recorded silence lies above it (EMO-DB: no mel energy below 1e-6). Measured with
 ``benchmarks/al_fidelity.py``: on TurEV-DB (4 % of its samples are exact zeros) MAL
 on the paper's front-end fell significantly below random sampling at 2-10 %; with
-trimming and the 1e-8 floor it does not (README, "Active learning"). ``LogMelConfig
+trimming and the 1e-8 floor it does not (README, ``seral evaluate al``). ``LogMelConfig
 (log_floor=1e-10, skip_silence=False)`` is the paper's front-end exactly.
 """
 

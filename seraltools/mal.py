@@ -7,7 +7,7 @@ Paper "cpc-dimred-medoid-active-learning", Sec. 2.2. Three stages:
    raw features; seral z-scores the features at the corpus level first (the tools'
    default) and then measures Euclidean distance, which the paper's own simulation
    protocol, run on EMO-DB and TurEV-DB, shows is the setting that beats random
-   sampling at small budgets (:func:`resolve_metric`, README "Active learning");
+   sampling at small budgets (:func:`resolve_metric`; README, ``seral evaluate al``);
 2. **k-medoids** with k = N/3: one random first medoid and k - 1 more by
    farthest-first traversal (each the sample farthest from the set chosen so far,
    d(a, S) = min_{b in S} d(a, b)); these seed k-medoids clustering on A. The paper
@@ -190,8 +190,12 @@ def mal(
     algorithm: str = "fasterpam",
 ) -> Clustering:
     """Medoid-based active learning on features ``x`` (N, D): clusters and query order.
-    ``algorithm``: the k-medoids algorithm after farthest-first initialisation,
-    ``fasterpam`` or ``alternating``."""
+
+    ``x`` is used as given: the tools standardise it first (:func:`select`,
+    :mod:`seraltools.simulate`) and pass the metric they resolved; here ``auto`` means
+    :func:`resolve_metric` for raw features (cosine above 2 dims). ``algorithm``: the
+    k-medoids algorithm after farthest-first initialisation, ``fasterpam`` or
+    ``alternating``."""
     if algorithm not in KMEDOIDS:
         raise BadInput(f"k-medoids algorithm {algorithm!r}: choose {' or '.join(KMEDOIDS)}")
     x = np.asarray(x, dtype=np.float32)

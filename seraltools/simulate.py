@@ -22,8 +22,9 @@ range dimensions, so distances on them measure dynamic range, not emotion. MAL t
 measures Euclidean distance (:func:`seraltools.mal.resolve_metric`).
 
 The SVM always uses the classification features (600-dim log-mel functionals in
-the paper), z-scored at the corpus level; its C and gamma are chosen once per
-corpus and task by a 5-fold CV grid search on all labelled data, as the paper does
+the paper), z-scored at the corpus level; its C and gamma are chosen per corpus
+and task (and per seed, which splits the search's folds) by a 5-fold CV grid search
+on all labelled data, as the paper does
 (note that this lets the test folds inform two hyper-parameters). gamma is given
 as multiples of 1/D, sklearn's "scale" for z-scored features. A training set that
 holds a single class predicts that class (MCC 0) and is counted in
@@ -308,8 +309,8 @@ def plot(rows: list[dict], path: str) -> None:
             means.append(v.mean())
             errs.append(v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0)
         means, errs = np.array(means), np.array(errs)
-        label = "Random sampling" if selector == "random" else f"MAL: {name}" + (f", {mode} labels" if len(modes) > 1
-                                                                                    else "")
+        label = "Random sampling" if selector == "random" else f"MAL: {name}" + (
+            f", {mode} labels" if len(modes) > 1 or mode != "medoid" else "")
         style = {"color": "black", "linestyle": "--"} if selector == "random" else {}
         line, = ax.plot(np.array(budgets) * 100, means, marker="o", label=label, **style)
         ax.fill_between(np.array(budgets) * 100, means - errs, means + errs, alpha=0.2, color=line.get_color())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import glob
 import hashlib
 import io
 import json
@@ -198,7 +199,14 @@ def feature_matrix(table: pa.Table, name: str = "table") -> np.ndarray:
     if col.null_count:
         raise BadInput(f"{name}: column '{FEATURES}' has {col.null_count} empty rows; drop or re-extract them")
     flat = col.combine_chunks().flatten() if table.num_rows else pa.array([], pa.float32())
-    return flat.to_numpy(zero_copy_only=False).reshape(table.num_rows, dim)
+    x = flat.to_numpy(zero_copy_only=False).reshape(table.num_rows, dim)
+    finite = np.isfinite(x).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        ids = table.column("id").to_pylist() if "id" in table.column_names else None
+        first = f"row {bad[0] + 1}" + (f" (id {ids[bad[0]]!r})" if ids else "")
+        raise BadInput(f"{name}: {first} holds NaN or infinite features ({len(bad)} rows); re-extract or drop them")
+    return x
 
 
 def features_array(x: np.ndarray) -> pa.FixedSizeListArray:
@@ -299,21 +307,103 @@ def _json_default(o: Any) -> Any:
 # --------------------------------------------------------------------------- writing
 
 
+def check_output(path: str | os.PathLike, directory_ok: bool = False) -> None:
+    """Refuse, before any work, an output path that cannot be written (one line, exit 2).
+
+    ``-`` (stdout), a device or a FIFO pass (they are written through); a symlink is
+    checked where it points. A file's directory (or its nearest existing ancestor, as
+    missing directories are created) must let a file be created in it: tried, not
+    guessed from permission bits, so read-only mounts, /proc and /sys are caught."""
+    if str(path) == "-":
+        return
+    target = Path(path)
+    if target.is_dir():
+        if directory_ok:
+            return
+        raise BadInput(f"{target}: is a directory; give a file name for the output")
+    if target.exists() and not target.is_file():
+        if not os.access(target, os.W_OK):
+            raise BadInput(f"{target}: cannot write to it (permission denied)")
+        return
+    place = Path(os.path.realpath(target)).parent
+    while not place.exists():
+        place = place.parent
+    if not place.is_dir():
+        raise BadInput(f"{target}: {place} is a file, not a directory; give another output path")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".seral-probe.", dir=place)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise BadInput(f"{target}: cannot write in {place} ({e.strerror}); give another output path") from None
+
+
+def check_output_directory(path: str | os.PathLike) -> None:
+    """:func:`check_output` for a directory a tool fills with files (created if missing)."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise BadInput(f"{target}: is a file, not a directory; give a directory for the output")
+    check_output(target / ".seral-output")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Temporary files of earlier writes to ``target`` whose process is gone (killed)."""
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        pid = tmp.name[len(target.name) + 2 :].split(".", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        except OSError:
+            pass
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; rename it over ``path`` only on success.
+    """Yield a temporary path; on success its content becomes ``path``.
 
-    On any exception, Ctrl-C included, the temporary file is removed and ``path`` is
-    left as it was. Parent directories are created.
+    A regular file (new or existing) is replaced atomically by a rename from beside it:
+    on any exception, Ctrl-C included, the temporary file is removed and ``path`` is
+    left as it was. The new file's mode follows the umask, an existing file keeps its
+    mode. A symlink is not replaced: the file it points to is. A device or FIFO
+    (``/dev/null``, ``/dev/stdout``) is written through, not replaced. Parent
+    directories are created; temporary files left by a killed earlier write to the
+    same path are removed.
     """
     target = Path(path)
     if target.is_dir():
         raise BadInput(f"{target}: is a directory; give a file name for the output")
+    if target.exists() and not target.is_file():  # a device, FIFO or socket: stream into it
+        fd, tmp = tempfile.mkstemp(prefix=".seral.", suffix=".tmp")
+        os.close(fd)
+        try:
+            yield tmp
+            import shutil
+
+            with open(tmp, "rb") as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return
+    target = Path(os.path.realpath(target))
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    _remove_leftovers(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         yield tmp
+        mode = (os.stat(target).st_mode & 0o7777) if target.exists() else (0o666 & ~_umask())
+        os.chmod(tmp, mode)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)

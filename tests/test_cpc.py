@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from seraltools.cpc import CPCConfig, build, info_nce, load, log_path, read_frames, train  # noqa: E402
+from seraltools.frontend import DEFAULT, LogMelConfig  # noqa: E402
 from seraltools.models import load_model  # noqa: E402
 from seraltools.table import feature_matrix, read_table  # noqa: E402
 
@@ -36,8 +37,9 @@ def test_model_file_round_trips(frames, tmp_path):
     train(frames, CPCConfig(**{**SMALL, "max_epochs": 2}), out)
     header, _ = load_model(out, kind="cpc")
     assert header["config"]["hidden"] == 256 and header["config"]["steps"] == 12
-    a, _ = load(out)
-    b, _ = load(out)
+    a, _, frontend = load(out)
+    b, _, _ = load(out)
+    assert frontend == DEFAULT  # the front-end it was trained on travels with the model
     x = torch.from_numpy(np.stack([frames[0][:80], frames[1][:80]]))
     with torch.no_grad():
         za, ca = a(x)
@@ -58,6 +60,16 @@ def test_resume_equals_uninterrupted(frames, tmp_path):
     assert t1.keys() == t2.keys()
     for k in t1:
         np.testing.assert_array_equal(t1[k], t2[k], err_msg=k)
+
+
+def test_a_model_keeps_the_frontend_it_was_trained_with():
+    """A model from before the front-end skipped digital silence (no skip_silence in its
+    config, floor 1e-10) is applied with that front-end, not today's default."""
+    from seraltools.cpc import frontend_of
+
+    old = {k: v for k, v in DEFAULT.to_dict().items() if k != "skip_silence"} | {"log_floor": 1e-10}
+    assert frontend_of({"frontend": old}) == LogMelConfig(log_floor=1e-10, skip_silence=False)
+    assert frontend_of({"frontend": DEFAULT.to_dict()}) == DEFAULT
 
 
 def test_padding_is_masked_out_of_the_loss():

@@ -118,6 +118,11 @@ def test_moments_of_constant_band_are_zero_not_nan():
     assert m[3, 1] == pytest.approx(stats.kurtosis(np.arange(20)))
 
 
+def test_frontend_defaults():
+    """The floor and the silence skipping chosen in issue #12 (the paper: 1e-10, none)."""
+    assert DEFAULT.log_floor == 1e-8 and DEFAULT.skip_silence is True
+
+
 def test_silence_is_floored_not_infinite():
     v = functionals(logmel(np.zeros(16000, np.float32)))
     assert np.isfinite(v).all()

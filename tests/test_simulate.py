@@ -88,9 +88,31 @@ def test_evaluate_al_cli(cli, tmp_path):
     assert read_table(tmp_path / "al2.parquet").column("mcc").to_pylist() == res.column("mcc").to_pylist()
 
 
+def test_evaluate_al_cli_seeds_and_label_modes(cli, tmp_path):
+    x, labels = _data()
+    cls = _table(tmp_path, x, labels)
+    args = ["evaluate", "al", "--select", cls, "--classify", cls, "--budgets", "5,100", "--folds", 3, "--repeats", 1,
+            "--c-grid", "1", "--gamma-grid", "1", "-j", 1]
+    out = cli(*args, "--seed", "0,1", "--labels", "both", tmp_path / "al.parquet")
+    assert out.exit_code == 0, out.stderr
+    res = read_table(tmp_path / "al.parquet")
+    assert res.num_rows == 3 * 2 * 2 * 3 * 2  # (random, MAL medoid, MAL cluster) x budgets x tasks x folds x seeds
+    assert set(res.column("seed").to_pylist()) == {0, 1}
+    assert set(res.column("labels").to_pylist()) == {None, "medoid", "cluster"}
+    assert "over 6 cells" in out.stderr and "cluster" in out.stderr
+    one = cli(*args, "--seed", "1", tmp_path / "one.parquet")
+    assert one.exit_code == 0
+    mine = [r for r in res.to_pylist() if r["seed"] == 1 and r["labels"] != "cluster"]
+    assert [r["mcc"] for r in mine] == read_table(tmp_path / "one.parquet").column("mcc").to_pylist()
+
+
 def test_evaluate_al_errors(cli, tmp_path):
     x, labels = _data()
     cls = _table(tmp_path, x, labels)
+    for option, value, message in [("--seed", "0,x", "--seed '0,x'"), ("--seed", "1,1", "distinct"),
+                                   ("--budgets", "10,150", "up to 100"), ("--labels", "both,medoid", "")]:
+        out = cli("evaluate", "al", "--select", cls, "--classify", cls, option, value, tmp_path / "o.parquet")
+        assert out.exit_code == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) <= 6
     other = _table(tmp_path, x[:50], {k: v[:50] for k, v in labels.items()}, "other.parquet")
     out = cli("evaluate", "al", "--select", other, "--classify", cls, tmp_path / "o.parquet")
     assert out.exit_code == 2 and "lacks id" in out.stderr
@@ -118,9 +140,10 @@ def test_cluster_labels_train_on_the_queried_clusters_with_their_medoids_labels(
     x, labels = _data()
     train = np.arange(0, len(x), 2)  # a "training fold": every other row
     cfg = SimulationConfig(labels="both")
-    sets = _training_sets(train, {"a": x}, {0.1: 5, 0.5: 70}, ("medoid", "cluster"), cfg, [0, 0, 0])
+    sets = _training_sets(train, {"a": x}, {0.1: 5, 0.5: 35}, ("medoid", "cluster"), cfg, [0, 0, 0])
     k = round(len(train) / 3)
-    c = mal(x[train], k, metric="euclidean", seed=int(np.random.default_rng([0, 0, 0, 1]).integers(2**31)))
+    mal_seed = int(np.random.default_rng([0, 0, 0, 1]).integers(2**31))
+    c = mal(x[train], k, metric="euclidean", seed=mal_seed)
     rows, source = sets[("mal", "a", "medoid")][0.1]
     assert rows.tolist() == train[c.queue(5)].tolist() == source.tolist()
     rows, source = sets[("mal", "a", "cluster")][0.1]
@@ -129,8 +152,12 @@ def test_cluster_labels_train_on_the_queried_clusters_with_their_medoids_labels(
     assert len(rows) == sum(c.sizes[:5])  # ... and every member of their clusters gets one
     for r, s in zip(rows, source):
         assert c.cluster[np.searchsorted(train, r)] == c.cluster[np.searchsorted(train, s)]
-    rows, source = sets[("mal", "a", "cluster")][0.5]  # budget above k: k = budget, every row labelled
-    assert sorted(rows.tolist()) == train.tolist()
+    rows, source = sets[("mal", "a", "cluster")][0.5]  # budget 35 above k = 23: clustered with k = 35
+    c35 = mal(x[train], 35, metric="euclidean", seed=mal_seed)
+    assert sorted(rows.tolist()) == train.tolist()  # every cluster was queried: every row labelled
+    assert sorted(set(source.tolist())) == sorted(train[c35.medoids].tolist())
+    for r, s in zip(rows, source):
+        assert s == train[c35.medoids[c35.cluster[np.searchsorted(train, r)]]]
 
 
 def test_label_modes_in_the_grid():

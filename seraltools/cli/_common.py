@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - older typer on click
 Output = Annotated[str, typer.Argument(help="Output table (Parquet); - for stdout.", metavar="OUTPUT")]
 InputTable = Annotated[str, typer.Argument(help="Input table (Parquet); - for stdin.", metavar="TABLE")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of every random step: same input and seed, same output.")]
-Standardize = Annotated[bool, typer.Option("--standardize/--no-standardize", help="z-score each selection feature at the corpus level before MAL measures distances (default: on).")]
+Standardize = Annotated[bool, typer.Option("--standardize/--no-standardize", help="z-score each selection feature at the corpus level before MAL measures distances (default: on; reduced inputs such as PCA components are then whitened).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")]
 Workers = Annotated[
     int, typer.Option("--workers", "-j", min=0, help="Worker processes; 0 = one per CPU core.")
@@ -54,10 +54,18 @@ def err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def tool(app: typer.Typer, name: str, *, label: str | None = None, **kwargs) -> Callable:
+#: Parameters that name files (and directories) a command writes: checked before any work starts.
+OUTPUT_PARAMETERS = ("output", "out", "plot", "save_model", "folds_out")
+OUTPUT_DIRECTORIES = ("out_dir",)
+
+
+def tool(app: typer.Typer, name: str, *, label: str | None = None, directory_output: bool = False,
+         **kwargs) -> Callable:
     """Register ``fn`` as command ``name`` of ``app`` with seral's error handling.
 
     ``label`` is how messages name the tool (default ``name``; e.g. ``evaluate al``).
+    Every output path (:data:`OUTPUT_PARAMETERS`) is checked to be writable before the
+    command runs; ``directory_output``: OUTPUT may be a directory (extract's shards).
     """
     label = label or name
 
@@ -65,6 +73,14 @@ def tool(app: typer.Typer, name: str, *, label: str | None = None, **kwargs) -> 
         @functools.wraps(fn)
         def run(*args, **kw):
             try:
+                from seraltools.table import check_output, check_output_directory
+
+                for param in OUTPUT_PARAMETERS:
+                    if kw.get(param) is not None:
+                        check_output(kw[param], directory_ok=directory_output and param == "output")
+                for param in OUTPUT_DIRECTORIES:
+                    if kw.get(param) is not None:
+                        check_output_directory(kw[param])
                 return fn(*args, **kw)
             except SeralError as e:
                 err(f"seral {label}: error: {e}")

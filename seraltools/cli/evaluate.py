@@ -22,12 +22,12 @@ def _seeds(text: str) -> tuple[int, ...]:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise BadInput(f"--seed {text!r}: give a seed (0) or comma-separated seeds (0,1,2)") from None
-    if not values or min(values) < 0 or len(set(values)) < len(values):
-        raise BadInput(f"--seed {text!r}: give distinct non-negative integers")
+    if not values or min(values) < 0 or max(values) >= 10**6 or len(set(values)) < len(values):
+        raise BadInput(f"--seed {text!r}: give distinct integers from 0 to 999999")
     return values
 
 
-def _floats(text: str, option: str, scale: float = 1.0) -> tuple[float, ...]:
+def _floats(text: str, option: str, scale: float = 1.0, most: float | None = None) -> tuple[float, ...]:
     from seraltools.errors import BadInput
 
     try:
@@ -36,6 +36,8 @@ def _floats(text: str, option: str, scale: float = 1.0) -> tuple[float, ...]:
         raise BadInput(f"{option} {text!r}: give comma-separated numbers") from None
     if not values or min(values) <= 0:
         raise BadInput(f"{option} {text!r}: give positive numbers")
+    if most is not None and max(values) > most:
+        raise BadInput(f"{option} {text!r}: give numbers up to {most / scale:g}")
     return values
 
 
@@ -76,7 +78,7 @@ def al_cmd(
     from seraltools.progress import log
     from seraltools.simulate import SimulationConfig
 
-    cfg = SimulationConfig(budgets=_floats(budgets, "--budgets", 0.01), folds=folds, repeats=repeats,
+    cfg = SimulationConfig(budgets=_floats(budgets, "--budgets", 0.01, most=1.0), folds=folds, repeats=repeats,
                            seeds=_seeds(seed), metric=metric, standardize=standardize, labels=labels, c_grid=_floats(c_grid, "--c-grid"), gamma_grid=_floats(gamma_grid, "--gamma-grid"))
     report = run_al([str(p) for p in select], str(classify), output, tasks=task, cfg=cfg,
                     workers=cpu_workers(workers), figure=str(plot) if plot else None, quiet=quiet,

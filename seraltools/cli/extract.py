@@ -16,7 +16,7 @@ Feature = Literal[NAMES]  # type: ignore[valid-type]
 CorpusName = Literal[CORPUS_CHOICES]  # type: ignore[valid-type]
 
 
-@tool(app, "extract")
+@tool(app, "extract", directory_output=True)
 def extract_cmd(
     inputs: Annotated[list[str], typer.Argument(help="Audio files, directories (recursive) or manifests (CSV/TSV/Parquet with a 'path' column).", metavar="IN...")],
     output: Output,
@@ -58,6 +58,8 @@ def extract_cmd(
     check_feature(feat)
     if resume and not shard:
         raise BadInput("--resume goes with --shard (it skips shards whose part is written)")
+    if not shard and _Path(output).is_dir():
+        raise BadInput(f"{output}: is a directory; give a file name for the output (a directory takes --shard parts)")
     if shard:
         i, n = parse_shard(shard)
         if output == "-":

@@ -28,7 +28,8 @@ class CPCFeatures:
         self.dim = self.cfg.context if context else self.cfg.hidden
 
     def config(self) -> dict:
-        return {"model": str(self.model_path), "context": self.context, "pooling": "mean over time"}
+        return {"model": str(self.model_path), "context": self.context, "pooling": "mean over time",
+                "frontend": self.frontend.to_dict()}
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         return self.batch([samples])[0]

@@ -1,0 +1,118 @@
+"""Never destroy, never corrupt (issue #18, part): output paths and non-finite data."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import soundfile as sf
+
+from seraltools.audio import load_audio
+from seraltools.errors import BadInput
+from seraltools.table import atomic_path, check_output, feature_matrix, read_table, set_features, write_table
+
+
+def _table(n=4, dim=3):
+    return set_features(pa.table({"id": [f"u{i}" for i in range(n)]}), np.arange(n * dim, dtype=np.float32).reshape(n, dim))
+
+
+def test_a_symlinked_output_writes_the_file_it_points_to(tmp_path):
+    real = tmp_path / "real.parquet"
+    write_table(_table(2), real)
+    link = tmp_path / "link.parquet"
+    link.symlink_to(real)
+    write_table(_table(5), link)
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert read_table(real).num_rows == 5
+
+
+def test_a_device_or_fifo_output_is_written_through_not_replaced(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen([sys.executable, "-c", f"import sys; sys.stdout.write(str(len(open({str(fifo)!r}, 'rb').read())))"],
+                              stdout=subprocess.PIPE, text=True)
+    write_table(_table(3), fifo)
+    size = int(reader.communicate(timeout=30)[0])
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and size > 100
+    before = os.stat(os.devnull)
+    write_table(_table(3), os.devnull)
+    after = os.stat(os.devnull)
+    assert stat.S_ISCHR(after.st_mode) and after.st_mode == before.st_mode
+
+
+def test_modes_follow_the_umask_and_an_existing_file_keeps_its_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_table(_table(), tmp_path / "new.parquet")
+        assert stat.S_IMODE(os.stat(tmp_path / "new.parquet").st_mode) == 0o644
+        os.chmod(tmp_path / "new.parquet", 0o640)
+        write_table(_table(), tmp_path / "new.parquet")
+        assert stat.S_IMODE(os.stat(tmp_path / "new.parquet").st_mode) == 0o640
+    finally:
+        os.umask(old)
+
+
+def test_a_killed_writes_leftover_is_removed_by_the_next_write(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = tmp_path / f".out.parquet.{dead.pid}.abc123.tmp"
+    leftover.write_bytes(b"half a table")
+    alive = tmp_path / f".out.parquet.{os.getpid()}.def456.tmp"  # a write in progress: kept
+    alive.write_bytes(b"")
+    with atomic_path(tmp_path / "out.parquet") as tmp:
+        open(tmp, "wb").close()
+    assert not leftover.exists() and alive.exists()
+
+
+def test_output_problems_are_found_before_the_work(tmp_path):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dir").mkdir()
+    for path, message in [(tmp_path / "dir", "is a directory"), (tmp_path / "file" / "out.parquet", "is a file"),
+                          ("/proc/out.parquet", "cannot write in /proc")]:
+        with pytest.raises(BadInput, match=message):
+            check_output(path)
+    check_output(tmp_path / "new" / "deeper" / "out.parquet")  # missing directories are created later
+    check_output("-")
+    check_output(os.devnull)
+    check_output(tmp_path / "dir", directory_ok=True)
+
+
+def test_cli_refuses_an_unwritable_output_at_once(cli, tmp_path):
+    (tmp_path / "file").write_text("x")
+    out = cli("synth", tmp_path / "file" / "corpus")
+    assert out.exit_code == 2 and "is a file, not a directory" in out.stderr
+    out = cli("synth", tmp_path / "file")
+    assert out.exit_code == 2 and "is a file, not a directory" in out.stderr
+    write_table(_table(30, 4), tmp_path / "f.parquet")
+    out = cli("mal-select", tmp_path / "f.parquet", "/proc/q.parquet")
+    assert out.exit_code == 2 and "cannot write in /proc" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_non_finite_audio_is_bad_input(tmp_path, cli):
+    x = np.sin(np.linspace(0, 300, 16000)).astype(np.float32)
+    good = tmp_path / "good.wav"
+    sf.write(good, x, 16000, subtype="FLOAT")
+    x[500] = np.nan
+    bad = tmp_path / "bad.wav"
+    sf.write(bad, x, 16000, subtype="FLOAT")
+    with pytest.raises(BadInput, match="NaN or infinite samples"):
+        load_audio(bad)
+    out = cli("extract", bad, tmp_path / "o.parquet")
+    assert out.exit_code == 2 and "bad.wav" in out.stderr and not (tmp_path / "o.parquet").exists()
+    out = cli("extract", "--on-error", "skip", "-j", 1, good, bad, tmp_path / "o.parquet")
+    assert out.exit_code == 0, out.stderr
+    t = read_table(tmp_path / "o.parquet")
+    assert t.num_rows == 1 and np.isfinite(feature_matrix(t)).all()
+
+
+def test_tables_with_non_finite_features_are_refused_naming_the_row():
+    x = np.ones((3, 2), np.float32)
+    x[1, 0] = np.inf
+    t = set_features(pa.table({"id": ["a", "b", "c"]}), x)
+    with pytest.raises(BadInput, match=r"row 2 \(id 'b'\) holds NaN or infinite features"):
+        feature_matrix(t, "t.parquet")
