@@ -32,6 +32,7 @@ from seraltools.audio import AUDIO_SUFFIXES
 from seraltools.errors import BadInput
 from seraltools.table import (
     ID,
+    BINARY_WORDS,
     WELL_KNOWN,
     cast_well_known,
     check_unique_ids,
@@ -184,7 +185,7 @@ def read_va_map(path: str | Path) -> dict[str, tuple[int, int]]:
 
     Values are 0/1, or the words low/high (arousal) and negative/positive (valence).
     """
-    words = {"0": 0, "1": 1, "low": 0, "high": 1, "negative": 0, "positive": 1, "neg": 0, "pos": 1}
+    words = BINARY_WORDS
     try:
         text = Path(path).read_text()
     except OSError as e:
@@ -261,7 +262,7 @@ def read_manifest(path: Path, *, check_files: bool = True) -> pa.Table:
         row = ids.to_pylist().index(None)
         raise BadInput(f"{name}: row {row + 1}: empty 'id'; fill it or drop the id column to use file names")
     check_unique_ids(ids.to_pylist(), name)
-    table = cast_well_known(table, name)
+    table = cast_well_known(table, name, label_words=True)
     if "emotion" in table.column_names:
         emo = [normalise_emotion(e) for e in table.column("emotion").to_pylist()]
         table = table.set_column(table.column_names.index("emotion"), "emotion", pa.array(emo, pa.string()))

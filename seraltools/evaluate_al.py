@@ -64,6 +64,8 @@ def run_al(select_paths: list[str], classify_path: str, output: str, *, tasks: l
     cname = "<stdin>" if classify_path == "-" else classify_path
     tasks = list(tasks or TASKS)
     labels, keep = task_labels(classify, tasks, cname)
+    if not keep.any():
+        raise BadInput(f"{cname}: no rows with labels for {', '.join(tasks)}; nothing to simulate")
     if not keep.all() and not quiet:
         log(f"seral evaluate al: {int((~keep).sum())} rows without labels for {', '.join(tasks)} left out")
     ids = [v for v, k in zip(classify.column("id").to_pylist(), keep) if k]

@@ -266,6 +266,8 @@ def resolve_budget(budget: str | float | int | None, n: int, default: int) -> in
             value = f * n if (0 < f < 1 or "." in text) and f <= 1 else f
     except ValueError:
         raise BadInput(f"--budget {budget!r}: give a count (50), a fraction (0.1) or a percentage (10%)") from None
+    if not np.isfinite(value):
+        raise BadInput(f"--budget {budget!r}: give a finite count (50), fraction (0.1) or percentage (10%)")
     b = int(round(value))
     if b < 1:
         raise BadInput(f"--budget {budget!r} is less than one query for {n} rows")
@@ -351,12 +353,13 @@ def read_labels(path):
     """Annotations: CSV, TSV or Parquet with an ``id`` column and label columns (empty cells: no label)."""
     import pyarrow as pa
 
-    from seraltools.table import check_unique_ids, read_user_table
+    from seraltools.table import cast_well_known, check_unique_ids, read_user_table
 
     name = str(path)
     t = read_user_table(path, "labels table", empty_is_null=True)
     if "id" not in t.column_names:
         raise BadInput(f"{name}: no 'id' column; the labels table needs id plus label columns")
+    t = cast_well_known(t, name, label_words=True)  # valence/arousal as int8 0/1 (from 0/1, negative/positive, low/high)
     check_unique_ids(t.column("id").cast(pa.string()).to_pylist(), name)
     return t
 

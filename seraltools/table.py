@@ -158,12 +158,40 @@ def check_unique_ids(ids: list, name: str) -> None:
         seen[v] = i
 
 
-def cast_well_known(table: pa.Table, name: str) -> pa.Table:
-    """Cast the well-known columns present to their types (:class:`BadInput` if one can't be)."""
+def cast_well_known(table: pa.Table, name: str, *, label_words: bool = False) -> pa.Table:
+    """Cast the well-known columns present to their types (:class:`BadInput` if one can't be).
+
+    ``label_words`` (users' manifests and label files): valence and arousal may also be
+    words (negative/positive, low/high) or text, and become int8 0/1."""
     for col, typ in WELL_KNOWN.items():
         if col in table.column_names:
-            table = _cast_column(table, col, typ, name)
+            if label_words and col in ("valence", "arousal") and table.column(col).type != typ:
+                table = _binary_labels(table, col, name)
+            else:
+                table = _cast_column(table, col, typ, name)
     return table
+
+
+#: Words accepted for the binary valence and arousal columns (0 = negative / low).
+BINARY_WORDS = {"0": 0, "1": 1, "low": 0, "high": 1, "negative": 0, "positive": 1, "neg": 0, "pos": 1}
+
+
+def _binary_labels(table: pa.Table, col: str, name: str) -> pa.Table:
+    """valence/arousal given as words (negative/positive, low/high) or text 0/1 -> int8 0/1."""
+    words = {"0", "1", "low", "high"} if col == "arousal" else {"0", "1", "negative", "positive", "neg", "pos"}
+    values = []
+    for i, v in enumerate(table.column(col).to_pylist()):
+        if v is None:
+            values.append(None)
+            continue
+        key = str(v).strip().lower()
+        if key.endswith(".0"):
+            key = key[:-2]
+        if key not in words:
+            raise BadInput(f"{name}: row {i + 1}: {col} {v!r} is not a binary label; use 0/1, "
+                           f"{'low/high' if col == 'arousal' else 'negative/positive'}")
+        values.append(BINARY_WORDS[key])
+    return table.set_column(table.column_names.index(col), col, pa.array(values, pa.int8()))
 
 
 def _cast_column(table: pa.Table, col: str, typ: pa.DataType, name: str) -> pa.Table:

@@ -116,3 +116,34 @@ def test_tables_with_non_finite_features_are_refused_naming_the_row():
     t = set_features(pa.table({"id": ["a", "b", "c"]}), x)
     with pytest.raises(BadInput, match=r"row 2 \(id 'b'\) holds NaN or infinite features"):
         feature_matrix(t, "t.parquet")
+
+
+def test_binary_labels_in_words_become_the_contracts_int8(cli, tmp_path):
+    from tests.test_mal import _feature_table, blobs
+
+    x, y = blobs(n_classes=3, sizes=[10, 10, 10])
+    path = _feature_table(tmp_path, x, y)
+    assert cli("mal-select", "--k", 3, path, tmp_path / "q.parquet").exit_code == 0
+    q = read_table(tmp_path / "q.parquet")
+    medoids = [i for i, m in zip(q.column("id").to_pylist(), q.column("is_medoid").to_pylist()) if m]
+    (tmp_path / "labels.csv").write_text("id,valence,arousal\n" + "".join(
+        f"{i},{v},{a}\n" for i, v, a in zip(medoids, ["high", "negative", "positive"], ["low", "high", "1"])))
+    out = cli("cluster-labels", tmp_path / "q.parquet", tmp_path / "labels.csv", tmp_path / "l.parquet")
+    assert out.exit_code == 2 and "valence 'high' is not a binary label" in out.stderr
+    (tmp_path / "labels.csv").write_text("id,valence,arousal\n" + "".join(
+        f"{i},{v},{a}\n" for i, v, a in zip(medoids, ["positive", "negative", "1"], ["low", "high", "0"])))
+    out = cli("cluster-labels", tmp_path / "q.parquet", tmp_path / "labels.csv", tmp_path / "l.parquet")
+    assert out.exit_code == 0, out.stderr
+    t = read_table(tmp_path / "l.parquet")
+    assert t.schema.field("valence").type == pa.int8() and set(t.column("valence").to_pylist()) == {0, 1}
+    assert cli("info", tmp_path / "l.parquet").exit_code == 0
+
+
+def test_non_finite_budgets_are_bad_input(cli, tmp_path):
+    write_table(_table(30, 4), tmp_path / "f.parquet")
+    for budget in ("nan", "inf", "-inf%"):
+        out = cli("mal-select", "--budget", budget, tmp_path / "f.parquet", tmp_path / "q.parquet")
+        assert out.exit_code == 2 and "--budget" in out.stderr
+    out = cli("evaluate", "al", "--select", tmp_path / "f.parquet", "--classify", tmp_path / "f.parquet",
+              "--budgets", "1,nan", tmp_path / "al.parquet")
+    assert out.exit_code == 2 and "--budgets" in out.stderr

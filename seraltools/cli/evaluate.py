@@ -34,7 +34,7 @@ def _floats(text: str, option: str, scale: float = 1.0, most: float | None = Non
         values = tuple(float(v) * scale for v in text.split(",") if v.strip())
     except ValueError:
         raise BadInput(f"{option} {text!r}: give comma-separated numbers") from None
-    if not values or min(values) <= 0:
+    if not values or not all(0 < v < float("inf") for v in values):
         raise BadInput(f"{option} {text!r}: give positive numbers")
     if most is not None and max(values) > most:
         raise BadInput(f"{option} {text!r}: give numbers up to {most / scale:g}")
