@@ -2,7 +2,7 @@
 
     python benchmarks/al_fidelity.py [--emodb ../shared/corpora/emodb/wav]
         [--turevdb ../shared/corpora/turevdb/manifest.csv] [--out bench-out/al]
-        [--seeds 0,1,2] [--cpc-epochs 30] [--no-cpc] [--no-ablation]
+        [--seeds 0,1,2] [--cpc-epochs 30] [--no-cpc] [--steps main,ablation,frontend]
 
 For each corpus (EMO-DB: 535 German utterances; TurEV-DB: 1,735 Turkish ones):
 
@@ -20,7 +20,16 @@ For each corpus (EMO-DB: 535 German utterances; TurEV-DB: 1,735 Turkish ones):
    default: the paper's front-end (log floor 1e-10, digital silence kept), raw
    (unstandardised) selection features with the paper's cosine distance, z-scored
    features with cosine distance, and alternating k-medoids instead of FasterPAM;
-   the first row is the paper's whole setting (paper front-end, raw, cosine).
+   the first row is the paper's whole setting (paper front-end, raw, cosine);
+4. the front-end on its own: the SVM's 5-fold CV MCC on all labelled data (the
+   grid search of the simulation) with the paper's front-end and seral's, and MAL -
+   random (defaults otherwise, medoid labels, 1-20 %) for both front-ends on the
+   corpus and on the corpus with every file zero-padded by 50 % (a third of all
+   samples digital silence, split at random between start and end; seed 0), the
+   case of corpora cut from longer recordings.
+
+--steps picks steps (main, ablation, frontend; default all; ablation and frontend
+reuse the main step's tables).
 
 Prints every table, the wall time of each step and of the whole benchmark.
 """
@@ -129,6 +138,47 @@ def ablation(name: str, out: Path, seeds: tuple[int, ...], default_rows: list[di
     print("\n".join(lines), flush=True)
 
 
+def zero_padded(audio: list[np.ndarray], fraction: float = 0.5, seed: int = 0) -> list[np.ndarray]:
+    """Each signal with ``fraction`` of its length in zeros, split at random between its ends."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for a in audio:
+        total = int(len(a) * fraction)
+        lead = int(rng.integers(total + 1))
+        out.append(np.concatenate([np.zeros(lead, np.float32), a, np.zeros(total - lead, np.float32)]))
+    return out
+
+
+def frontend_check(name: str, out: Path, seeds: tuple[int, ...]) -> None:
+    from seraltools.audio import load_audio
+    from seraltools.evaluate_al import task_labels
+    from seraltools.features.logmel import functionals
+    from seraltools.frontend import DEFAULT, LogMelConfig, logmel
+    from seraltools.simulate import SimulationConfig, simulate, summarize, tune_svm
+    from seraltools.standardize import zscore
+    from seraltools.table import read_table
+
+    t = read_table(out / "logmel.parquet")
+    labels, keep = task_labels(t, ["valence", "arousal"], name)
+    audio = [load_audio(p).samples for p, k in zip(t.column("path").to_pylist(), keep) if k]
+    frontends = {"paper (1e-10, silence kept)": LogMelConfig(log_floor=1e-10, skip_silence=False),
+                 "seral (1e-8, silence skipped)": DEFAULT}
+    cfg = SimulationConfig(budgets=SMALL, seeds=seeds)
+    print(f"\n{name}: front-ends; SVM CV MCC on all data (valence / arousal, seed {seeds[0]}); "
+          "MAL - random (p), medoid labels, z-scored Euclidean selection", flush=True)
+    head = f"{'audio':<14} {'front-end':<30} {'SVM val':>8} {'SVM aro':>8}" + "".join(f"{b * 100:>13g}%" for b in SMALL)
+    print(head + "   mean\n" + "-" * (len(head) + 8), flush=True)
+    for audio_name, signals in (("as it is", audio), ("zero-padded", zero_padded(audio))):
+        for fe_name, fe in frontends.items():
+            t0 = time.perf_counter()
+            x = np.array([functionals(logmel(a, fe)) for a in signals])
+            svm = [tune_svm(zscore(x), labels[task], cfg, seeds[0])["cv_mcc"] for task in ("valence", "arousal")]
+            s = {r["budget"]: r for r in summarize(simulate({"logmel": x}, x, labels, cfg, workers=2).rows)}
+            cells = "".join(f"{s[b]['diff']:>+7.3f} ({s[b]['p']:.2g})".rjust(14) for b in SMALL)
+            print(f"{audio_name:<14} {fe_name:<30} {svm[0]:>8.3f} {svm[1]:>8.3f}{cells}"
+                  f"   {np.mean([s[b]['diff'] for b in SMALL]):+.3f}   ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--emodb", default=str(ROOT.parent / "shared/corpora/emodb/wav"))
@@ -137,8 +187,9 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--cpc-epochs", type=int, default=30)
     ap.add_argument("--no-cpc", action="store_true", help="log-mel selection features only")
-    ap.add_argument("--no-ablation", action="store_true")
+    ap.add_argument("--steps", default="main,ablation,frontend")
     args = ap.parse_args()
+    steps = set(args.steps.split(","))
     from seraltools.simulate import summarize
 
     seeds = tuple(int(s) for s in args.seeds.split(","))
@@ -150,6 +201,13 @@ def main() -> None:
         out = Path(args.out) / name
         out.mkdir(parents=True, exist_ok=True)
         print(f"\n=== {name} ===", flush=True)
+        if "main" not in steps:
+            rows = rows_of(out / "al.parquet")
+            if "ablation" in steps:
+                ablation(name, out, seeds, rows)
+            if "frontend" in steps:
+                frontend_check(name, out, seeds)
+            continue
         t = seral("extract", "--feat", "logmel", "-q", *inputs, out / "logmel.parquet")
         print(f"  extract logmel: {t:.1f} s", flush=True)
         selects = ["--select", out / "logmel.parquet"]
@@ -173,10 +231,14 @@ def main() -> None:
                 part = [s for s in summary if s["feature_set"] == fs and s["labels"] == mode]
                 print(f"  {fs}, {mode} labels: {goal(part)}")
         print(f"  figure: {out / 'al.png'}", flush=True)
-        if not args.no_ablation:
+        if "ablation" in steps:
             t0 = time.perf_counter()
             ablation(name, out, seeds, rows)
             print(f"  ablation: {time.perf_counter() - t0:.0f} s", flush=True)
+        if "frontend" in steps:
+            t0 = time.perf_counter()
+            frontend_check(name, out, seeds)
+            print(f"  front-end check: {time.perf_counter() - t0:.0f} s", flush=True)
     print(f"\nwall time of the whole benchmark: {time.perf_counter() - start:.0f} s")
 
 
