@@ -57,7 +57,7 @@ def resolve_metric(metric: str, dim: int, standardized: bool = False) -> str:
     """``auto``: Euclidean on standardised features and on 2-D ones, cosine on raw
     features above 2 dims (the paper's best for its raw features). Cosine ignores how
     far a z-scored vector lies from the corpus mean; on z-scored log-mel functionals it
-    fell below random sampling at 10 % on EMO-DB and at 2-10 % on TurEV-DB, where
+    fell significantly below random sampling at 10 % on EMO-DB and on TurEV-DB, where
     Euclidean distance beat random at 1-10 % on both (benchmarks/al_fidelity.py)."""
     if metric not in METRICS:
         raise BadInput(f"--metric {metric!r}: choose one of {', '.join(METRICS)}")
