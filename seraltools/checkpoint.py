@@ -4,17 +4,47 @@ A checkpoint is a safetensors file: the model's tensors (``model.*``), optional 
 tensor sets such as the best model so far (``best.*``), the optimiser's state
 (``opt.<param>.<key>``) and torch's random state, with JSON metadata holding the
 training state, the optimiser's parameter groups, the scheduler's state and the
-config. :func:`load` refuses a checkpoint made with other settings (``must_match``).
+config. :func:`load` refuses a checkpoint made with other settings (``must_match``),
+on other training data (the config's ``data``, a :func:`fingerprint`) or damaged.
 Used by ``train-cpc`` and ``pretrain``, as are the names of a run's files
 (:func:`checkpoint_path`, :func:`log_path`) and its per-epoch or per-step CSV log.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
+
 from seraltools.errors import BadInput
+
+
+def fingerprint(*parts) -> str:
+    """A digest of a run's training data: arrays (dtype, shape and values), strings,
+    numbers, and lists, tuples or dicts of them, in order."""
+    h = hashlib.blake2b(digest_size=16)
+
+    def add(x) -> None:
+        if isinstance(x, np.ndarray):
+            h.update(f"array {x.dtype} {x.shape};".encode())
+            h.update(np.ascontiguousarray(x).tobytes())
+        elif isinstance(x, (list, tuple)):
+            h.update(f"seq {len(x)};".encode())
+            for item in x:
+                add(item)
+        elif isinstance(x, dict):
+            h.update(f"map {len(x)};".encode())
+            for k in sorted(x, key=str):
+                add(str(k))
+                add(x[k])
+        else:
+            h.update(f"{type(x).__name__} {x!r};".encode())
+
+    for part in parts:
+        add(part)
+    return h.hexdigest()
 
 
 def checkpoint_path(out: str) -> str:
@@ -77,10 +107,18 @@ def load(path: str, model, opt, sched, config: dict, must_match, extra: tuple[st
     import torch
     from safetensors import safe_open
 
-    with safe_open(path, framework="pt") as f:
-        meta = f.metadata()
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    saved = json.loads(meta["config"])
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        saved = json.loads(meta["config"])
+        json.loads(meta["state"])
+    except Exception as e:  # safetensors raises its own error types for damaged files
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise BadInput(f"{path}: damaged checkpoint ({first}); remove it to start anew") from None
+    if "data" in config and saved.get("data") != config["data"]:
+        raise BadInput(f"{path}: the checkpoint was made on other training data (other files, labels or clusters); "
+                       "resume with the same inputs, or remove the checkpoint to start anew")
     changed = {k for k in must_match if saved.get(k) != config.get(k)}
     if changed:
         raise BadInput(f"{path}: the checkpoint was made with other settings ({', '.join(sorted(changed))}); "

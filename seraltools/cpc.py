@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seraltools.checkpoint import checkpoint_path, log_path, write_log  # noqa: F401  (log_path: for callers)
+from seraltools.checkpoint import checkpoint_path, fingerprint, log_path, write_log  # noqa: F401  (log_path: for callers)
 from seraltools.errors import BadInput
 
 FRAMES_PER_SECOND = 100
@@ -186,8 +186,9 @@ def train(frames: list[np.ndarray], cfg: CPCConfig, out: str, *, device: str = "
     state = {"epoch": 0, "best": float("inf"), "since": 0, "history": []}
     best_state = None
     ckpt = checkpoint_path(out)
+    data = fingerprint(frames)  # resuming on other data is refused
     if resume and Path(ckpt).is_file():
-        state, best_state = _load_checkpoint(ckpt, model, opt, sched, cfg)
+        state, best_state = _load_checkpoint(ckpt, model, opt, sched, cfg, data)
         if log:
             log(f"resuming after epoch {state['epoch']} from {ckpt}")
     history = [EpochLog(**h) for h in state["history"]]
@@ -206,7 +207,7 @@ def train(frames: list[np.ndarray], cfg: CPCConfig, out: str, *, device: str = "
             state["since"] += 1
         history.append(EpochLog(epoch, tl, ta, vl, va, opt.param_groups[0]["lr"], time.perf_counter() - t0))
         state["epoch"], state["history"] = epoch, [asdict(h) for h in history]
-        _save_checkpoint(ckpt, model, opt, sched, state, best_state, cfg)
+        _save_checkpoint(ckpt, model, opt, sched, state, best_state, cfg, data)
         write_log(out, history)
         if progress:
             progress(epoch, history[-1])
@@ -224,17 +225,18 @@ def _frontend() -> dict:
     return DEFAULT.to_dict()
 
 
-def _save_checkpoint(path, model, opt, sched, state, best_state, cfg) -> None:
+def _save_checkpoint(path, model, opt, sched, state, best_state, cfg, data: str) -> None:
     from seraltools import checkpoint
 
-    checkpoint.save(path, model, opt, sched, state, {**asdict(cfg), "frontend": _frontend()},
+    checkpoint.save(path, model, opt, sched, state, {**asdict(cfg), "frontend": _frontend(), "data": data},
                     extra={"best": best_state})
 
 
-def _load_checkpoint(path, model, opt, sched, cfg):
+def _load_checkpoint(path, model, opt, sched, cfg, data: str):
     from seraltools import checkpoint
 
-    state, sets = checkpoint.load(path, model, opt, sched, {**asdict(cfg), "frontend": _frontend()}, extra=("best",),
+    state, sets = checkpoint.load(path, model, opt, sched, {**asdict(cfg), "frontend": _frontend(), "data": data},
+                                  extra=("best",),
                                   must_match=("n_mels", "hidden", "context", "steps", "seed", "batch_size", "segment_s",
                                               "frontend"))
     return state, sets["best"]

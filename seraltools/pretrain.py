@@ -243,7 +243,9 @@ def pretrain(paths: list[str], speakers: list, clusters: np.ndarray | None, cent
         raise BadInput(f"--batch-size {cfg.batch_size} is more than the {len(pool)} usable utterances")
     model = build_pretraining_model(cfg, len(speaker_names)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    config = {**asdict(cfg), "speakers": speaker_names}
+    config = {**asdict(cfg), "speakers": speaker_names,
+              "data": checkpoint.fingerprint([str(p) for p in paths], [str(s) for s in speakers],
+                                             None if clusters is None else np.asarray(clusters), centres or {})}
     state = {"step": 0, "history": []}
     ckpt = checkpoint_path(out)
     if resume and Path(ckpt).is_file():

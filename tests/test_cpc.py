@@ -62,6 +62,22 @@ def test_resume_equals_uninterrupted(frames, tmp_path):
         np.testing.assert_array_equal(t1[k], t2[k], err_msg=k)
 
 
+def test_resume_refuses_other_data_and_damaged_checkpoints(frames, tmp_path):
+    from seraltools.checkpoint import checkpoint_path
+    from seraltools.errors import BadInput
+
+    out = str(tmp_path / "m.safetensors")
+    train(frames, CPCConfig(**{**SMALL, "max_epochs": 1}), out)
+    other = [f[::-1].copy() for f in frames]  # other audio, same shapes
+    with pytest.raises(BadInput, match="other training data"):
+        train(other, CPCConfig(**{**SMALL, "max_epochs": 2}), out, resume=True)
+    ckpt = checkpoint_path(out)
+    data = open(ckpt, "rb").read()
+    open(ckpt, "wb").write(data[: len(data) // 2])  # truncated
+    with pytest.raises(BadInput, match="damaged checkpoint"):
+        train(frames, CPCConfig(**{**SMALL, "max_epochs": 2}), out, resume=True)
+
+
 def test_a_model_keeps_the_frontend_it_was_trained_with():
     """A model from before the front-end skipped digital silence (no skip_silence in its
     config, floor 1e-10) is applied with that front-end, not today's default."""

@@ -154,6 +154,11 @@ def test_resumed_pretraining_reaches_the_same_encoder(synth_4x4, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    from seraltools.errors import BadInput
+
+    cfg = PretrainConfig(objective="mtl", steps=9, batch_size=4, segment_s=1.0, encoder=TINY, checkpoint_every=3)
+    with pytest.raises(BadInput, match="other training data"):  # the same files, other clusters
+        pretrain(paths, speakers, clusters[::-1].copy(), centres, cfg, str(tmp_path / "part.safetensors"), resume=True)
 
 
 def test_pretrain_cli_extract_encoder_and_errors(cli, synth_4x4, tmp_path):
