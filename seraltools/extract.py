@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import multiprocessing
+import os
 import signal
 from dataclasses import dataclass, field
 
@@ -48,11 +49,25 @@ def _use_extractor(feat: str, options: dict) -> None:
     _EXTRACTOR = make_extractor(feat, **options)
 
 
-def _init_worker(feat: str, options: dict) -> None:
+def die_with_parent(parent: int) -> None:
+    """Linux: the kernel kills this process when its parent dies (SIGKILL, SIGTERM, SIGHUP
+    or a crash), so no worker outlives the run blocked on a queue nobody reads."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: workers stop when their queue breaks
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _init_worker(feat: str, options: dict, parent: int) -> None:
     import sys
 
     from threadpoolctl import threadpool_limits
 
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     _use_extractor(feat, options)
     threadpool_limits(1)  # parallelism is across files; threads per worker only oversubscribe
@@ -143,7 +158,7 @@ def extract(
                     advance(len(c))
                     check()
         else:
-            pool = multiprocessing.Pool(workers, initializer=_init_worker, initargs=(feat, options))
+            pool = multiprocessing.Pool(workers, initializer=_init_worker, initargs=(feat, options, os.getpid()))
             try:
                 for c, rs in zip(chunks, pool.imap(_extract_chunk, chunks)):
                     results += [_check(r, on_error) for r in rs]

@@ -147,3 +147,37 @@ def test_non_finite_budgets_are_bad_input(cli, tmp_path):
     out = cli("evaluate", "al", "--select", tmp_path / "f.parquet", "--classify", tmp_path / "f.parquet",
               "--budgets", "1,nan", tmp_path / "al.parquet")
     assert out.exit_code == 2 and "--budgets" in out.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+@pytest.mark.parametrize("sig", [9, 15])
+def test_extract_workers_die_with_their_parent(sig):
+    """extract's pool, workers busy: killing the parent (SIGKILL or SIGTERM) leaves no orphan
+    (without the parent-death signal the workers sleep on, and in a real run one stays
+    blocked forever)."""
+    import time
+
+    code = ("import multiprocessing, os, time\n"
+            "from seraltools.extract import _init_worker\n"
+            "p = multiprocessing.Pool(2, initializer=_init_worker, initargs=('logmel', {}, os.getpid()))\n"
+            "p.map_async(time.sleep, [60, 60], chunksize=1)\n"  # both workers busy, as in a run
+            "time.sleep(0.5)\n"
+            "print(' '.join(str(w.pid) for w in p._pool), flush=True)\n"
+            "time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    workers = [int(p) for p in parent.stdout.readline().split()]
+    assert len(workers) == 2 and all(_alive(w) for w in workers)
+    os.kill(parent.pid, sig)
+    parent.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers)
