@@ -133,22 +133,42 @@ def frames(x: np.ndarray, cfg: LogMelConfig = DEFAULT) -> np.ndarray:
     )
 
 
+def _loud_span(loud: np.ndarray, min_length: int) -> slice:
+    """From the first to the last loud sample; everything when less than ``min_length`` would remain."""
+    first, stop = int(loud.argmax()), len(loud) - int(loud[::-1].argmax())
+    if not loud[first] or stop - first < min_length:
+        return slice(None)
+    return slice(first, stop)
+
+
 def trim_digital_silence(x: np.ndarray, min_length: int = DEFAULT.win_length) -> np.ndarray:
     """``x`` without its leading and trailing digital silence (samples with
     ``|x| <= DIGITAL_SILENCE``); ``x`` itself when less than ``min_length`` samples would remain."""
-    loud = np.flatnonzero(np.abs(x) > DIGITAL_SILENCE)
-    if len(loud) == 0 or loud[-1] + 1 - loud[0] < min_length:
-        return x
-    return x[loud[0] : loud[-1] + 1]
+    return x[_loud_span(np.abs(x) > DIGITAL_SILENCE, min_length)]
+
+
+def _sounding_frames(x: np.ndarray, cfg: LogMelConfig) -> np.ndarray:
+    """The frames of ``x`` with its digital silence left out: the ends trimmed, then the
+    frames without one loud sample dropped (unless that would drop every frame)."""
+    loud = np.abs(x) > DIGITAL_SILENCE
+    if loud.all():  # the usual case for recorded audio
+        return frames(x, cfg)
+    span = _loud_span(loud, cfg.win_length)
+    x, loud = x[span], loud[span]
+    fr = frames(x, cfg)
+    quiet = ~loud[:: cfg.win_length // 2]  # a silent frame holds two of these points, one after the other
+    if not (quiet[:-1] & quiet[1:]).any():
+        return fr
+    count = np.zeros(len(loud) + 1, np.int32)  # loud samples before each sample: per frame without reading it
+    np.cumsum(loud, out=count[1:])
+    starts = np.arange(len(fr)) * cfg.hop_length
+    keep = count[starts + cfg.win_length] > count[starts]
+    return fr[keep] if keep.any() and not keep.all() else fr
 
 
 def logmel(x: np.ndarray, cfg: LogMelConfig = DEFAULT) -> np.ndarray:
     """Log-mel frames (T, n_mels) float32 of a mono 16 kHz signal."""
-    fr = frames(trim_digital_silence(x, cfg.win_length) if cfg.skip_silence else x, cfg)
-    if cfg.skip_silence and len(fr):
-        loud = np.abs(fr).max(axis=1) > DIGITAL_SILENCE
-        if loud.any() and not loud.all():
-            fr = fr[loud]
+    fr = _sounding_frames(x, cfg) if cfg.skip_silence else frames(x, cfg)
     # float64 on purpose: numpy's float64 FFT is as fast as scipy's here (its float32 one is
     # several times slower), and numpy spares every run the ~0.2 s import of scipy.fft
     spec = np.fft.rfft(fr * hann_window(cfg.win_length), n=cfg.n_fft, axis=-1)
