@@ -91,15 +91,27 @@ def table(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def paper_frontend_features(logmel_table) -> np.ndarray:
-    """600-dim functionals of the paper's front-end (floor 1e-10, digital silence kept)."""
-    from seraltools.audio import load_audio
+PAPER_FRONTEND = {"log_floor": 1e-10, "skip_silence": False}
+
+
+def functionals_of(signals: list[np.ndarray], frontend=None) -> np.ndarray:
+    """600-dim functionals of each signal with a front-end (default: the paper's)."""
     from seraltools.features.logmel import functionals
     from seraltools.frontend import LogMelConfig, logmel
 
-    cfg = LogMelConfig(log_floor=1e-10, skip_silence=False)
-    return np.array([functionals(logmel(load_audio(p).samples, cfg))
-                     for p in logmel_table.column("path").to_pylist()])
+    cfg = frontend or LogMelConfig(**PAPER_FRONTEND)
+    return np.array([functionals(logmel(a, cfg)) for a in signals])
+
+
+def signals_of(logmel_table) -> list[np.ndarray]:
+    from seraltools.audio import load_audio
+
+    return [load_audio(p).samples for p in logmel_table.column("path").to_pylist()]
+
+
+def paper_frontend_features(logmel_table) -> np.ndarray:
+    """600-dim functionals of the paper's front-end (floor 1e-10, digital silence kept)."""
+    return functionals_of(signals_of(logmel_table))
 
 
 def ablation(name: str, out: Path, seeds: tuple[int, ...], default_rows: list[dict]) -> None:
@@ -150,18 +162,16 @@ def zero_padded(audio: list[np.ndarray], fraction: float = 0.5, seed: int = 0) -
 
 
 def frontend_check(name: str, out: Path, seeds: tuple[int, ...]) -> None:
-    from seraltools.audio import load_audio
     from seraltools.evaluate_al import task_labels
-    from seraltools.features.logmel import functionals
-    from seraltools.frontend import DEFAULT, LogMelConfig, logmel
+    from seraltools.frontend import DEFAULT, LogMelConfig
     from seraltools.simulate import SimulationConfig, simulate, summarize, tune_svm
     from seraltools.standardize import zscore
     from seraltools.table import read_table
 
     t = read_table(out / "logmel.parquet")
     labels, keep = task_labels(t, ["valence", "arousal"], name)
-    audio = [load_audio(p).samples for p, k in zip(t.column("path").to_pylist(), keep) if k]
-    frontends = {"paper (1e-10, silence kept)": LogMelConfig(log_floor=1e-10, skip_silence=False),
+    audio = [a for a, k in zip(signals_of(t), keep) if k]
+    frontends = {"paper (1e-10, silence kept)": LogMelConfig(**PAPER_FRONTEND),
                  "seral (1e-8, silence skipped)": DEFAULT}
     cfg = SimulationConfig(budgets=SMALL, seeds=seeds)
     print(f"\n{name}: front-ends; SVM CV MCC on all data (valence / arousal, seed {seeds[0]}); "
@@ -171,7 +181,7 @@ def frontend_check(name: str, out: Path, seeds: tuple[int, ...]) -> None:
     for audio_name, signals in (("as it is", audio), ("zero-padded", zero_padded(audio))):
         for fe_name, fe in frontends.items():
             t0 = time.perf_counter()
-            x = np.array([functionals(logmel(a, fe)) for a in signals])
+            x = functionals_of(signals, fe)
             svm = [tune_svm(zscore(x), labels[task], cfg, seeds[0])["cv_mcc"] for task in ("valence", "arousal")]
             s = {r["budget"]: r for r in summarize(simulate({"logmel": x}, x, labels, cfg, workers=2).rows)}
             cells = "".join(f"{s[b]['diff']:>+7.3f} ({s[b]['p']:.2g})".rjust(14) for b in SMALL)

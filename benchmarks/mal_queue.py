@@ -8,7 +8,8 @@ the paper's setting (front-end with the 1e-10 floor and digital silence kept, ra
 features, cosine distance) and seral's defaults (silence skipped, 1e-8 floor,
 z-scored features, Euclidean distance), over seeds 0-9: how often the first 4
 queries hold both arousal classes and both valence classes, the share of 1 %
-queues with a single arousal class, and the emotions among the first 1 % at seed 0.
+queues with a single arousal class, and the emotions among the first 1 % at seed 0;
+and the share of the raw features' squared norm held by the min and range dimensions.
 Reuses OUT/<corpus>/logmel.parquet from benchmarks/al_fidelity.py when present.
 """
 
@@ -31,8 +32,11 @@ def main() -> None:
     ap.add_argument("--turevdb", default=str(ROOT.parent / "shared/corpora/turevdb/manifest.csv"))
     ap.add_argument("--out", default="bench-out/al")
     args = ap.parse_args()
+    import numpy as np
+
+    from seraltools.features.logmel import feature_names
     from seraltools.mal import resolve_budget, select
-    from seraltools.table import read_table, set_features
+    from seraltools.table import feature_matrix, read_table, set_features
 
     corpora = {"emodb": ["--corpus", "emodb", args.emodb], "turevdb": [args.turevdb]}
     for name, inputs in corpora.items():
@@ -44,6 +48,11 @@ def main() -> None:
         paper = set_features(table.drop_columns(["features"]), paper_frontend_features(table))
         one_pct = resolve_budget("1%", table.num_rows, 1)
         print(f"\n{name}: {table.num_rows} utterances, 1 % = {one_pct} queries, seeds 0-9")
+        for label, t in (("paper front-end", paper), ("seral front-end", table)):
+            x = feature_matrix(t).astype(np.float64) ** 2
+            dims = [i for i, n in enumerate(feature_names()) if n.startswith(("logmel_min", "logmel_range"))]
+            print(f"  raw {label}: the min and range dimensions hold {x[:, dims].sum() / x.sum():.0%} "
+                  "of the squared norm")
         for label, t, options in [("paper (1e-10, silence kept, raw, cosine)", paper, {"standardize": False}),
                                   ("seral defaults (z-scored, Euclidean)", table, {})]:
             arousal4 = valence4 = single = 0
