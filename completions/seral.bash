@@ -23,12 +23,13 @@ _seral() {
                 --model) COMPREPLY=($(compgen -f -- "$cur")); return ;;
                 --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
                 --workers|-j) return ;;
+                --threads) return ;;
                 --on-error) COMPREPLY=($(compgen -W "fail skip" -- "$cur")); return ;;
                 --engine) COMPREPLY=($(compgen -W "local ray" -- "$cur")); return ;;
                 --address) return ;;
                 --shard) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--feat -f --corpus --va-map --model --context --device --workers -j --on-error --engine --address --shard --resume --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--feat -f --corpus --va-map --model --context --device --workers -j --threads --on-error --engine --address --shard --resume --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'info')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json --help -h" -- "$cur"))
@@ -69,8 +70,9 @@ _seral() {
                 --corpus) COMPREPLY=($(compgen -W "auto none emodb ravdess cremad tess savee synthetic" -- "$cur")); return ;;
                 --seed) return ;;
                 --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
+                --threads) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--out -o --clusters --objective --steps --batch-size --lr --segment --temperature --contrastive-weight --speaker-weight --grl-scale --conv-channels --width --layers --heads --corpus --resume --seed --device --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--out -o --clusters --objective --steps --batch-size --lr --segment --temperature --contrastive-weight --speaker-weight --grl-scale --conv-channels --width --layers --heads --corpus --resume --seed --device --threads --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'reduce')
             case "$prev" in
@@ -89,8 +91,9 @@ _seral() {
                 --seed) return ;;
                 --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
                 --workers|-j) return ;;
+                --threads) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method -m --dim -d --standardize --no-standardize --save-model --model --engine --perplexity --epochs --patience --lr --batch-size --hidden --dropout --seed --device --workers -j --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method -m --dim -d --standardize --no-standardize --save-model --model --engine --perplexity --epochs --patience --lr --batch-size --hidden --dropout --seed --device --workers -j --threads --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'cluster-speakers')
             case "$prev" in
@@ -125,8 +128,9 @@ _seral() {
                 --val-fraction) return ;;
                 --seed) return ;;
                 --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
+                --threads) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--out -o --corpus --epochs --patience --lr --lr-factor --lr-patience --batch-size --segment --steps --val-fraction --resume --seed --device --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--out -o --corpus --epochs --patience --lr --lr-factor --lr-patience --batch-size --segment --steps --val-fraction --resume --seed --device --threads --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'evaluate')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
@@ -168,8 +172,9 @@ _seral() {
                 --heads) return ;;
                 --corpus) COMPREPLY=($(compgen -W "auto none emodb ravdess cremad tess savee synthetic" -- "$cur")); return ;;
                 --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
+                --threads) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--encoder --no-pretrain --emotions --folds --seeds --epochs --lr --batch-size --segment --folds-out --conv-channels --width --layers --heads --corpus --device --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--encoder --no-pretrain --emotions --folds --seeds --epochs --lr --batch-size --segment --folds-out --conv-channels --width --layers --heads --corpus --device --threads --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'evaluate clusters')
             case "$prev" in

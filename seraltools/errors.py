@@ -18,3 +18,20 @@ class BadInput(SeralError):
     (file, row, column or option) and what to do about it."""
 
     exit_code = 2
+
+
+#: Optional packages -> the install command that brings them (pyproject.toml's extras).
+EXTRAS = {
+    "torch": "pip install 'seraltools[torch]'",
+    "webrtcvad": "pip install 'seraltools[dvector]'",
+    "speechbrain": "pip install 'seraltools[ecapa]'",
+    "ray": "pip install 'seraltools[ray]'",
+}
+
+
+def missing_package(error: ImportError) -> BadInput | None:
+    """A one-line :class:`BadInput` for an optional package that is not installed, or None."""
+    name = (getattr(error, "name", None) or "").split(".")[0]
+    if name in EXTRAS:
+        return BadInput(f"this needs {name}, which is not installed: {EXTRAS[name]}")
+    return None

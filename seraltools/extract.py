@@ -27,6 +27,10 @@ from seraltools.progress import progress
 from seraltools.table import ID, set_column, set_features
 
 ON_ERROR = ("fail", "skip")
+#: ``workers=0`` (automatic) with a torch model: one process per this many files, up to
+#: one per CPU. Starting a worker (Python, torch, the model) costs about 2 s; below this
+#: one process with several threads (seraltools.compute.torch_threads) is faster.
+TORCH_FILES_PER_WORKER = 1000
 
 
 @dataclass
@@ -62,17 +66,13 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _init_worker(feat: str, options: dict, parent: int) -> None:
-    import sys
-
-    from threadpoolctl import threadpool_limits
+def _init_worker(feat: str, options: dict, parent: int, threads: int) -> None:
+    from seraltools.compute import use_threads
 
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     _use_extractor(feat, options)
-    threadpool_limits(1)  # parallelism is across files; threads per worker only oversubscribe
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
+    use_threads(threads)  # parallelism is across files; more threads per worker only oversubscribe
 
 
 def _load(path: str):
@@ -108,17 +108,19 @@ def extract(
     feat: str = "logmel",
     *,
     options: dict | None = None,
-    workers: int = 1,
+    workers: int = 0,
     on_error: str = "fail",
     quiet: bool = True,
     chunk: int = 16,
     engine: str = "local",
     address: str | None = None,
+    threads: int = 0,
 ) -> Extracted:
     """Extract ``feat`` for every row of ``utterances`` (needs ``id`` and ``path``).
 
     Files go in chunks of ``chunk`` (a batch for extractors that batch) to ``workers``
-    processes (``engine="local"``) or ``workers`` Ray actors (``engine="ray"``, on the
+    processes (``engine="local"``; 0 = one per CPU, see :data:`TORCH_FILES_PER_WORKER`; torch models with ``threads`` intra-op threads each,
+    0 = :func:`seraltools.compute.torch_threads`) or ``workers`` Ray actors (``engine="ray"``, on the
     cluster at ``address`` or a local one; :mod:`seraltools.engines`). Returns the input
     table, rows in order, with ``duration`` and ``features`` set; skipped rows are dropped.
     """
@@ -127,19 +129,27 @@ def extract(
     check_engine(engine, address)
     if on_error not in ON_ERROR:
         raise BadInput(f"--on-error {on_error!r}: choose fail or skip")
-    if workers < 1:
-        raise BadInput(f"--workers {workers}: give 1 or more")
+    if workers < 0:
+        raise BadInput(f"--workers {workers}: give 0 (automatic) or more")
     options = options or {}
     paths = utterances.column("path").to_pylist()
     ids = utterances.column(ID).to_pylist()
     _use_extractor(feat, options)  # in this process too: fails fast on a bad feature name or model
     extractor = _EXTRACTOR
     chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
-    # numpy extractors parallelise over processes, one BLAS thread each; torch models
-    # (processes = False) run here, torch threading within each batch (forking after torch deadlocks)
-    by_process = getattr(extractor, "processes", True)
-    if not by_process and engine == "local":
+    # Every extractor runs over ``workers`` processes, each with its share of threads
+    # (seraltools.compute). torch models get fresh (spawned) processes: forking a process
+    # that has started torch's thread pool can deadlock. One GPU is one process.
+    uses_torch = getattr(extractor, "uses_torch", False)
+    if not workers:
+        from seraltools.compute import cpu_workers
+
+        workers = cpu_workers(0)
+        if uses_torch:  # a spawned torch worker costs seconds to start: one per TORCH_FILES_PER_WORKER files
+            workers = min(workers, max(1, len(paths) // TORCH_FILES_PER_WORKER))
+    if getattr(extractor, "device", "cpu") != "cpu":
         workers = 1
+    workers = min(workers, len(chunks)) or 1
 
     results = []
     with progress(len(paths), f"extract {feat}", quiet=quiet) as advance:
@@ -147,18 +157,23 @@ def extract(
             from seraltools.engines import ray_extract
 
             raw = ray_extract(paths, feat, options, workers=workers, chunk=chunk, address=address,
-                              uses_torch=not by_process, advance=advance)
+                              uses_torch=uses_torch, advance=advance)
             results = [_check(r, on_error) for r in raw]
-        elif workers == 1 or len(chunks) < 2:
-            from threadpoolctl import threadpool_limits
+        elif workers == 1:
+            from seraltools.compute import limited_threads, torch_threads
 
-            with threadpool_limits(1) if by_process else contextlib.nullcontext(), _deferred_interrupt() as check:
+            with limited_threads(torch_threads(threads, 1) if uses_torch else 1), _deferred_interrupt() as check:
                 for c in chunks:
                     results += [_check(r, on_error) for r in _extract_chunk(c)]
                     advance(len(c))
                     check()
         else:
-            pool = multiprocessing.Pool(workers, initializer=_init_worker, initargs=(feat, options, os.getpid()))
+            from seraltools.compute import torch_threads
+
+            per_worker = torch_threads(threads, workers) if uses_torch else 1
+            context = multiprocessing.get_context("spawn" if uses_torch else None)
+            pool = context.Pool(workers, initializer=_init_worker,
+                                initargs=(feat, options, os.getpid(), per_worker))
             try:
                 for c, rs in zip(chunks, pool.imap(_extract_chunk, chunks)):
                     results += [_check(r, on_error) for r in rs]

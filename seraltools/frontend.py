@@ -89,23 +89,46 @@ DEFAULT = LogMelConfig()
 DIGITAL_SILENCE = 2.0**-15
 
 
-def hz_to_mel(f):
-    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+def hz_to_mel(f, scale: str = "htk"):
+    """Hz -> mel: ``htk`` (2595 log10(1 + f/700)) or ``slaney`` (linear below 1 kHz, log above)."""
+    f = np.asarray(f, dtype=np.float64)
+    if scale == "htk":
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    log_part = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / _SLANEY_LOG_STEP
+    return np.where(f >= 1000.0, log_part, 3.0 * f / 200.0)
 
 
-def mel_to_hz(m):
-    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+def mel_to_hz(m, scale: str = "htk"):
+    m = np.asarray(m, dtype=np.float64)
+    if scale == "htk":
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    return np.where(m >= 15.0, 1000.0 * np.exp(_SLANEY_LOG_STEP * (m - 15.0)), 200.0 * m / 3.0)
 
 
-@lru_cache(maxsize=8)
-def mel_filterbank(cfg: LogMelConfig = DEFAULT) -> np.ndarray:
-    """Triangular mel filters as a (n_fft // 2 + 1, n_mels) float64 matrix."""
-    freqs = np.linspace(0.0, cfg.sample_rate / 2, cfg.n_fft // 2 + 1)
-    edges = mel_to_hz(np.linspace(hz_to_mel(cfg.f_min), hz_to_mel(cfg.f_max), cfg.n_mels + 2))
+_SLANEY_LOG_STEP = np.log(6.4) / 27.0
+
+
+def triangular_filterbank(n_freqs: int, f_min: float, f_max: float, n_mels: int, sample_rate: int,
+                          scale: str = "htk", norm: str | None = None) -> np.ndarray:
+    """Triangular mel filters over the ``n_freqs`` STFT bins as a (n_freqs, n_mels) float64
+    matrix; ``norm="slaney"`` scales each filter to unit area (2 / its width in Hz). The
+    banks of torchaudio's ``melscale_fbanks`` and librosa's ``filters.mel``."""
+    freqs = np.linspace(0.0, sample_rate // 2, n_freqs)
+    edges = mel_to_hz(np.linspace(hz_to_mel(f_min, scale), hz_to_mel(f_max, scale), n_mels + 2), scale)
     lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
     rising = (freqs[:, None] - lower) / (centre - lower)
     falling = (upper - freqs[:, None]) / (upper - centre)
     fb = np.maximum(0.0, np.minimum(rising, falling))
+    if norm == "slaney":
+        fb *= 2.0 / (upper - lower)
+    return fb
+
+
+@lru_cache(maxsize=8)
+def mel_filterbank(cfg: LogMelConfig = DEFAULT) -> np.ndarray:
+    """The log-mel front-end's filters (HTK scale, no normalisation) as a read-only
+    (n_fft // 2 + 1, n_mels) float64 matrix."""
+    fb = triangular_filterbank(cfg.n_fft // 2 + 1, cfg.f_min, cfg.f_max, cfg.n_mels, cfg.sample_rate)
     fb.setflags(write=False)
     return fb
 

@@ -47,15 +47,3 @@ def load_model(path: str | Path, kind: str | None = None) -> tuple[dict, dict[st
         raise BadInput(f"{name}: holds a {header.get('kind')!r} model, not {kind!r}")
     return header, tensors
 
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> cuda when torch sees a GPU, else cpu; ``cuda`` without one is an error."""
-    import torch
-
-    if device not in ("auto", "cpu", "cuda"):
-        raise BadInput(f"--device {device!r}: choose auto, cpu or cuda")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise BadInput("--device cuda: torch sees no CUDA GPU here; use --device cpu or auto")
-    return device

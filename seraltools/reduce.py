@@ -122,7 +122,7 @@ class AutoEncoder:
     def fit(self, x: np.ndarray, progress=None) -> "AutoEncoder":
         import torch
 
-        from seraltools.models import resolve_device
+        from seraltools.compute import resolve_device
 
         if len(x) < 5:
             raise BadInput(f"the autoencoder needs at least 5 rows to split 80:20; the table has {len(x)}")

@@ -94,13 +94,25 @@ def test_extract_dvector_cli(cli, dvec, synth_dir, tmp_path):
     np.testing.assert_allclose(x[0], dvec(wav), atol=1e-5)
 
 
+def test_torch_features_over_processes_equal_one_process(synth_dir, tmp_path):
+    """--workers 2 spawns torch workers (one thread each); same vectors as one process."""
+    from seraltools.corpora import collect_inputs
+    from seraltools.extract import extract
+
+    utts, _ = collect_inputs([str(synth_dir / "manifest.csv")], "auto")
+    one = extract(utts, "dvector", workers=1, chunk=2)
+    two = extract(utts, "dvector", workers=2, chunk=2)
+    assert one.table.column("id").to_pylist() == two.table.column("id").to_pylist()
+    np.testing.assert_allclose(feature_matrix(one.table), feature_matrix(two.table), atol=1e-5)
+
+
 def test_dvector_without_resemblyzer_says_how_to_install(monkeypatch):
     import importlib.util
 
     from seraltools.features import dvector
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(BadInput, match=r"seraltools\[dvector\]"):
+    with pytest.raises(BadInput, match=r"pip install --no-deps resemblyzer"):
         dvector.resemblyzer_weights()
 
 

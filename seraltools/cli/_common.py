@@ -14,7 +14,8 @@ from typing import Annotated, Callable, Literal, Optional
 
 import typer
 
-from seraltools.errors import SeralError
+from seraltools.compute import cpu_workers  # noqa: F401  (re-exported for the commands)
+from seraltools.errors import SeralError, missing_package
 
 try:  # typer >= 0.20 vendors click
     from typer._click.exceptions import ClickException, UsageError  # noqa: F401  (used by cli.main)
@@ -29,7 +30,10 @@ Seed = Annotated[int, typer.Option("--seed", help="Seed of every random step: sa
 Standardize = Annotated[bool, typer.Option("--standardize/--no-standardize", help="z-score each selection feature at the corpus level before MAL measures distances (default: on; reduced inputs such as PCA components are then whitened).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")]
 Workers = Annotated[
-    int, typer.Option("--workers", "-j", min=0, help="Worker processes; 0 = one per CPU core.")
+    int, typer.Option("--workers", "-j", min=0, help="Worker processes; 0 = one per CPU this process may use (affinity, cgroup quota, SLURM_CPUS_PER_TASK).")
+]
+Threads = Annotated[
+    int, typer.Option("--threads", min=0, help="torch threads per process; 0 = OMP_NUM_THREADS if set, else the CPUs per process that are idle at the start (fewer threads run faster on a busy machine).")
 ]
 Device = Annotated[Literal["auto", "cpu", "cuda"], typer.Option("--device", help="Where torch runs; auto takes a GPU when there is one.")]
 Engine = Annotated[Literal["local", "ray"], typer.Option("--engine", help="local: this machine's processes; ray: a Ray cluster (pip install 'seraltools[ray]').")]
@@ -38,16 +42,6 @@ OnError = Annotated[
     Literal["fail", "skip"],
     typer.Option("--on-error", help="fail: stop at the first bad file (exit 2); skip: leave bad files out and list them."),
 ]
-
-
-def cpu_workers(n: int) -> int:
-    """``--workers`` as a count: 0 means one per CPU core available to this process."""
-    if n > 0:
-        return n
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def err(message: str) -> None:
@@ -96,6 +90,10 @@ def tool(app: typer.Typer, name: str, *, label: str | None = None, directory_out
             except Exception as e:
                 if os.environ.get("SERAL_DEBUG"):
                     raise
+                bad = missing_package(e) if isinstance(e, ImportError) else None
+                if bad is not None:  # an optional package (torch, ...) is not installed
+                    err(f"seral {label}: error: {bad}")
+                    raise typer.Exit(bad.exit_code) from None
                 err(f"seral {label}: internal error: {type(e).__name__}: {e} (SERAL_DEBUG=1 shows the traceback)")
                 raise typer.Exit(1) from None
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from seraltools.cli import app
-from seraltools.cli._common import Address, Device, Engine, OnError, Output, Quiet, Workers, cpu_workers, tool
+from seraltools.cli._common import Address, Device, Engine, OnError, Output, Quiet, Threads, Workers, tool
 from seraltools.corpora import CORPUS_CHOICES
 from seraltools.features import NAMES
 
@@ -27,6 +27,7 @@ def extract_cmd(
     context: Annotated[bool, typer.Option("--context", help="--feat cpc: mean of the context vectors c_t instead of the encoder outputs z_t.")] = False,
     device: Device = "auto",
     workers: Workers = 0,
+    threads: Threads = 0,
     on_error: OnError = "fail",
     engine: Engine = "local",
     address: Address = None,
@@ -82,8 +83,8 @@ def extract_cmd(
         utterances = take_shard(utterances, i, n)
         if not utterances.num_rows:
             raise BadInput(f"--shard {shard}: this shard is empty ({n} shards of fewer utterances); use fewer shards")
-    done = extract(utterances, feat, options=options, workers=cpu_workers(workers), on_error=on_error, quiet=quiet,
-                   engine=engine, address=address)
+    done = extract(utterances, feat, options=options, workers=workers, on_error=on_error, quiet=quiet,
+                   engine=engine, address=address, threads=threads)
     for s in done.skipped:
         log(f"seral extract: skipped {s['path']}: {s['reason']}")
     if not done.table.num_rows:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from seraltools.cli import app
-from seraltools.cli._common import Device, Quiet, Seed, tool
+from seraltools.cli._common import Device, Quiet, Seed, Threads, tool
 from seraltools.cli.evaluate import evaluate
 from seraltools.cli.extract import CorpusName
 
@@ -51,6 +51,7 @@ def pretrain_cmd(
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT.ckpt after a crash or Ctrl-C.")] = False,
     seed: Seed = 0,
     device: Device = "auto",
+    threads: Threads = 0,
     quiet: Quiet = False,
 ) -> None:
     """Pretrain an SER encoder (wav2vec 2.0-style, raw waveform) without emotion labels.
@@ -66,7 +67,7 @@ def pretrain_cmd(
 
     from seraltools.corpora import collect_inputs
     from seraltools.errors import BadInput
-    from seraltools.models import resolve_device
+    from seraltools.compute import prepare_torch
     from seraltools.pretrain import PretrainConfig, log_path, pretrain, read_clusters
     from seraltools.progress import log, progress
 
@@ -91,7 +92,7 @@ def pretrain_cmd(
     if len(keep) < len(ids) and not quiet:
         log(f"seral pretrain: {len(ids) - len(keep)} of {len(ids)} utterances have no "
             f"{'cluster' if clusters else 'speaker'} and are left out")
-    dev = resolve_device(device)
+    dev = prepare_torch(device, threads, "pretrain")
     with progress(steps, f"pretrain {objective}", quiet=quiet, unit="step") as advance:
         history = pretrain([paths[i] for i in keep], [speakers[i] for i in keep],
                            np.array([cl[i] if cl[i] is not None else -1 for i in keep]), centres, cfg, str(out),
@@ -122,6 +123,7 @@ def evaluate_ser_cmd(
     heads: Heads = 4,
     corpus: Annotated[CorpusName, typer.Option("--corpus", help="File-name labels of audio inputs, as for extract.")] = "auto",
     device: Device = "auto",
+    threads: Threads = 0,
     quiet: Quiet = False,
 ) -> None:
     """Fine-tune encoders for SER on speaker-independent folds and report UAR (Table 2).
@@ -134,7 +136,7 @@ def evaluate_ser_cmd(
     """
     from seraltools.corpora import collect_inputs
     from seraltools.errors import BadInput
-    from seraltools.models import resolve_device
+    from seraltools.compute import prepare_torch
     from seraltools.progress import progress
     from dataclasses import asdict
 
@@ -153,7 +155,7 @@ def evaluate_ser_cmd(
     utterances, _ = collect_inputs(inputs, corpus)
     wavs, spk, emo = labelled_audio(utterances, emotions)
     cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size, segment_s=segment)
-    dev = resolve_device(device)
+    dev = prepare_torch(device, threads, "evaluate ser")
     runs = len(conditions) * folds * seeds
     with progress(runs, "evaluate ser", quiet=quiet, unit="run") as advance:
         rows, plan = evaluate_ser(conditions, wavs, spk, emo, folds=folds,

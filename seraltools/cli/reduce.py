@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from seraltools.cli import app
-from seraltools.cli._common import Device, InputTable, Output, Quiet, Seed, Workers, cpu_workers, tool
+from seraltools.cli._common import Device, InputTable, Output, Quiet, Seed, Threads, Workers, cpu_workers, tool
 
 
 @tool(app, "reduce")
@@ -31,6 +31,7 @@ def reduce_cmd(
     seed: Seed = 0,
     device: Device = "auto",
     workers: Workers = 0,
+    threads: Threads = 0,
     quiet: Quiet = False,
 ) -> None:
     """Reduce feature dimensionality: PCA, the paper's autoencoder, or t-SNE.
@@ -41,10 +42,13 @@ def reduce_cmd(
 
     Example: seral reduce --method pca --dim 32 --save-model pca.safetensors logmel.parquet logmel-pca32.parquet
     """
+    from seraltools.compute import prepare_torch
     from seraltools.progress import log
     from seraltools.reduce_table import reduce_table
     from seraltools.table import read_table, write_table
 
+    if method == "ae" and not model:
+        device = prepare_torch(device, threads, "reduce --method ae")
     options = {"engine": engine, "perplexity": perplexity, "epochs": epochs, "patience": patience, "lr": lr,
                "batch_size": batch_size, "hidden": hidden, "dropout": dropout, "device": device,
                "workers": cpu_workers(workers)}

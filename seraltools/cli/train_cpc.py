@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from seraltools.cli import app
-from seraltools.cli._common import Device, Quiet, Seed, tool
+from seraltools.cli._common import Device, Quiet, Seed, Threads, tool
 from seraltools.cli.extract import CorpusName
 
 
@@ -29,6 +29,7 @@ def train_cpc_cmd(
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT.ckpt after a crash or Ctrl-C.")] = False,
     seed: Seed = 0,
     device: Device = "auto",
+    threads: Threads = 0,
     quiet: Quiet = False,
 ) -> None:
     """Train a CPC model (the paper's g_enc, g_ar, W_k and InfoNCE loss) on log-mel frames.
@@ -41,14 +42,14 @@ def train_cpc_cmd(
     """
     from seraltools.corpora import collect_inputs
     from seraltools.cpc import CPCConfig, log_path, read_frames, train
-    from seraltools.models import resolve_device
+    from seraltools.compute import prepare_torch
     from seraltools.progress import log, progress
 
     cfg = CPCConfig(steps=steps, segment_s=segment, batch_size=batch_size, lr=lr, lr_factor=lr_factor,
                     lr_patience=lr_patience, patience=patience, max_epochs=epochs, val_fraction=val_fraction, seed=seed)
     utterances, _ = collect_inputs(inputs, corpus)
+    dev = prepare_torch(device, threads, "train-cpc")
     frames = read_frames(utterances.column("path").to_pylist())
-    dev = resolve_device(device)
     with progress(epochs, "train-cpc", quiet=quiet, unit="epoch") as advance:
         history = train(frames, cfg, str(out), device=dev, resume=resume, progress=lambda e, h: advance(1),
                         log=None if quiet else log)

@@ -14,15 +14,15 @@ from seraltools.frontend import logmel
 
 class CPCFeatures:
     name = "cpc"
-    processes = False  # run in one process: torch threads within each batch
+    uses_torch = True  # spawned worker processes, threads from seraltools.compute
 
     def __init__(self, model: str | None = None, context: bool = False, device: str = "cpu"):
         from seraltools.cpc import load
-        from seraltools.models import resolve_device
+        from seraltools.compute import resolve_device
 
         if not model:
             raise BadInput("--feat cpc needs --model cpc.safetensors (made by `seral train-cpc`)")
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, f"--feat {self.name}")
         self.model, self.cfg, self.frontend = load(model, self.device)  # frontend: the frames it was trained on
         self.model_path, self.context = model, context
         self.dim = self.cfg.context if context else self.cfg.hidden

@@ -2,7 +2,8 @@
 "speaker-embedding-clusters-contrastive-ser", Sec. 2, 256 dims.
 
 The weights are the pretrained ones that the ``resemblyzer`` package ships inside its
-wheel (``pip install 'seraltools[dvector]'``); they are read from the installed
+wheel (``pip install 'seraltools[dvector]'`` for torch and WebRTC VAD, then
+``pip install --no-deps resemblyzer`` for the weights); they are read from the installed
 package's ``pretrained.pt`` with ``torch.load(weights_only=True)`` (no code runs from
 the file) and nothing is downloaded. resemblyzer itself is not imported. The pipeline
 is resemblyzer's ``embed_utterance(preprocess_wav(wav))``, reimplemented so that whole
@@ -39,17 +40,21 @@ TARGET_DBFS = -30.0
 VAD_WINDOW = 480  # 30 ms
 VAD_AVERAGE, VAD_MAX_SILENCE = 8, 6
 INT16_MAX = 2**15 - 1
-INSTALL = "pip install 'seraltools[dvector]' (resemblyzer ships the pretrained GE2E weights)"
+INSTALL = "pip install 'seraltools[dvector]'"
+#: resemblyzer's wheel ships the pretrained GE2E weights; --no-deps: seral reads them
+#: without importing resemblyzer, whose own requirements would build webrtcvad from source.
+WEIGHTS_INSTALL = "pip install --no-deps resemblyzer (its wheel ships the pretrained GE2E weights)"
 
 
 def resemblyzer_weights() -> Path:
     """Path of the GE2E weights inside the installed resemblyzer package."""
     spec = importlib.util.find_spec("resemblyzer")
     if spec is None or not spec.submodule_search_locations:
-        raise BadInput(f"--feat dvector needs the resemblyzer package's weights: {INSTALL}")
+        raise BadInput(f"--feat dvector needs the GE2E weights of the resemblyzer package: {WEIGHTS_INSTALL}; "
+                       "or give other weights with --model")
     path = Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"
     if not path.is_file():
-        raise BadInput(f"{path}: missing from the resemblyzer install; reinstall it ({INSTALL})")
+        raise BadInput(f"{path}: missing from the resemblyzer install; reinstall it: {WEIGHTS_INSTALL}")
     return path
 
 
@@ -67,17 +72,14 @@ def trim_long_silences(wav: np.ndarray) -> np.ndarray:
     from scipy.ndimage import binary_dilation
 
     try:
-        import _webrtcvad  # the C extension; its Python wrapper needs pkg_resources
+        import webrtcvad  # from webrtcvad-wheels (binary wheels) or webrtcvad
     except ImportError:
         raise BadInput(f"--feat dvector trims silences with WebRTC VAD: {INSTALL}") from None
     wav = wav[: len(wav) - len(wav) % VAD_WINDOW]
     pcm = np.round(wav * INT16_MAX).astype("<i2").tobytes()
-    vad = _webrtcvad.create()
-    _webrtcvad.init(vad)
-    _webrtcvad.set_mode(vad, 3)
+    vad = webrtcvad.Vad(3)
     step = VAD_WINDOW * 2
-    flags = np.array([_webrtcvad.process(vad, SAMPLE_RATE, pcm[i : i + step], VAD_WINDOW)
-                      for i in range(0, len(pcm), step)], dtype=float)
+    flags = np.array([vad.is_speech(pcm[i : i + step], SAMPLE_RATE) for i in range(0, len(pcm), step)], dtype=float)
     if not len(flags):
         return wav
     w = VAD_AVERAGE
@@ -116,12 +118,11 @@ class GE2E:
         self.linear.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("linear.")})
         self.lstm.to(device).eval()
         self.linear.to(device).eval()
-        import torchaudio
+        from seraltools.frontend import triangular_filterbank
 
         self.window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64)
-        self.fbank = torchaudio.functional.melscale_fbanks(
-            N_FFT // 2 + 1, 0.0, SAMPLE_RATE / 2, N_MELS, SAMPLE_RATE, norm="slaney", mel_scale="slaney"
-        ).to(torch.float64)
+        self.fbank = torch.from_numpy(triangular_filterbank(
+            N_FFT // 2 + 1, 0.0, SAMPLE_RATE / 2, N_MELS, SAMPLE_RATE, scale="slaney", norm="slaney"))
         self.device = device
 
     def mel(self, wav: np.ndarray) -> np.ndarray:
@@ -154,15 +155,15 @@ class GE2E:
 class DVectorFeatures:
     name = "dvector"
     dim = 256
-    processes = False  # torch: one process, batches of partial utterances
+    uses_torch = True  # spawned worker processes, threads from seraltools.compute
 
     def __init__(self, model: str | None = None, device: str = "cpu", trim_silence: bool = True):
-        from seraltools.models import resolve_device
+        from seraltools.compute import resolve_device
 
         self.weights = Path(model) if model else resemblyzer_weights()
         if not self.weights.is_file():
             raise BadInput(f"{self.weights}: no such GE2E weights file")
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, f"--feat {self.name}")
         self.net = GE2E(self.weights, self.device)
         self.trim_silence = trim_silence
 

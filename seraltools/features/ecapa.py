@@ -60,12 +60,10 @@ def load_speechbrain_ecapa(model_dir: Path, device: str):
 
 class ECAPAFeatures:
     name = "ecapa"
-    processes = False
+    uses_torch = True  # spawned worker processes, threads from seraltools.compute
 
     def __init__(self, model: str | None = None, device: str = "cpu"):
-        import torch
-
-        from seraltools.models import resolve_device
+        from seraltools.compute import resolve_device
 
         if not model:
             raise BadInput("--feat ecapa needs --model DIR, a SpeechBrain ECAPA-TDNN directory "
@@ -73,7 +71,9 @@ class ECAPAFeatures:
         self.model_dir = Path(model)
         if not self.model_dir.is_dir():
             raise BadInput(f"{model}: not a directory; --feat ecapa --model takes a SpeechBrain model directory")
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, f"--feat {self.name}")
+        import torch
+
         self.features, self.norm, self.model = load_speechbrain_ecapa(self.model_dir, self.device)
         with torch.no_grad():
             self.dim = int(self._embed(np.zeros(16000, np.float32)).shape[-1])

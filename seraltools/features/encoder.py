@@ -11,15 +11,15 @@ from seraltools.errors import BadInput
 
 class EncoderFeatures:
     name = "encoder"
-    processes = False
+    uses_torch = True  # spawned worker processes, threads from seraltools.compute
 
     def __init__(self, model: str | None = None, device: str = "cpu"):
         from seraltools.encoder import load_encoder
-        from seraltools.models import resolve_device
+        from seraltools.compute import resolve_device
 
         if not model:
             raise BadInput("--feat encoder needs --model encoder.safetensors (made by `seral pretrain`)")
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, f"--feat {self.name}")
         self.model, self.cfg, self.file_config = load_encoder(model, self.device)
         self.model_path, self.dim = model, self.cfg.width
 

@@ -1,0 +1,192 @@
+"""Where work runs: the CPUs this process may use, worker processes, torch's threads, the device.
+
+One policy for every tool, so that seral behaves on a laptop, a shared server and a
+SLURM node alike:
+
+- **CPUs available** (:func:`available_cpus`): the CPUs this process may run on
+  (``os.sched_getaffinity``; ``taskset``, cpusets and SLURM's binding set it), capped by
+  the cgroup CPU quota (``cpu.max``, what ``docker --cpus`` sets) and by
+  ``SLURM_CPUS_PER_TASK`` when set.
+- **Worker processes** (``--workers 0``, :func:`cpu_workers`): one per CPU available.
+- **torch threads** (``--threads 0``, :func:`torch_threads`): ``OMP_NUM_THREADS`` when
+  set; else the CPUs available per worker process, lowered to the CPUs *idle* when the
+  job starts (sampled from ``/proc/stat`` over 0.1 s). torch splits each operation
+  over its threads and waits for the slowest: on a busy machine a thread that waits for
+  a CPU holds up all the others at every operation, so two threads on two busy cores
+  run many times slower than one. BLAS threads (numpy, scikit-learn) follow the
+  same count.
+- **Device** (``--device auto``, :func:`resolve_device`): CUDA when torch sees a GPU,
+  else the CPU.
+
+torch is optional (``pip install 'seraltools[torch]'``): :func:`require_torch` is the one
+place that says what to install when a tool needs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+from seraltools.errors import EXTRAS, BadInput
+
+
+def require_torch(what: str):
+    """The ``torch`` module, or a one-line error saying that ``what`` needs it and how to install it."""
+    try:
+        import torch
+    except ImportError:
+        raise BadInput(f"{what} needs PyTorch, which is not installed: {EXTRAS['torch']}") from None
+    return torch
+
+
+def resolve_device(device: str, what: str = "this tool") -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without one is an error."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise BadInput(f"--device {device!r}: choose auto, cpu or cuda")
+    torch = require_torch(what)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BadInput("--device cuda: torch sees no CUDA GPU here; use --device cpu or auto")
+    return device
+
+
+def _positive_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    try:
+        n = int(value)
+    except ValueError:
+        return None
+    return n if n > 0 else None
+
+
+def _affinity() -> set[int] | None:
+    try:
+        return set(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return None
+
+
+def _cgroup_quota(path: str = "/sys/fs/cgroup/cpu.max") -> float | None:
+    """CPUs' worth of time the cgroup may use (cgroup v2 ``cpu.max``: "QUOTA PERIOD" or "max ...")."""
+    try:
+        with open(path) as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: affinity set, cgroup quota, ``SLURM_CPUS_PER_TASK``."""
+    cpus = _affinity()
+    n = len(cpus) if cpus else (os.cpu_count() or 1)
+    quota = _cgroup_quota()
+    if quota:
+        n = min(n, max(1, int(quota + 0.5)))
+    slurm = _positive_int("SLURM_CPUS_PER_TASK")
+    if slurm:
+        n = min(n, slurm)
+    return max(1, n)
+
+
+def cpu_workers(n: int) -> int:
+    """``--workers`` as a count: 0 means one per CPU available (:func:`available_cpus`)."""
+    if n < 0:
+        raise BadInput(f"--workers {n}: give 0 (one per CPU) or more")
+    return n if n > 0 else available_cpus()
+
+
+def _cpu_times(path: str = "/proc/stat") -> dict[int, tuple[int, int]]:
+    """cpu index -> (idle ticks, total ticks) since boot."""
+    times = {}
+    with open(path) as f:
+        for line in f:
+            name, *fields = line.split()
+            if not name.startswith("cpu") or name == "cpu":
+                continue
+            values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+            times[int(name[3:])] = (values[3] + values[4], sum(values))
+    return times
+
+
+def idle_cpus(interval: float = 0.1) -> float | None:
+    """How many of this process's CPUs were idle over the next ``interval`` seconds
+    (Linux; ``None`` where ``/proc/stat`` cannot tell)."""
+    try:
+        before = _cpu_times()
+        time.sleep(interval)
+        after = _cpu_times()
+    except (OSError, ValueError):
+        return None
+    mine = _affinity() or set(after)
+    idle = 0.0
+    for cpu in mine & set(before) & set(after):
+        d_idle = after[cpu][0] - before[cpu][0]
+        d_total = after[cpu][1] - before[cpu][1]
+        idle += d_idle / d_total if d_total > 0 else 1.0
+    return idle
+
+
+def torch_threads(threads: int = 0, workers: int = 1) -> int:
+    """Intra-op threads for each of ``workers`` processes: ``threads`` when given (> 0),
+    else ``OMP_NUM_THREADS`` when set, else the CPUs available per worker, lowered to
+    the CPUs idle now (at least 1)."""
+    if threads < 0:
+        raise BadInput(f"--threads {threads}: give 0 (automatic) or more")
+    if threads:
+        return threads
+    omp = _positive_int("OMP_NUM_THREADS")
+    if omp:
+        return omp
+    share = max(1, available_cpus() // max(1, workers))
+    if share == 1:
+        return 1
+    idle = idle_cpus()
+    if idle is None:
+        return share
+    return max(1, min(share, int(idle / max(1, workers) + 0.5)))
+
+
+def use_threads(n: int, *, torch: bool = False) -> int:
+    """Run the BLAS libraries, and torch (``torch=True``, or when already imported), with
+    ``n`` threads in this process. Returns ``n``."""
+    import sys
+
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
+    module = sys.modules.get("torch")
+    if module is None and torch:
+        module = require_torch("this tool")
+    if module is not None:
+        module.set_num_threads(n)
+    return n
+
+
+@contextlib.contextmanager
+def limited_threads(n: int):
+    """:func:`use_threads` for a block: the previous thread counts come back after it."""
+    import sys
+
+    from threadpoolctl import threadpool_limits
+
+    module = sys.modules.get("torch")
+    before = module.get_num_threads() if module is not None else None
+    with threadpool_limits(n):
+        if module is not None:
+            module.set_num_threads(n)
+        try:
+            yield n
+        finally:
+            if module is not None:
+                module.set_num_threads(before)
+
+
+def prepare_torch(device: str, threads: int = 0, what: str = "this tool") -> str:
+    """What every single-process torch tool does first: the device resolved
+    (:func:`resolve_device`) and torch's threads set (:func:`torch_threads`)."""
+    dev = resolve_device(device, what)
+    use_threads(torch_threads(threads), torch=True)
+    return dev
