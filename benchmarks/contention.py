@@ -1,13 +1,14 @@
 """Issue #16's contention benchmark: torch paths on a quiet and on a busy machine.
 
-    python benchmarks/contention.py [--emodb ../shared/corpora/emodb/wav] [--hogs 2] [--repeats 1]
+    python benchmarks/contention.py [--emodb ../shared/corpora/emodb/wav] [--hogs 2] [--hog python|torch] [--repeats 1]
 
 Three jobs on all of EMO-DB, each `seral ...` end to end in a fresh process:
 d-vector extraction, CPC extraction (a model trained for one epoch beforehand, not timed)
 and one CPC training epoch (`train-cpc --epochs 1`, reading the frames included).
 
-Each job runs quiet and beside ``--hogs`` CPU-bound processes (pure-Python busy loops,
-one thread each, started before the job and killed after it), under two settings:
+Each job runs quiet and beside ``--hogs`` CPU-bound processes (``--hog python``:
+pure-Python busy loops, one thread each; ``--hog torch``: torch matrix products with
+torch's default threads), started before the job and killed after it, under two settings:
 
 - before: what seral did until this change, reproduced by flags: one process with
   torch's default threads, one per core (`-j 1 --threads NCPU`; train-cpc
@@ -35,7 +36,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-HOG = "while True: pass"
+HOGS = {
+    "python": "while True: pass",  # one busy thread
+    # torch with its default threads (one per core) on small matrix products: what another
+    # user's deep-learning job looks like
+    "torch": "import torch\na = torch.randn(256, 256)\nwhile True: a = torch.tanh(a @ a * 0.01)",
+}
 
 
 def seral(*args) -> float:
@@ -48,8 +54,8 @@ def seral(*args) -> float:
     return time.perf_counter() - t
 
 
-def timed(args: list, hogs: int, repeats: int) -> float:
-    procs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(hogs)]
+def timed(args: list, hogs: int, repeats: int, hog: str = "python") -> float:
+    procs = [subprocess.Popen([sys.executable, "-c", HOGS[hog]]) for _ in range(hogs)]
     try:
         if procs:
             time.sleep(1.0)  # the hogs are running when the job starts
@@ -65,12 +71,13 @@ def main() -> None:
     ap.add_argument("--emodb", type=Path, default=ROOT.parent / "shared" / "corpora" / "emodb" / "wav")
     ap.add_argument("--hogs", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--hog", choices=sorted(HOGS), default="python", help="what each hog runs")
     args = ap.parse_args()
     from seraltools.compute import available_cpus
 
     ncpu = available_cpus()
     print(f"{platform.machine()}, {ncpu} CPUs available; {len(list(args.emodb.glob('*.wav')))} EMO-DB files; "
-          f"{args.hogs} hogs; median of {args.repeats}")
+          f"{args.hogs} {args.hog} hogs; median of {args.repeats}")
     with tempfile.TemporaryDirectory() as tmp:
         model = f"{tmp}/cpc.safetensors"
         seral("train-cpc", "-q", "--epochs", 1, "--corpus", "none", args.emodb, "--out", model)
@@ -86,7 +93,7 @@ def main() -> None:
             before = ["-j", 1, "--threads", ncpu] if is_extract else ["--threads", ncpu]
             for setting, extra in (("before", before), ("after", [])):
                 quiet = timed(job + extra, 0, args.repeats)
-                busy = timed(job + extra, args.hogs, args.repeats)
+                busy = timed(job + extra, args.hogs, args.repeats, args.hog)
                 print(f"{name:<24} {setting:<8} {quiet:>10.1f} {busy:>10.1f} {busy / quiet:>8.2f}x", flush=True)
 
 
