@@ -175,9 +175,11 @@ def extract(
             pool = context.Pool(workers, initializer=_init_worker,
                                 initargs=(feat, options, os.getpid(), per_worker))
             try:
-                for c, rs in zip(chunks, pool.imap(_extract_chunk, chunks)):
-                    results += [_check(r, on_error) for r in rs]
-                    advance(len(c))
+                with _deferred_interrupt() as check:  # Ctrl-C raises at the next chunk, wherever it lands
+                    for c, rs in zip(chunks, pool.imap(_extract_chunk, chunks)):
+                        results += [_check(r, on_error) for r in rs]
+                        advance(len(c))
+                        check()
                 pool.close()
             except BaseException:  # Ctrl-C or a bad file: stop the workers now, not after the queue
                 pool.terminate()
