@@ -9,7 +9,8 @@ problem with a file is a :class:`~seraltools.errors.BadInput` naming the file.
 from __future__ import annotations
 
 import hashlib
-import io
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from math import gcd
@@ -38,62 +39,110 @@ class Audio:
         return len(self.samples) / SAMPLE_RATE
 
 
-def _check_wav_length(data: bytes, path: str) -> None:
+#: Frames read from a file at a time: memory stays flat in the file's length.
+READ_BLOCK = 1 << 18
+
+
+def _check_wav_length(f, size: int, path: str) -> None:
     """Reject a RIFF/WAVE file whose data chunk is shorter than its header says.
 
     libsndfile silently reads what is there, so a truncated copy would otherwise
-    pass as a shorter utterance.
+    pass as a shorter utterance. Reads only the chunk headers of the open file ``f``.
     """
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+    f.seek(0)
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return
     pos = 12
-    while pos + 8 <= len(data):
-        chunk, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+    while pos + 8 <= size:
+        f.seek(pos)
+        header = f.read(8)
+        if len(header) < 8:
+            return
+        chunk, length = header[:4], struct.unpack("<I", header[4:])[0]
         if chunk == b"data":
-            if size in (0, 0xFFFFFFFF):  # streaming writers leave the size open
+            if length in (0, 0xFFFFFFFF):  # streaming writers leave the size open
                 return
-            have = len(data) - pos - 8
-            if have < size:
+            have = size - pos - 8
+            if have < length:
                 raise BadInput(
-                    f"{path}: truncated WAV file: its header announces {size} bytes of audio "
+                    f"{path}: truncated WAV file: its header announces {length} bytes of audio "
                     f"but only {have} are there; re-copy or re-export the file"
                 )
             return
-        pos += 8 + size + (size & 1)
+        pos += 8 + length + (length & 1)
+
+
+def _open_regular(path: str):
+    """The file opened for reading, or a one-line BadInput for what it is instead."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        kind = "a symlink to a missing file" if os.path.islink(path) else "no such file"
+        raise BadInput(f"{path}: {kind}") from None
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise BadInput(f"{path}: is a directory, not an audio file")
+    if not stat.S_ISREG(st.st_mode):
+        raise BadInput(f"{path}: not a regular file (a FIFO, socket or device); give audio files")
+    if st.st_size == 0:
+        raise BadInput(f"{path}: empty file (0 bytes); remove it from the input or re-export it")
+    try:
+        return open(path, "rb"), st.st_size
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read ({e.strerror})") from None
+
+
+def _digest(f) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    f.seek(0)
+    for block in iter(lambda: f.read(1 << 20), b""):
+        h.update(block)
+    return h.hexdigest()
 
 
 def load_audio(path: str | Path) -> Audio:
     """Read ``path`` as mono float32 at 16 kHz.
 
-    Raises :class:`BadInput` for a missing, empty, truncated, corrupt or non-audio file.
+    The file is decoded, mixed to mono and resampled :data:`READ_BLOCK` frames at a
+    time, so memory holds the 16 kHz result and not the file's own rate and channels.
+    Raises :class:`BadInput` for a missing, empty, truncated, corrupt or non-audio
+    file, or one that is not a regular file.
     """
     import soundfile as sf
 
     path = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise BadInput(f"{path}: is a directory, not an audio file") from None
-    except OSError as e:
-        raise BadInput(f"{path}: cannot read ({e.strerror})") from None
-    if not data:
-        raise BadInput(f"{path}: empty file (0 bytes); remove it from the input or re-export it")
-    _check_wav_length(data, path)
-    try:
-        x, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except Exception as e:  # libsndfile's errors carry no stable type across versions
-        msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        raise BadInput(f"{path}: not readable as audio ({msg}); is it a corrupt or non-audio file?") from None
-    if x.shape[0] == 0:
+    f, size = _open_regular(path)
+    with f:
+        _check_wav_length(f, size, path)
+        digest = _digest(f)
+        f.seek(0)
+        try:
+            sound = sf.SoundFile(f)
+        except Exception as e:  # libsndfile's errors carry no stable type across versions
+            raise _unreadable(path, e) from None
+        with sound:
+            rate = int(sound.samplerate)
+            stream = Resampler(rate, expected=max(0, int(sound.frames)))
+            try:
+                for block in sound.blocks(blocksize=READ_BLOCK, dtype="float32", always_2d=True):
+                    if not np.isfinite(block).all():
+                        raise BadInput(f"{path}: holds NaN or infinite samples (a damaged float file?); remove it "
+                                       "from the input or re-export it")
+                    stream.feed(block.mean(axis=1) if block.shape[1] > 1 else block[:, 0])
+            except BadInput:
+                raise
+            except Exception as e:
+                raise _unreadable(path, e) from None
+    if not stream.n_in:
         raise BadInput(f"{path}: holds no audio samples; remove it from the input")
-    if not np.isfinite(x).all():
-        raise BadInput(f"{path}: holds NaN or infinite samples (a damaged float file?); remove it from the input "
-                       "or re-export it")
-    mono = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
-    mono = resample(np.ascontiguousarray(mono, dtype=np.float32), rate)
-    return Audio(mono, int(rate), hashlib.blake2b(data, digest_size=16).hexdigest())
+    return Audio(stream.result(), rate, digest)
+
+
+def _unreadable(path: str, e: Exception) -> BadInput:
+    msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    return BadInput(f"{path}: not readable as audio ({msg}); is it a corrupt or non-audio file?")
 
 
 def resample(x: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
@@ -104,3 +153,114 @@ def resample(x: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
 
     g = gcd(int(rate), int(target))
     return resample_poly(x, target // g, int(rate) // g).astype(np.float32, copy=False)
+
+
+class _Buffer:
+    """A float32 array filled block by block: allocated once for the expected length
+    (grown if more comes), so memory holds the signal once, not its blocks and a copy."""
+
+    def __init__(self, capacity: int = 0):
+        self.data = np.empty(max(capacity, 1 << 16), np.float32)
+        self.size = 0
+
+    def append(self, x: np.ndarray) -> None:
+        if self.size + len(x) > len(self.data):
+            grown = np.empty(max(2 * len(self.data), self.size + len(x)), np.float32)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size : self.size + len(x)] = x
+        self.size += len(x)
+
+    def take(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        stop = self.size if stop is None else min(stop, self.size)
+        if start == 0 and stop == len(self.data):
+            return self.data
+        out = self.data[start:stop]
+        return out.copy() if len(out) < len(self.data) // 2 else out  # don't pin a mostly unused buffer
+
+
+class Resampler:
+    """:func:`resample` of a signal fed block by block, holding only the output.
+
+    Signals up to :data:`WHOLE` input samples are resampled at once by :func:`resample`
+    (bitwise as before); longer ones run through the same polyphase filter
+    (``scipy.signal.upfirdn``, the filter of ``resample_poly``) a block at a time, with
+    the filter's length of context carried over, so the output is the same samples.
+    """
+
+    WHOLE = 1 << 23  # about 3 min at 44.1 kHz
+
+    def __init__(self, rate: int, target: int = SAMPLE_RATE, expected: int = 0):
+        """``expected``: the input's length when known (a file's frame count), so that
+        memory for the result is allocated once."""
+        self.rate, self.target = int(rate), int(target)
+        g = gcd(self.rate, self.target)
+        self.up, self.down = self.target // g, self.rate // g
+        self.expected = max(0, int(expected))
+        self.whole = _Buffer(min(self.expected, self.WHOLE) if self.up != self.down else self.expected)
+        self.pending: list[np.ndarray] = []  # streaming: input not yet filtered
+        self.n_in = 0
+        self.out: _Buffer | None = None  # streaming: filtered output
+        self.h = None
+
+    def feed(self, x: np.ndarray) -> None:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        self.n_in += len(x)
+        if self.h is None:
+            self.whole.append(x)
+            if self.up != self.down and self.n_in > self.WHOLE:  # long: stream from here on
+                self._design()
+                self.pending = [self.whole.take()]
+                self.whole = None
+                self._filter(final=False)
+        else:
+            self.pending.append(x)
+            self._filter(final=False)
+
+    def result(self) -> np.ndarray:
+        if self.h is None:  # the whole signal at once (resample_poly itself)
+            x = self.whole.take()
+            return x if self.up == self.down else resample(x, self.rate, self.target)
+        self._filter(final=True)
+        n_out = -(-self.n_in * self.up // self.down)
+        return self.out.take(self.pre_remove, self.pre_remove + n_out)
+
+    def _design(self) -> None:
+        from scipy.signal import firwin
+
+        max_rate = max(self.up, self.down)
+        half_len = 10 * max_rate
+        h = firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)).astype(np.float32)
+        h *= self.up
+        pre_pad = self.down - half_len % self.down
+        self.h = np.concatenate((np.zeros(pre_pad, np.float32), h))
+        self.pre_remove = (half_len + pre_pad) // self.down
+        # context: input samples that every output of a block needs from before it, rounded to whole `down`s
+        context = -(-len(self.h) // self.up) + 1
+        self.context = -(-context // self.down) * self.down
+        self.tail = np.zeros(self.context, np.float32)  # before the signal: zeros, as upfirdn assumes
+        self.block = -(-READ_BLOCK // self.down) * self.down
+        n_out = -(-max(self.expected, self.n_in) * self.up // self.down)
+        self.out = _Buffer(n_out + self.pre_remove + len(self.h))
+
+    def _filter(self, final: bool) -> None:
+        from scipy.signal import upfirdn
+
+        x = (self.pending[0] if len(self.pending) == 1 else
+             np.concatenate(self.pending) if self.pending else np.zeros(0, np.float32))
+        usable = len(x) if final else len(x) // self.block * self.block
+        skip = self.context * self.up // self.down
+        for start in range(0, usable, self.block):
+            piece = x[start : min(start + self.block, usable)]
+            seg = np.concatenate((self.tail, piece))
+            if final and start + self.block >= usable:  # the filter's tail past the end of the signal
+                seg = np.concatenate((seg, np.zeros(len(self.h) // self.up + self.down + 1, np.float32)))
+                self.out.append(upfirdn(self.h, seg, self.up, self.down)[skip:])
+            else:
+                self.out.append(upfirdn(self.h, seg, self.up, self.down)[skip : skip + len(piece) * self.up // self.down])
+            self.tail = seg[len(seg) - self.context :]
+        if final and not usable:
+            seg = np.concatenate((self.tail, np.zeros(len(self.h) // self.up + self.down + 1, np.float32)))
+            self.out.append(upfirdn(self.h, seg, self.up, self.down)[skip:])
+        rest = x[usable:]
+        self.pending = [rest.copy()] if len(rest) else []

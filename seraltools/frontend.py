@@ -50,6 +50,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from math import gcd
 
 import numpy as np
 
@@ -170,34 +171,58 @@ def trim_digital_silence(x: np.ndarray, min_length: int = DEFAULT.win_length) ->
     return x[_loud_span(np.abs(x) > DIGITAL_SILENCE, min_length)]
 
 
-def _sounding_frames(x: np.ndarray, cfg: LogMelConfig) -> np.ndarray:
+def _is_loud(x: np.ndarray, block: int = 1 << 20) -> np.ndarray:
+    """``np.abs(x) > DIGITAL_SILENCE`` without a full-length temporary."""
+    loud = np.empty(len(x), bool)
+    for i in range(0, len(x), block):
+        np.greater(np.abs(x[i : i + block]), DIGITAL_SILENCE, out=loud[i : i + block])
+    return loud
+
+
+def _sounding_frames(x: np.ndarray, cfg: LogMelConfig) -> tuple[np.ndarray, np.ndarray | None]:
     """The frames of ``x`` with its digital silence left out: the ends trimmed, then the
-    frames without one loud sample dropped (unless that would drop every frame)."""
-    loud = np.abs(x) > DIGITAL_SILENCE
+    frames without one loud sample dropped (unless that would drop every frame).
+    Returns a view of the frames and the indices of those kept (None: all of them)."""
+    loud = _is_loud(x)
     if loud.all():  # the usual case for recorded audio
-        return frames(x, cfg)
+        return frames(x, cfg), None
     span = _loud_span(loud, cfg.win_length)
     x, loud = x[span], loud[span]
     fr = frames(x, cfg)
     quiet = ~loud[:: cfg.win_length // 2]  # a silent frame holds two of these points, one after the other
     if not (quiet[:-1] & quiet[1:]).any():
-        return fr
-    count = np.zeros(len(loud) + 1, np.int32)  # loud samples before each sample: per frame without reading it
-    np.cumsum(loud, out=count[1:])
-    starts = np.arange(len(fr)) * cfg.hop_length
-    keep = count[starts + cfg.win_length] > count[starts]
-    return fr[keep] if keep.any() and not keep.all() else fr
+        return fr, None
+    # frames and hops are whole numbers of granules: a frame is loud when one of its granules is
+    g = gcd(cfg.win_length, cfg.hop_length)
+    n = len(fr) * cfg.hop_length + cfg.win_length - cfg.hop_length  # the samples the frames cover
+    granules = loud[:n].reshape(-1, g).any(axis=1)
+    count = np.zeros(len(granules) + 1, np.int32)
+    np.cumsum(granules, out=count[1:])
+    starts = np.arange(len(fr)) * (cfg.hop_length // g)
+    keep = count[starts + cfg.win_length // g] > count[starts]
+    return fr, (np.flatnonzero(keep) if keep.any() and not keep.all() else None)
+
+
+#: Frames transformed at a time: memory stays flat in the utterance's length (utterances
+#: shorter than this, about 41 s, are one block).
+FRAME_BLOCK = 4096
 
 
 def logmel(x: np.ndarray, cfg: LogMelConfig = DEFAULT) -> np.ndarray:
     """Log-mel frames (T, n_mels) float32 of a mono 16 kHz signal."""
-    fr = _sounding_frames(x, cfg) if cfg.skip_silence else frames(x, cfg)
-    # float64 on purpose: numpy's float64 FFT is as fast as scipy's here (its float32 one is
-    # several times slower), and numpy spares every run the ~0.2 s import of scipy.fft
-    spec = np.fft.rfft(fr * hann_window(cfg.win_length), n=cfg.n_fft, axis=-1)
-    power = spec.real**2 + spec.imag**2
-    mel = power @ mel_filterbank(cfg)
-    return np.log(np.maximum(mel, cfg.log_floor, out=mel), out=mel).astype(np.float32)
+    fr, keep = _sounding_frames(x, cfg) if cfg.skip_silence else (frames(x, cfg), None)
+    n = len(fr) if keep is None else len(keep)
+    out = np.empty((n, cfg.n_mels), np.float32)
+    for start in range(0, n, FRAME_BLOCK):
+        stop = min(start + FRAME_BLOCK, n)
+        block = fr[start:stop] if keep is None else fr[keep[start:stop]]
+        # float64 on purpose: numpy's float64 FFT is as fast as scipy's here (its float32 one is
+        # several times slower), and numpy spares every run the ~0.2 s import of scipy.fft
+        spec = np.fft.rfft(block * hann_window(cfg.win_length), n=cfg.n_fft, axis=-1)
+        power = spec.real**2 + spec.imag**2
+        mel = power @ mel_filterbank(cfg)
+        out[start:stop] = np.log(np.maximum(mel, cfg.log_floor, out=mel), out=mel)
+    return out
 
 
 def deltas(c: np.ndarray, width: int = DEFAULT.delta_width) -> np.ndarray:

@@ -67,3 +67,68 @@ def test_broken_files_name_the_file(tmp_path, case, expected):
         load_audio(path)
     assert str(path) in str(e.value) and expected in str(e.value)
     assert "\n" not in str(e.value)
+
+
+# ---------------------------------------------------------------- long files: memory flat in their length
+
+
+@pytest.mark.parametrize("rate", [16000, 44100, 22050, 8000])
+def test_streamed_resampling_equals_resample_poly(monkeypatch, rate):
+    from seraltools import audio
+
+    monkeypatch.setattr(audio, "READ_BLOCK", 1000)
+    monkeypatch.setattr(audio.Resampler, "WHOLE", 5000)
+    rng = np.random.default_rng(rate)
+    for n in (4000, 5001, 23456):
+        x = rng.standard_normal(n).astype(np.float32)
+        for expected in (0, n):
+            r = audio.Resampler(rate, expected=expected)
+            for i in range(0, n, 777):
+                r.feed(x[i : i + 777])
+            np.testing.assert_array_equal(r.result(), audio.resample(x, rate))
+
+
+def test_load_audio_in_blocks_equals_whole_file_decoding(monkeypatch, tmp_path):
+    import soundfile as sf
+
+    from seraltools import audio
+
+    rng = np.random.default_rng(3)
+    x = (0.3 * rng.standard_normal((44100 * 2, 2))).astype(np.float32)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, x, 44100, subtype="FLOAT")
+    whole = audio.resample(np.ascontiguousarray(x.mean(axis=1)), 44100)
+    monkeypatch.setattr(audio, "READ_BLOCK", 4410)
+    monkeypatch.setattr(audio.Resampler, "WHOLE", 20000)
+    np.testing.assert_array_equal(audio.load_audio(path).samples, whole)
+
+
+def test_fifo_and_dangling_symlink_are_one_line_errors(tmp_path):
+    import os
+
+    from seraltools.audio import load_audio
+
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    with pytest.raises(BadInput, match="not a regular file"):
+        load_audio(fifo)  # must not block reading the FIFO
+    link = tmp_path / "gone.wav"
+    link.symlink_to(tmp_path / "missing.wav")
+    with pytest.raises(BadInput, match="symlink to a missing file"):
+        load_audio(link)
+
+
+def test_long_signals_take_the_blockwise_paths_with_the_same_values(monkeypatch):
+    from seraltools import frontend
+    from seraltools.features import logmel as lm
+
+    rng = np.random.default_rng(5)
+    x = (0.1 * rng.standard_normal(16000 * 5)).astype(np.float32)
+    x[20000:24000] = 0  # interior digital silence: frames dropped
+    whole = frontend.logmel(x)
+    whole_f = lm.functionals(whole)
+    monkeypatch.setattr(frontend, "FRAME_BLOCK", 50)
+    monkeypatch.setattr(lm, "MOMENTS_BLOCK", 1000)
+    blocks = frontend.logmel(x)
+    np.testing.assert_array_equal(blocks, whole)
+    np.testing.assert_array_equal(lm.functionals(blocks), whole_f)

@@ -187,3 +187,16 @@ def test_ecapa_bad_directories_are_one_line_errors(cli, ecapa_dir, synth_dir, tm
     res = cli("extract", "--feat", "ecapa", synth_dir, tmp_path / "o.parquet")
     assert res.exit_code == 2 and "--model DIR" in res.stderr
     assert not (tmp_path / "o.parquet").exists()
+
+
+def test_dvector_long_recording_path_equals_the_short_one(dvec, monkeypatch):
+    """Long recordings go through the mel spectrogram and the LSTM a block at a time."""
+    from seraltools.features import dvector
+
+    rng = np.random.default_rng(9)
+    wav = (0.1 * rng.standard_normal(16000 * 12)).astype(np.float32)
+    mel, whole = dvec.net.mel(wav), dvec(wav)
+    monkeypatch.setattr(dvector, "LONG", 100 * dvector.HOP)
+    monkeypatch.setattr(dvector, "PARTIAL_BATCH", 3)
+    np.testing.assert_array_equal(dvec.net.mel(wav), mel)
+    np.testing.assert_allclose(dvec(wav), whole, atol=1e-5)

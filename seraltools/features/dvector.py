@@ -40,6 +40,10 @@ TARGET_DBFS = -30.0
 VAD_WINDOW = 480  # 30 ms
 VAD_AVERAGE, VAD_MAX_SILENCE = 8, 6
 INT16_MAX = 2**15 - 1
+#: Longer signals (samples; about 41 s) and more partials are processed a block at a
+#: time, so memory stays flat in a recording's length; utterances below it are one block.
+LONG = 4096 * HOP
+PARTIAL_BATCH = 256
 INSTALL = "pip install 'seraltools[dvector]'"
 #: resemblyzer's wheel ships the pretrained GE2E weights; --no-deps: seral reads them
 #: without importing resemblyzer, whose own requirements would build webrtcvad from source.
@@ -60,11 +64,16 @@ def resemblyzer_weights() -> Path:
 
 def normalize_volume(wav: np.ndarray, target_dbfs: float = TARGET_DBFS) -> np.ndarray:
     """Raise (never lower) the level to ``target_dbfs`` RMS."""
-    rms = np.sqrt(np.mean((wav.astype(np.float64) * INT16_MAX) ** 2))
+    if len(wav) <= LONG:
+        rms = np.sqrt(np.mean((wav.astype(np.float64) * INT16_MAX) ** 2))
+    else:  # a long recording: the mean square a block at a time, not a float64 copy of it all
+        total = sum(float(np.sum((wav[i : i + LONG].astype(np.float64) * INT16_MAX) ** 2))
+                    for i in range(0, len(wav), LONG))
+        rms = np.sqrt(total / len(wav))
     if rms == 0:
         return wav
     change = target_dbfs - 20 * np.log10(rms / INT16_MAX)
-    return wav if change < 0 else (wav * 10 ** (change / 20)).astype(np.float32)
+    return wav if change < 0 else (wav * 10 ** (change / 20)).astype(np.float32, copy=False)
 
 
 def trim_long_silences(wav: np.ndarray) -> np.ndarray:
@@ -129,9 +138,21 @@ class GE2E:
         """(frames, 40) float32 power mel spectrogram."""
         import torch
 
-        x = torch.from_numpy(wav.astype(np.float64))
-        spec = torch.stft(x, N_FFT, HOP, window=self.window, center=True, pad_mode="constant", return_complex=True)
-        return (spec.abs() ** 2).T.matmul(self.fbank).to(torch.float32).numpy()
+        if len(wav) <= LONG:
+            x = torch.from_numpy(wav.astype(np.float64))
+            spec = torch.stft(x, N_FFT, HOP, window=self.window, center=True, pad_mode="constant", return_complex=True)
+            return (spec.abs() ** 2).T.matmul(self.fbank).to(torch.float32).numpy()
+        # a long recording: the same centred frames, a block of LONG // HOP frames at a time
+        padded = np.pad(wav, (N_FFT // 2, N_FFT // 2))
+        n_frames = 1 + len(wav) // HOP
+        out = np.empty((n_frames, N_MELS), np.float32)
+        step = LONG // HOP
+        for a in range(0, n_frames, step):
+            b = min(a + step, n_frames)
+            x = torch.from_numpy(padded[a * HOP : (b - 1) * HOP + N_FFT].astype(np.float64))
+            spec = torch.stft(x, N_FFT, HOP, window=self.window, center=False, return_complex=True)
+            out[a:b] = (spec.abs() ** 2).T.matmul(self.fbank).to(torch.float32).numpy()
+        return out
 
     def partials(self, wav: np.ndarray) -> np.ndarray:
         """(n_partials, 160, 40) mel windows of one preprocessed waveform."""
@@ -146,6 +167,8 @@ class GE2E:
         """Unit-length embeddings of a (B, 160, 40) batch of partials."""
         import torch
 
+        if len(mels) > PARTIAL_BATCH:  # a long recording: a batch of partials at a time
+            return np.concatenate([self.embed(mels[i : i + PARTIAL_BATCH]) for i in range(0, len(mels), PARTIAL_BATCH)])
         with torch.no_grad():
             _, (hidden, _) = self.lstm(torch.from_numpy(mels).to(self.device))
             e = torch.relu(self.linear(hidden[-1]))

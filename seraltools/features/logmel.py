@@ -29,8 +29,17 @@ FUNCTIONALS = ("mean", "std", "skewness", "kurtosis", "min", "max", "range")
 MOMENTS = FUNCTIONALS[:4]
 
 
+#: Above this many values, :func:`moments` works on a few columns at a time (long
+#: recordings: memory flat in their length).
+MOMENTS_BLOCK = 1 << 20
+
+
 def moments(x: np.ndarray) -> np.ndarray:
     """Mean, std, skewness and excess kurtosis over axis 0: a (4, D) float64 array."""
+    if x.size > MOMENTS_BLOCK and x.ndim == 2 and x.shape[1] > 1:
+        step = max(1, MOMENTS_BLOCK // x.shape[0])
+        return np.concatenate([moments(np.ascontiguousarray(x[:, i : i + step]))
+                               for i in range(0, x.shape[1], step)], axis=1)
     x = np.asarray(x, dtype=np.float64)
     mean = x.mean(axis=0)
     d = x - mean
@@ -47,11 +56,20 @@ def moments(x: np.ndarray) -> np.ndarray:
 
 def functionals(c: np.ndarray, width: int = DEFAULT.delta_width) -> np.ndarray:
     """The 600-dim vector (for 40 bands) from log-mel frames ``c`` of shape (T, bands)."""
+    return _functional_rows(c, width).reshape(-1).astype(np.float32)
+
+
+def _functional_rows(c: np.ndarray, width: int) -> np.ndarray:
+    """(15, bands) float64: the rows of the layout above. Bands are independent, so a long
+    recording goes a few bands at a time (memory flat in its length, same values)."""
+    if c.size > MOMENTS_BLOCK and c.shape[1] > 1:
+        step = max(1, MOMENTS_BLOCK // c.shape[0])
+        return np.concatenate([_functional_rows(np.ascontiguousarray(c[:, i : i + step]), width)
+                               for i in range(0, c.shape[1], step)], axis=1)
     d1 = deltas(c, width)
     d2 = deltas(d1, width)
     lo, hi = c.min(axis=0), c.max(axis=0)
-    parts = [moments(c), lo[None], hi[None], (hi - lo)[None], moments(d1), moments(d2)]
-    return np.concatenate([p.reshape(-1) for p in parts]).astype(np.float32)
+    return np.concatenate([moments(c), lo[None], hi[None], (hi - lo)[None], moments(d1), moments(d2)])
 
 
 def feature_names(n_mels: int = DEFAULT.n_mels) -> list[str]:
