@@ -251,7 +251,7 @@ def read_manifest(path: Path, *, check_files: bool = True) -> pa.Table:
             raise BadInput(f"{name}: row {i + 1}: empty 'path'; every row needs an audio file")
         full = (base / p) if not Path(p).is_absolute() else Path(p)
         if check_files and not full.is_file():
-            raise BadInput(f"{name}: row {i + 1}: audio file {p} not found (looked for {full}); "
+            raise BadInput(f"{name}: row {i + 1}: audio file {p} {_not_a_file(full)} (looked for {full}); "
                            "fix the path or remove the row")
         resolved.append(str(full))
     table = table.set_column(table.column_names.index("path"), "path", pa.array(resolved, pa.string()))
@@ -262,6 +262,7 @@ def read_manifest(path: Path, *, check_files: bool = True) -> pa.Table:
         row = ids.to_pylist().index(None)
         raise BadInput(f"{name}: row {row + 1}: empty 'id'; fill it or drop the id column to use file names")
     check_unique_ids(ids.to_pylist(), name)
+    table = table.set_column(table.column_names.index(ID), ID, ids)  # the contract: ids are strings
     table = cast_well_known(table, name, label_words=True)
     if "emotion" in table.column_names:
         emo = [normalise_emotion(e) for e in table.column("emotion").to_pylist()]
@@ -269,8 +270,30 @@ def read_manifest(path: Path, *, check_files: bool = True) -> pa.Table:
     return table
 
 
+def _absolute(path: Path) -> str:
+    """The file's absolute, resolved path; a dangling symlink keeps its own name (the target
+    does not exist, and the message should name what the user has)."""
+    if path.is_symlink() and not path.exists():
+        return str(path.absolute())
+    return str(path.resolve())
+
+
+def _not_a_file(path: Path) -> str:
+    """What is at ``path`` instead of a regular file, in words."""
+    if path.is_symlink() and not path.exists():
+        return "is a symlink to a missing file"
+    if path.is_dir():
+        return "is a directory"
+    if path.exists():
+        return "is not a regular file (a FIFO, socket or device)"
+    return "not found"
+
+
 def _audio_in_dir(d: Path) -> list[Path]:
-    return sorted(p for p in d.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    """Audio files under ``d``; a dangling symlink with an audio name is kept, so that it
+    is reported (an error, or listed under --on-error skip) rather than silently dropped."""
+    return sorted(p for p in d.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES
+                  and (p.is_file() or (p.is_symlink() and not p.exists())))
 
 
 def collect_inputs(
@@ -321,7 +344,7 @@ def collect_inputs(
     chosen = None
     if audio:
         paths = [p for _, p in audio]
-        columns: dict[str, list] = {ID: [i for i, _ in audio], "path": [str(p.resolve()) for p in paths]}
+        columns: dict[str, list] = {ID: [i for i, _ in audio], "path": [_absolute(p) for p in paths]}
         if corpus == "auto":
             chosen = detect_corpus(paths)
         elif corpus != "none":

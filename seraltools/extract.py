@@ -87,19 +87,37 @@ def _load(path: str):
         return None, None, None, str(e)
 
 
+def _embed_one(path: str, samples: np.ndarray):
+    """(vector, None) or (None, reason): a model that fails on one file names the file."""
+    try:
+        return _EXTRACTOR(samples), None
+    except BadInput as e:
+        return None, str(e) if str(e).startswith(path) else f"{path}: {e}"
+    except Exception as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        return None, (f"{path}: --feat {_EXTRACTOR.name} failed on this file ({type(e).__name__}"
+                      f"{': ' + msg if msg else ''}); is it very short or unusual?")
+
+
 def _extract_chunk(paths: list[str]) -> list[tuple]:
     """Per path: (vector, duration, digest, None) or (None, None, None, reason).
-    Extractors with a ``batch`` method (CPC) get the chunk's good files at once."""
+    Extractors with a ``batch`` method (CPC) get the chunk's good files at once; when a
+    batch fails, its files go one by one so that the failing one is named (and skipped
+    under ``--on-error skip``)."""
     loaded = [_load(p) for p in paths]
     good = [i for i, r in enumerate(loaded) if r[0] is not None]
     samples = [loaded[i][0] for i in good]
+    vectors = None
     if hasattr(_EXTRACTOR, "batch") and samples:
-        vectors = list(_EXTRACTOR.batch(samples))
-    else:
-        vectors = [_EXTRACTOR(s) for s in samples]
+        try:
+            vectors = [(v, None) for v in _EXTRACTOR.batch(samples)]
+        except Exception:
+            vectors = None
+    if vectors is None:
+        vectors = [_embed_one(paths[i], s) for i, s in zip(good, samples)]
     out = [(None, None, None, r[3]) for r in loaded]
-    for i, v in zip(good, vectors):
-        out[i] = (v, loaded[i][1], loaded[i][2], None)
+    for i, (v, reason) in zip(good, vectors):
+        out[i] = (v, loaded[i][1], loaded[i][2], None) if reason is None else (None, None, None, reason)
     return out
 
 

@@ -44,7 +44,9 @@ def cluster_speakers(x: np.ndarray, speakers: list, k: int = 4, *, max_per_speak
         fit_rows = rows if len(rows) <= max_per_speaker else np.sort(rng.choice(rows, max_per_speaker, replace=False))
         ks = min(k, len(fit_rows))
         if ks < k and warn:
-            warn(f"speaker {spk!r} has {len(fit_rows)} utterances, fewer than k = {k}: one cluster per utterance")
+            used = (f"{len(rows)} utterances" if len(fit_rows) == len(rows) else
+                    f"{len(rows)} utterances, of which --max-per-speaker {max_per_speaker} fit k-means")
+            warn(f"speaker {spk!r} has {used}, fewer than k = {k}: {ks} clusters, one per utterance fitted")
         km = KMeans(ks, n_init=10, random_state=seed).fit(xu[fit_rows])
         c = unit(km.cluster_centers_)
         cluster[rows] = np.argmax(xu[rows] @ c.T, axis=1)  # rows left out of the fit: nearest centre
@@ -114,6 +116,8 @@ def plot_map(x: np.ndarray, speakers: list, emotions: list, path: str, *, seed: 
     from seraltools.table import atomic_path
 
     xu = unit(np.asarray(x, dtype=np.float32))
+    if len(xu) < 7:
+        raise BadInput(f"the t-SNE map (--plot) needs 7 or more utterances; the table has {len(xu)}")
     perplexity = float(min(30.0, max(2.0, (len(xu) - 1) / 3.5)))
     y = TSNE(2, perplexity=perplexity, seed=seed).fit_transform(xu)
     spk_names, emo_names = sorted(set(map(str, speakers))), sorted(set(map(str, emotions)))

@@ -138,3 +138,50 @@ def test_user_va_map_replaces_the_built_in_one(tmp_path):
 def test_default_map_covers_every_built_in_emotion():
     for c in CORPORA.values():
         assert set(c.va_map) <= set(VA_DEFAULT)
+
+
+# ---------------------------------------------------------------- inputs that are not audio files
+
+
+def test_manifest_rows_that_are_not_files_say_what_they_are(synth_dir, tmp_path):
+    import os
+
+    from seraltools.corpora import read_manifest
+
+    wav = sorted(synth_dir.glob("*.wav"))[0]
+    os.mkfifo(tmp_path / "pipe.wav")
+    (tmp_path / "dir.wav").mkdir()
+    (tmp_path / "gone.wav").symlink_to(tmp_path / "missing.wav")
+    for name, words in (("pipe.wav", "is not a regular file"), ("dir.wav", "is a directory"),
+                        ("gone.wav", "is a symlink to a missing file"), ("absent.wav", "not found")):
+        m = tmp_path / f"m-{name}.csv"
+        m.write_text(f"path\n{wav}\n{name}\n")
+        with pytest.raises(BadInput, match=f"row 2: audio file {name} {words}"):
+            read_manifest(m)
+
+
+def test_parquet_manifest_integer_ids_become_strings(synth_dir, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from seraltools.corpora import read_manifest
+
+    wavs = [str(p) for p in sorted(synth_dir.glob("*.wav"))[:2]]
+    pq.write_table(pa.table({"id": pa.array([1, 2], pa.int64()), "path": wavs}), tmp_path / "m.parquet")
+    t = read_manifest(tmp_path / "m.parquet")
+    assert t.schema.field("id").type == pa.string() and t.column("id").to_pylist() == ["1", "2"]
+
+
+def test_a_dangling_symlink_in_a_directory_is_reported_not_dropped(cli, synth_dir, tmp_path):
+    import shutil
+
+    d = tmp_path / "audio"
+    d.mkdir()
+    for w in sorted(synth_dir.glob("*.wav"))[:2]:
+        shutil.copy(w, d)
+    (d / "gone.wav").symlink_to(tmp_path / "missing.wav")
+    res = cli("extract", "--corpus", "none", d, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "gone.wav" in res.stderr and "symlink to a missing file" in res.stderr
+    res = cli("extract", "--corpus", "none", "--on-error", "skip", d, tmp_path / "o.parquet")
+    assert res.exit_code == 0 and "2 of 3 utterances" in res.stderr
+    assert res.stderr.count("gone.wav") == 1  # named once per line, not twice

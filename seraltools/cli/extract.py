@@ -85,8 +85,9 @@ def extract_cmd(
             raise BadInput(f"--shard {shard}: this shard is empty ({n} shards of fewer utterances); use fewer shards")
     done = extract(utterances, feat, options=options, workers=workers, on_error=on_error, quiet=quiet,
                    engine=engine, address=address, threads=threads)
-    for s in done.skipped:
-        log(f"seral extract: skipped {s['path']}: {s['reason']}")
+    for s in done.skipped:  # the reason names the file
+        reason = s["reason"] if s["reason"].startswith(s["path"]) else f"{s['path']}: {s['reason']}"
+        log(f"seral extract: skipped {reason}")
     if not done.table.num_rows:
         raise BadInput(f"none of the {done.total} utterances could be read; nothing written")
     params = {"feat": feat, "corpus": described["corpus"], "on_error": on_error, "shard": shard,
