@@ -20,6 +20,13 @@ class BadInput(SeralError):
     exit_code = 2
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none:
+    what a one-line error quotes from a library's exception."""
+    s = str(e).strip()
+    return s.splitlines()[0] if s else type(e).__name__
+
+
 #: Optional packages -> the install command that brings them (pyproject.toml's extras).
 EXTRAS = {
     "torch": "pip install 'seraltools[torch]'",

@@ -20,7 +20,7 @@ import pyarrow as pa
 import soundfile  # noqa: F401  (loaded before workers fork, so none of them pays for it)
 
 from seraltools.audio import load_audio
-from seraltools.errors import BadInput
+from seraltools.errors import BadInput, first_line
 from seraltools.features import make_extractor
 from seraltools.frontend import DEFAULT, num_frames
 from seraltools.progress import progress
@@ -82,6 +82,10 @@ def _load(path: str):
         if num_frames(len(audio.samples)) == 0:
             raise BadInput(f"{path}: {audio.duration * 1000:.0f} ms of audio is shorter than one "
                            f"{DEFAULT.win_ms:.0f} ms frame; remove it from the input")
+        shortest = getattr(_EXTRACTOR, "min_seconds", 0.0)
+        if audio.duration < shortest:
+            raise BadInput(f"{path}: {audio.duration * 1000:.0f} ms of audio is shorter than --feat "
+                           f"{_EXTRACTOR.name}'s {shortest * 1000:.0f} ms; remove it from the input")
         return audio.samples, audio.duration, audio.digest, None
     except BadInput as e:
         return None, None, None, str(e)
@@ -94,9 +98,8 @@ def _embed_one(path: str, samples: np.ndarray):
     except BadInput as e:
         return None, str(e) if str(e).startswith(path) else f"{path}: {e}"
     except Exception as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        return None, (f"{path}: --feat {_EXTRACTOR.name} failed on this file ({type(e).__name__}"
-                      f"{': ' + msg if msg else ''}); is it very short or unusual?")
+        return None, (f"{path}: --feat {_EXTRACTOR.name} failed on this file ({type(e).__name__}: "
+                      f"{first_line(e)}); is it very short or unusual?")
 
 
 def _extract_chunk(paths: list[str]) -> list[tuple]:

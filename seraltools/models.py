@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from seraltools import __version__
-from seraltools.errors import BadInput
+from seraltools.errors import BadInput, first_line
 from seraltools.table import atomic_path
 
 
@@ -39,7 +39,7 @@ def load_model(path: str | Path, kind: str | None = None) -> tuple[dict, dict[st
             raw = (f.metadata() or {}).get("seral")
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # safetensors raises its own error types for bad headers
-        raise BadInput(f"{name}: not a safetensors model file ({str(e).strip().splitlines()[0]})") from None
+        raise BadInput(f"{name}: not a safetensors model file ({first_line(e)})") from None
     if not raw:
         raise BadInput(f"{name}: a safetensors file without seral's model config; was it written by seral?")
     header = json.loads(raw)

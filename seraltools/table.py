@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from seraltools import __version__
-from seraltools.errors import BadInput
+from seraltools.errors import BadInput, first_line
 
 ID = "id"
 FEATURES = "features"
@@ -455,6 +455,4 @@ def write_table(table: pa.Table, path: str | os.PathLike) -> None:
         pq.write_table(table, tmp)
 
 
-def _first_line(e: BaseException) -> str:
-    s = str(e).strip()
-    return s.splitlines()[0] if s else type(e).__name__
+_first_line = first_line

@@ -181,3 +181,30 @@ def test_extract_workers_die_with_their_parent(sig):
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(w) for w in workers)
+
+
+def test_a_model_failing_on_one_file_names_it_and_obeys_skip(monkeypatch, synth_dir):
+    """Any exception an extractor raises on one file becomes that file's one-line error."""
+    import re
+
+    from seraltools.audio import load_audio
+    from seraltools.corpora import collect_inputs
+    from seraltools.errors import BadInput
+    from seraltools.extract import extract
+    from seraltools.features.logmel import LogMelFunctionals
+
+    utts, _ = collect_inputs([str(synth_dir / "manifest.csv")], "auto")
+    victim = utts.column("path")[3].as_py()
+    bad = load_audio(victim).samples
+    original = LogMelFunctionals.__call__
+
+    def flaky(self, samples):
+        if len(samples) == len(bad) and np.array_equal(samples, bad):
+            raise RuntimeError("boom")
+        return original(self, samples)
+
+    monkeypatch.setattr(LogMelFunctionals, "__call__", flaky)
+    with pytest.raises(BadInput, match=re.escape(f"{victim}: --feat logmel failed on this file (RuntimeError: boom)")):
+        extract(utts, workers=1)
+    done = extract(utts, workers=1, on_error="skip")
+    assert [s["path"] for s in done.skipped] == [victim] and done.table.num_rows == utts.num_rows - 1

@@ -213,8 +213,82 @@ def test_ecapa_on_a_35_ms_file_names_it_and_obeys_skip(cli, ecapa_dir, synth_dir
     inputs = [short, *sorted(synth_dir.glob("*.wav"))[:2]]
     res = cli("extract", "--feat", "ecapa", "--model", d, "--corpus", "none", *inputs, tmp_path / "o.parquet")
     assert res.exit_code == 2 and str(short) in res.stderr and "Traceback" not in res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1
+    assert len(res.stderr.strip().splitlines()) == 1 and "shorter than --feat ecapa's 40 ms" in res.stderr
     res = cli("extract", "--feat", "ecapa", "--model", d, "--corpus", "none", "--on-error", "skip", *inputs,
               tmp_path / "o.parquet")
     assert res.exit_code == 0, res.stderr
     assert pq.read_table(tmp_path / "o.parquet").num_rows == 2 and f"skipped {short}" in res.stderr
+
+
+REAL_LAYOUT_EXTRA = """
+mean_var_norm_emb: !new:speechbrain.processing.features.InputNormalization
+    norm_type: global
+    std_norm: False
+classifier: !new:speechbrain.lobes.models.ECAPA_TDNN.Classifier
+    input_size: 48
+    out_neurons: 7205
+modules:
+    compute_features: !ref <compute_features>
+    embedding_model: !ref <embedding_model>
+label_encoder: !new:speechbrain.dataio.encoder.CategoricalEncoder
+pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
+    loadables:
+        embedding_model: !ref <embedding_model>
+    paths:
+        embedding_model: !ref <pretrained_path>/embedding_model.ckpt
+"""
+
+
+def test_ecapa_directory_laid_out_like_spkrec_ecapa_voxceleb_loads(cli, ecapa_dir, synth_dir, tmp_path):
+    """The published directory's other keys (pretrainer, classifier, ...) are read as data and ignored."""
+    d, _ = ecapa_dir
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "hyperparams.yaml").write_text(HYPERPARAMS + REAL_LAYOUT_EXTRA)
+    (full / "embedding_model.ckpt").write_bytes((d / "embedding_model.ckpt").read_bytes())
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    assert cli("extract", "--feat", "ecapa", "--model", d, "-q", synth_dir, a).exit_code == 0
+    res = cli("extract", "--feat", "ecapa", "--model", full, "-q", synth_dir, b)
+    assert res.exit_code == 0, res.stderr
+    np.testing.assert_array_equal(feature_matrix(pq.read_table(a)), feature_matrix(pq.read_table(b)))
+
+
+@pytest.mark.parametrize("hostile", [
+    "compute_features: !apply:os.system ['touch {marker}']\n",
+    "unused: !apply:os.system ['touch {marker}']\n" + HYPERPARAMS,
+    HYPERPARAMS.replace("!new:speechbrain.lobes.features.Fbank", "!new:subprocess.Popen")
+    .replace("    n_mels: !ref <n_mels>\n", "    args: ['touch', '{marker}']\n", 1),
+    HYPERPARAMS.replace("    n_mels: !ref <n_mels>\n", "    n_mels: !apply:os.system ['touch {marker}']\n", 1),
+    HYPERPARAMS.replace("n_mels: 24\n", "n_mels: !name:os.system\n", 1),
+    "!include:/etc/passwd\n",
+])
+def test_hostile_hyperparams_run_nothing_and_are_refused(cli, ecapa_dir, synth_dir, tmp_path, hostile):
+    d, _ = ecapa_dir
+    marker = tmp_path / "pwned"
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "hyperparams.yaml").write_text(hostile.format(marker=marker) if "{marker}" in hostile else hostile)
+    (bad / "embedding_model.ckpt").write_bytes((d / "embedding_model.ckpt").read_bytes())
+    res = cli("extract", "--feat", "ecapa", "--model", bad, synth_dir, tmp_path / "o.parquet")
+    assert res.exit_code == 2, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "hyperparams.yaml" in res.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("model", ["cpc", "encoder", "dvector"])
+def test_an_empty_model_file_is_a_one_line_error(cli, synth_dir, tmp_path, model):
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    res = cli("extract", "--feat", model, "--model", empty, synth_dir, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "Traceback" not in res.stderr and str(empty) in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_an_empty_ecapa_checkpoint_is_a_one_line_error(cli, ecapa_dir, synth_dir, tmp_path):
+    d, _ = ecapa_dir
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "hyperparams.yaml").write_text((d / "hyperparams.yaml").read_text())
+    (bad / "embedding_model.ckpt").write_bytes(b"")
+    res = cli("extract", "--feat", "ecapa", "--model", bad, synth_dir, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "embedding_model.ckpt" in res.stderr, res.stderr

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from seraltools.audio import SAMPLE_RATE
-from seraltools.errors import BadInput
+from seraltools.errors import BadInput, first_line
 
 N_MELS, N_FFT, HOP = 40, 400, 160
 PARTIAL_FRAMES = 160
@@ -120,7 +120,7 @@ class GE2E:
         try:
             state = torch.load(weights, map_location="cpu", weights_only=True)["model_state"]
         except Exception as e:
-            raise BadInput(f"{weights}: not a resemblyzer GE2E checkpoint ({str(e).splitlines()[0]})") from None
+            raise BadInput(f"{weights}: not a resemblyzer GE2E checkpoint ({first_line(e)})") from None
         self.lstm = torch.nn.LSTM(N_MELS, 256, 3, batch_first=True)
         self.linear = torch.nn.Linear(256, 256)
         self.lstm.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("lstm.")})
