@@ -85,10 +85,13 @@ def trim_long_silences(wav: np.ndarray) -> np.ndarray:
     except ImportError:
         raise BadInput(f"--feat dvector trims silences with WebRTC VAD: {INSTALL}") from None
     wav = wav[: len(wav) - len(wav) % VAD_WINDOW]
-    pcm = np.round(wav * INT16_MAX).astype("<i2").tobytes()
+    pcm = np.empty(len(wav), "<i2")  # 16-bit PCM, converted a block at a time (long recordings)
+    for i in range(0, len(wav), LONG):
+        pcm[i : i + LONG] = np.round(wav[i : i + LONG] * INT16_MAX)
     vad = webrtcvad.Vad(3)
-    step = VAD_WINDOW * 2
-    flags = np.array([vad.is_speech(pcm[i : i + step], SAMPLE_RATE) for i in range(0, len(pcm), step)], dtype=float)
+    flags = np.array([vad.is_speech(pcm[i : i + VAD_WINDOW].tobytes(), SAMPLE_RATE)
+                      for i in range(0, len(pcm), VAD_WINDOW)], dtype=float)
+    del pcm
     if not len(flags):
         return wav
     w = VAD_AVERAGE
@@ -97,7 +100,7 @@ def trim_long_silences(wav: np.ndarray) -> np.ndarray:
     avg[w:] = avg[w:] - avg[:-w]
     mask = np.round(avg[w - 1 :] / w).astype(bool)
     mask = binary_dilation(mask, np.ones(VAD_MAX_SILENCE + 1))
-    return wav[np.repeat(mask, VAD_WINDOW)]
+    return wav.reshape(-1, VAD_WINDOW)[mask].reshape(-1)  # the windows kept, without a per-sample mask
 
 
 def partial_slices(n_samples: int) -> list[int]:
@@ -134,22 +137,29 @@ class GE2E:
             N_FFT // 2 + 1, 0.0, SAMPLE_RATE / 2, N_MELS, SAMPLE_RATE, scale="slaney", norm="slaney"))
         self.device = device
 
-    def mel(self, wav: np.ndarray) -> np.ndarray:
-        """(frames, 40) float32 power mel spectrogram."""
+    def mel(self, wav: np.ndarray, length: int | None = None) -> np.ndarray:
+        """(frames, 40) float32 power mel spectrogram of ``wav`` zero-padded to ``length``."""
         import torch
 
-        if len(wav) <= LONG:
+        length = len(wav) if length is None else max(length, len(wav))
+        if length <= LONG:
+            wav = np.pad(wav, (0, length - len(wav))) if length > len(wav) else wav
             x = torch.from_numpy(wav.astype(np.float64))
             spec = torch.stft(x, N_FFT, HOP, window=self.window, center=True, pad_mode="constant", return_complex=True)
             return (spec.abs() ** 2).T.matmul(self.fbank).to(torch.float32).numpy()
-        # a long recording: the same centred frames, a block of LONG // HOP frames at a time
-        padded = np.pad(wav, (N_FFT // 2, N_FFT // 2))
-        n_frames = 1 + len(wav) // HOP
+        # a long recording: the same centred frames, a block of LONG // HOP frames at a time,
+        # each cut from the zero-padded signal without padding (copying) the whole of it
+        n_frames = 1 + length // HOP
         out = np.empty((n_frames, N_MELS), np.float32)
         step = LONG // HOP
         for a in range(0, n_frames, step):
             b = min(a + step, n_frames)
-            x = torch.from_numpy(padded[a * HOP : (b - 1) * HOP + N_FFT].astype(np.float64))
+            lo, hi = a * HOP - N_FFT // 2, (b - 1) * HOP + N_FFT // 2  # in the signal's own indexing
+            seg = np.zeros(hi - lo, np.float64)
+            s0, s1 = max(lo, 0), min(hi, len(wav))
+            if s1 > s0:
+                seg[s0 - lo : s1 - lo] = wav[s0:s1]
+            x = torch.from_numpy(seg)
             spec = torch.stft(x, N_FFT, HOP, window=self.window, center=False, return_complex=True)
             out[a:b] = (spec.abs() ** 2).T.matmul(self.fbank).to(torch.float32).numpy()
         return out
@@ -158,9 +168,7 @@ class GE2E:
         """(n_partials, 160, 40) mel windows of one preprocessed waveform."""
         starts = partial_slices(len(wav))
         end = (starts[-1] + PARTIAL_FRAMES) * HOP
-        if end >= len(wav):
-            wav = np.pad(wav, (0, end - len(wav)))
-        mel = self.mel(wav)
+        mel = self.mel(wav, end if end >= len(wav) else None)
         return np.stack([mel[s : s + PARTIAL_FRAMES] for s in starts])
 
     def embed(self, mels: np.ndarray) -> np.ndarray:
