@@ -76,3 +76,20 @@ def test_evaluate_needs_clusters(cli, tmp_path):
     write_table(t, tmp_path / "e.parquet")
     out = cli("evaluate", "clusters", tmp_path / "e.parquet")
     assert out.exit_code == 2 and "cluster-speakers" in out.stderr
+
+
+def test_max_per_speaker_below_k_reports_the_real_counts():
+    x, spk, _ = speaker_emotion_data(speakers=1, per=5)
+    warnings = []
+    cluster_speakers(x, spk, k=4, max_per_speaker=1, seed=0, warn=warnings.append)
+    assert "20 utterances, of which --max-per-speaker 1 fit k-means" in warnings[0] and "1 clusters" in warnings[0]
+
+
+def test_tsne_map_of_too_few_utterances_is_one_line_without_a_missing_option(cli, tmp_path):
+    x, spk, emo = speaker_emotion_data(speakers=1, emotions=2, per=3)
+    t = set_features(pa.table({"id": [f"u{i}" for i in range(len(x))], "speaker": spk, "emotion": emo}), x)
+    write_table(t, tmp_path / "e.parquet")
+    assert cli("cluster-speakers", "--k", 2, tmp_path / "e.parquet", tmp_path / "c.parquet").exit_code == 0
+    ev = cli("evaluate", "clusters", "--plot", tmp_path / "map.png", tmp_path / "c.parquet", tmp_path / "m.parquet")
+    assert ev.exit_code == 2 and "needs 7 or more utterances" in ev.stderr and "--perplexity" not in ev.stderr
+    assert not (tmp_path / "map.png").exists()
