@@ -8,6 +8,7 @@ problem with a file is a :class:`~seraltools.errors.BadInput` naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -15,6 +16,7 @@ import struct
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
+from typing import NamedTuple, Union
 
 import numpy as np
 
@@ -102,42 +104,111 @@ def _digest(f) -> str:
     return h.hexdigest()
 
 
-def load_audio(path: str | Path) -> Audio:
-    """Read ``path`` as mono float32 at 16 kHz.
+class Segment(NamedTuple):
+    """A span of an audio file: ``start`` and ``end`` in seconds (None: the file's start or
+    end). Every tool that reads audio takes one where it takes a path."""
 
-    The file is decoded, mixed to mono and resampled :data:`READ_BLOCK` frames at a
-    time, so memory holds the 16 kHz result and not the file's own rate and channels.
-    Raises :class:`BadInput` for a missing, empty, truncated, corrupt or non-audio
-    file, or one that is not a regular file.
-    """
+    path: str
+    start: float | None = None
+    end: float | None = None
+
+    def __str__(self) -> str:
+        span = f"{'' if self.start is None else f'{self.start:g}'}-{'' if self.end is None else f'{self.end:g}'}"
+        return f"{self.path} [{span} s]"
+
+
+Source = Union[str, Path, Segment]
+
+
+def _span(source: Source) -> tuple[str, float | None, float | None]:
+    if isinstance(source, Segment):
+        return str(source.path), source.start, source.end
+    return str(source), None, None
+
+
+@contextlib.contextmanager
+def _opened(source: Source):
+    """(label, rate, digest or None, mono float32 blocks at the file's rate) of a file or
+    a span of it; only the span is read (soundfile seeks to it)."""
     import soundfile as sf
 
-    path = str(path)
+    path, start, end = _span(source)
+    label = str(source)
+    for value in (start, end):
+        if value is not None and not (np.isfinite(value) and value >= 0):
+            raise BadInput(f"{label}: start and end must be seconds >= 0; fix the row or remove it")
     f, size = _open_regular(path)
     with f:
         _check_wav_length(f, size, path)
-        digest = _digest(f)
+        whole = start is None and end is None
+        digest = _digest(f) if whole else None  # a span: hashed from its samples (never the whole file)
         f.seek(0)
         try:
             sound = sf.SoundFile(f)
         except Exception as e:  # libsndfile's errors carry no stable type across versions
             raise _unreadable(path, e) from None
         with sound:
-            rate = int(sound.samplerate)
-            stream = Resampler(rate, expected=max(0, int(sound.frames)))
-            try:
-                for block in sound.blocks(blocksize=READ_BLOCK, dtype="float32", always_2d=True):
-                    if not np.isfinite(block).all():
-                        raise BadInput(f"{path}: holds NaN or infinite samples (a damaged float file?); remove it "
-                                       "from the input or re-export it")
-                    stream.feed(block.mean(axis=1) if block.shape[1] > 1 else block[:, 0])
-            except BadInput:
-                raise
-            except Exception as e:
-                raise _unreadable(path, e) from None
+            rate, frames = int(sound.samplerate), max(0, int(sound.frames))
+            first = 0 if start is None else int(round(start * rate))
+            stop = frames if end is None else int(round(end * rate))
+            if not whole and (first < 0 or first >= frames or stop > frames + 1 or stop <= first):
+                raise BadInput(f"{label}: the span is outside the file (it holds {frames / rate:.3f} s) or empty; "
+                               "fix start/end or remove the row")
+            stop = min(stop, frames)
+
+            def blocks():
+                try:
+                    if first:
+                        sound.seek(first)
+                    left = stop - first if end is not None else float("inf")  # a whole file: to its end
+                    while left > 0:
+                        block = sound.read(int(min(READ_BLOCK, left)), dtype="float32", always_2d=True)
+                        if not len(block):
+                            break
+                        left -= len(block)
+                        if not np.isfinite(block).all():
+                            raise BadInput(f"{label}: holds NaN or infinite samples (a damaged float file?); remove "
+                                           "it from the input or re-export it")
+                        yield block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+                except BadInput:
+                    raise
+                except Exception as e:
+                    raise _unreadable(path, e) from None
+
+            yield label, rate, digest, stop - first, blocks()
+
+
+def load_audio(source: Source) -> Audio:
+    """Read a file (or a :class:`Segment` of one) as mono float32 at 16 kHz.
+
+    The file is decoded, mixed to mono and resampled :data:`READ_BLOCK` frames at a
+    time, so memory holds the 16 kHz result and not the file's own rate and channels;
+    a segment reads only its span. Raises :class:`BadInput` for a missing, empty,
+    truncated, corrupt or non-audio file, one that is not a regular file, or a span
+    outside the file.
+    """
+    with _opened(source) as (label, rate, digest, count, blocks):
+        stream = Resampler(rate, expected=count)
+        for block in blocks:
+            stream.feed(block)
     if not stream.n_in:
-        raise BadInput(f"{path}: holds no audio samples; remove it from the input")
-    return Audio(stream.result(), rate, digest)
+        raise BadInput(f"{label}: holds no audio samples; remove it from the input")
+    samples = stream.result()
+    if digest is None:
+        _, start, end = _span(source)
+        h = hashlib.blake2b(f"{start}-{end}\n".encode(), digest_size=16)
+        h.update(samples.tobytes())
+        digest = h.hexdigest()
+    return Audio(samples, rate, digest)
+
+
+@contextlib.contextmanager
+def stream_audio(source: Source):
+    """``with stream_audio(src) as (seconds, blocks)``: 16 kHz mono float32 blocks of a
+    file or segment, the samples of :func:`load_audio` a block at a time, for work whose
+    memory must not grow with the recording (``seral segment``)."""
+    with _opened(source) as (_, rate, _, count, blocks):
+        yield count / rate, resampled(blocks, rate)
 
 
 def _unreadable(path: str, e: Exception) -> BadInput:
@@ -179,6 +250,37 @@ class _Buffer:
         return out.copy() if len(out) < len(self.data) // 2 else out  # don't pin a mostly unused buffer
 
 
+def resampled(blocks, rate: int, target: int = SAMPLE_RATE):
+    """16 kHz (``target``) blocks of a signal given as blocks at ``rate``: the samples of
+    :func:`resample` of the whole signal, without ever holding it."""
+    if int(rate) == int(target):
+        yield from blocks
+        return
+    ready: list[np.ndarray] = []
+    r = Resampler(rate, target, sink=ready.append)
+    skip, emitted, total = r.pre_remove, 0, None
+
+    def flush():
+        nonlocal skip, emitted
+        for y in ready:
+            if skip:
+                cut = min(skip, len(y))
+                y, skip = y[cut:], skip - cut
+            if total is not None:
+                y = y[: max(0, total - emitted)]
+            if len(y):
+                emitted += len(y)
+                yield y
+        ready.clear()
+
+    for block in blocks:
+        r.feed(block)
+        yield from flush()
+    r._filter(final=True)
+    total = -(-r.n_in * r.up // r.down)
+    yield from flush()
+
+
 class Resampler:
     """:func:`resample` of a signal fed block by block, holding only the output.
 
@@ -190,9 +292,11 @@ class Resampler:
 
     WHOLE = 1 << 23  # about 3 min at 44.1 kHz
 
-    def __init__(self, rate: int, target: int = SAMPLE_RATE, expected: int = 0):
+    def __init__(self, rate: int, target: int = SAMPLE_RATE, expected: int = 0, sink=None):
         """``expected``: the input's length when known (a file's frame count), so that
-        memory for the result is allocated once."""
+        memory for the result is allocated once. ``sink``: stream from the first sample,
+        handing each filtered block to ``sink`` (see :func:`resampled`) instead of
+        keeping the result."""
         self.rate, self.target = int(rate), int(target)
         g = gcd(self.rate, self.target)
         self.up, self.down = self.target // g, self.rate // g
@@ -202,6 +306,10 @@ class Resampler:
         self.n_in = 0
         self.out: _Buffer | None = None  # streaming: filtered output
         self.h = None
+        self.sink = sink
+        if sink is not None and self.up != self.down:
+            self._design()
+            self.whole = None
 
     def feed(self, x: np.ndarray) -> None:
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -240,8 +348,10 @@ class Resampler:
         self.context = -(-context // self.down) * self.down
         self.tail = np.zeros(self.context, np.float32)  # before the signal: zeros, as upfirdn assumes
         self.block = -(-READ_BLOCK // self.down) * self.down
-        n_out = -(-max(self.expected, self.n_in) * self.up // self.down)
-        self.out = _Buffer(n_out + self.pre_remove + len(self.h))
+        if self.sink is None:
+            n_out = -(-max(self.expected, self.n_in) * self.up // self.down)
+            self.out = _Buffer(n_out + self.pre_remove + len(self.h))
+            self.sink = self.out.append
 
     def _filter(self, final: bool) -> None:
         from scipy.signal import upfirdn
@@ -255,12 +365,12 @@ class Resampler:
             seg = np.concatenate((self.tail, piece))
             if final and start + self.block >= usable:  # the filter's tail past the end of the signal
                 seg = np.concatenate((seg, np.zeros(len(self.h) // self.up + self.down + 1, np.float32)))
-                self.out.append(upfirdn(self.h, seg, self.up, self.down)[skip:])
+                self.sink(upfirdn(self.h, seg, self.up, self.down)[skip:])
             else:
-                self.out.append(upfirdn(self.h, seg, self.up, self.down)[skip : skip + len(piece) * self.up // self.down])
+                self.sink(upfirdn(self.h, seg, self.up, self.down)[skip : skip + len(piece) * self.up // self.down])
             self.tail = seg[len(seg) - self.context :]
         if final and not usable:
             seg = np.concatenate((self.tail, np.zeros(len(self.h) // self.up + self.down + 1, np.float32)))
-            self.out.append(upfirdn(self.h, seg, self.up, self.down)[skip:])
+            self.sink(upfirdn(self.h, seg, self.up, self.down)[skip:])
         rest = x[usable:]
         self.pending = [rest.copy()] if len(rest) else []

@@ -263,11 +263,64 @@ def read_manifest(path: Path, *, check_files: bool = True) -> pa.Table:
         raise BadInput(f"{name}: row {row + 1}: empty 'id'; fill it or drop the id column to use file names")
     check_unique_ids(ids.to_pylist(), name)
     table = table.set_column(table.column_names.index(ID), ID, ids)  # the contract: ids are strings
+    table = _spans(table, name, strict=check_files)
     table = cast_well_known(table, name, label_words=True)
     if "emotion" in table.column_names:
         emo = [normalise_emotion(e) for e in table.column("emotion").to_pylist()]
         table = table.set_column(table.column_names.index("emotion"), "emotion", pa.array(emo, pa.string()))
     return table
+
+
+SPAN_COLUMNS = ("start", "end")
+
+
+def _spans(table: pa.Table, name: str, *, strict: bool) -> pa.Table:
+    """``start``/``end`` (seconds; empty = the file's start/end) as float64. A value that
+    is not a number of seconds >= 0, or ``end <= start``, is an error naming the row
+    (``strict``), else NaN, which fails that row alone when its audio is read
+    (``--on-error skip`` leaves it out)."""
+    import math
+
+    columns = {}
+    for col in SPAN_COLUMNS:
+        if col not in table.column_names:
+            continue
+        values = []
+        for i, v in enumerate(table.column(col).to_pylist()):
+            if v is None or (isinstance(v, str) and not v.strip()):
+                values.append(None)
+                continue
+            try:
+                f = float(v)
+            except (TypeError, ValueError):
+                f = math.nan
+            if not (math.isfinite(f) and f >= 0):
+                if strict:
+                    raise BadInput(f"{name}: row {i + 1}: {col} {v!r} is not a number of seconds >= 0; fix it or "
+                                   "remove the row")
+                f = math.nan
+            values.append(f)
+        columns[col] = values
+    if len(columns) == 2:
+        for i, (a, b) in enumerate(zip(columns["start"], columns["end"])):
+            if a is not None and b is not None and b <= a:
+                if strict:
+                    raise BadInput(f"{name}: row {i + 1}: end {b:g} is not after start {a:g}; fix the span or "
+                                   "remove the row")
+                columns["end"][i] = math.nan
+    for col, values in columns.items():
+        table = table.set_column(table.column_names.index(col), col, pa.array(values, pa.float64()))
+    return table
+
+
+def sources(table: pa.Table) -> list:
+    """What to read for each row: its ``path``, or a :class:`~seraltools.audio.Segment`
+    of it where the row has ``start`` or ``end``."""
+    from seraltools.audio import Segment
+
+    paths = table.column("path").to_pylist()
+    spans = [table.column(c).to_pylist() if c in table.column_names else [None] * len(paths) for c in SPAN_COLUMNS]
+    return [Segment(p, s, e) if (s is not None or e is not None) else p for p, s, e in zip(paths, *spans)]
 
 
 def _absolute(path: Path) -> str:

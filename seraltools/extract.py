@@ -75,7 +75,7 @@ def _init_worker(feat: str, options: dict, parent: int, threads: int) -> None:
     use_threads(threads)  # parallelism is across files; more threads per worker only oversubscribe
 
 
-def _load(path: str):
+def _load(path):
     """(samples, duration, digest, None) or (None, None, None, reason) for a bad file."""
     try:
         audio = load_audio(path)
@@ -91,18 +91,19 @@ def _load(path: str):
         return None, None, None, str(e)
 
 
-def _embed_one(path: str, samples: np.ndarray):
+def _embed_one(source, samples: np.ndarray):
     """(vector, None) or (None, reason): a model that fails on one file names the file."""
+    label = str(source)
     try:
         return _EXTRACTOR(samples), None
     except BadInput as e:
-        return None, str(e) if str(e).startswith(path) else f"{path}: {e}"
+        return None, str(e) if str(e).startswith(label) else f"{label}: {e}"
     except Exception as e:
-        return None, (f"{path}: --feat {_EXTRACTOR.name} failed on this file ({type(e).__name__}: "
+        return None, (f"{label}: --feat {_EXTRACTOR.name} failed on this file ({type(e).__name__}: "
                       f"{first_line(e)}); is it very short or unusual?")
 
 
-def _extract_chunk(paths: list[str]) -> list[tuple]:
+def _extract_chunk(paths: list) -> list[tuple]:
     """Per path: (vector, duration, digest, None) or (None, None, None, reason).
     Extractors with a ``batch`` method (CPC) get the chunk's good files at once; when a
     batch fails, its files go one by one so that the failing one is named (and skipped
@@ -153,7 +154,9 @@ def extract(
     if workers < 0:
         raise BadInput(f"--workers {workers}: give 0 (automatic) or more")
     options = options or {}
-    paths = utterances.column("path").to_pylist()
+    from seraltools.corpora import sources
+
+    paths = sources(utterances)  # a path, or a Segment of it where the row has start/end
     ids = utterances.column(ID).to_pylist()
     _use_extractor(feat, options)  # in this process too: fails fast on a bad feature name or model
     extractor = _EXTRACTOR
@@ -209,7 +212,7 @@ def extract(
                 pool.join()
 
     keep = [i for i, r in enumerate(results) if r[0] is not None]
-    skipped = [{"id": ids[i], "path": paths[i], "reason": r[3]} for i, r in enumerate(results) if r[0] is None]
+    skipped = [{"id": ids[i], "path": str(paths[i]), "reason": r[3]} for i, r in enumerate(results) if r[0] is None]
     table = utterances.take(pa.array(keep, pa.int64())) if skipped else utterances
     vectors = np.stack([results[i][0] for i in keep]) if keep else np.zeros((0, extractor.dim), np.float32)
     table = set_column(table, "duration", pa.array([results[i][1] for i in keep], pa.float32()))

@@ -177,7 +177,9 @@ def labelled_audio(utterances, emotions: str | None = None) -> tuple[list[np.nda
     keep = [i for i, (e, s) in enumerate(zip(emo, spk)) if e is not None and s is not None and (wanted is None or e in wanted)]
     if not keep:
         raise BadInput(f"--emotions {emotions}: no utterance has these emotions")
-    paths = utterances.column("path").to_pylist()
+    from seraltools.corpora import sources
+
+    paths = sources(utterances)  # paths, or Segments where rows have start/end
     return [load_audio(paths[i]).samples for i in keep], [str(spk[i]) for i in keep], [emo[i] for i in keep]
 
 

@@ -76,7 +76,9 @@ def pretrain_cmd(
                          grl_scale=grl_scale, seed=seed, encoder=encoder_options(conv_channels, width, layers, heads))
     cfg.check()
     utterances, _ = collect_inputs(inputs, corpus)
-    ids, paths = utterances.column("id").to_pylist(), utterances.column("path").to_pylist()
+    from seraltools.corpora import sources
+
+    ids, paths = utterances.column("id").to_pylist(), sources(utterances)
     speakers = utterances.column("speaker").to_pylist() if "speaker" in utterances.column_names else [None] * len(ids)
     cl, centres = [None] * len(ids), None
     if clusters:

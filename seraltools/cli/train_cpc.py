@@ -49,7 +49,9 @@ def train_cpc_cmd(
                     lr_patience=lr_patience, patience=patience, max_epochs=epochs, val_fraction=val_fraction, seed=seed)
     utterances, _ = collect_inputs(inputs, corpus)
     dev = prepare_torch(device, threads, "train-cpc")
-    frames = read_frames(utterances.column("path").to_pylist())
+    from seraltools.corpora import sources
+
+    frames = read_frames(sources(utterances))
     with progress(epochs, "train-cpc", quiet=quiet, unit="epoch") as advance:
         history = train(frames, cfg, str(out), device=dev, resume=resume, progress=lambda e, h: advance(1),
                         log=None if quiet else log)
