@@ -7,14 +7,14 @@ _seral() {
         w="${COMP_WORDS[i]}"
         [[ $w == -* ]] && continue
         case "${path:+$path }$w" in
-            'extract'|'info'|'mal-select'|'cluster-labels'|'pretrain'|'reduce'|'cluster-speakers'|'synth'|'train-cpc'|'evaluate'|'evaluate al'|'evaluate ser'|'evaluate clusters')
+            'extract'|'info'|'mal-select'|'cluster-labels'|'pretrain'|'reduce'|'segment'|'cluster-speakers'|'synth'|'train-cpc'|'evaluate'|'evaluate al'|'evaluate ser'|'evaluate clusters')
                 path="${path:+$path }$w" ;;
         esac
     done
     case "$path" in
         '')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--version --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -W "extract info mal-select cluster-labels pretrain reduce cluster-speakers synth train-cpc evaluate" -- "$cur")); fi ;;
+            else COMPREPLY=($(compgen -W "extract info mal-select cluster-labels pretrain reduce segment cluster-speakers synth train-cpc evaluate" -- "$cur")); fi ;;
         'extract')
             case "$prev" in
                 --feat|-f) COMPREPLY=($(compgen -W "logmel cpc dvector encoder ecapa" -- "$cur")); return ;;
@@ -94,6 +94,18 @@ _seral() {
                 --threads) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method -m --dim -d --standardize --no-standardize --save-model --model --engine --perplexity --epochs --patience --lr --batch-size --hidden --dropout --seed --device --workers -j --threads --quiet -q --help -h" -- "$cur"))
+            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+        'segment')
+            case "$prev" in
+                --threshold) return ;;
+                --min-silence) return ;;
+                --min-length) return ;;
+                --max-length) return ;;
+                --pad) return ;;
+                --corpus) COMPREPLY=($(compgen -W "auto none emodb ravdess cremad tess savee synthetic" -- "$cur")); return ;;
+                --on-error) COMPREPLY=($(compgen -W "fail skip" -- "$cur")); return ;;
+            esac
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--threshold --min-silence --min-length --max-length --pad --corpus --on-error --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'cluster-speakers')
             case "$prev" in

@@ -114,3 +114,117 @@ def test_train_cpc_and_pretrain_read_segments(recording):
     part = load_audio(rec).samples[8000:16000]
     np.testing.assert_array_equal(read_frames(sources(utts))[0], logmel(part))
     np.testing.assert_array_equal(labelled_audio(utts)[0][0], part)
+
+
+# ---------------------------------------------------------------- seral segment
+
+
+def planted(seed=0, n=6, noise=0.001):
+    """A recording of tone bursts (1-4 s) between pauses (0.5-2 s): (samples, true spans)."""
+    rng = np.random.default_rng(seed)
+    parts, truth, t = [], [], 0.0
+    for _ in range(n):
+        pause = rng.uniform(0.5, 2.0)
+        parts.append(noise * rng.standard_normal(int(pause * 16000)))
+        t += len(parts[-1]) / 16000
+        tt = np.arange(int(rng.uniform(1, 4) * 16000)) / 16000
+        parts.append(0.3 * np.sin(2 * np.pi * 200 * tt) * (1 + 0.3 * np.sin(2 * np.pi * 4 * tt))
+                     + noise * rng.standard_normal(len(tt)))
+        truth.append((t, t + len(tt) / 16000))
+        t += len(tt) / 16000
+    parts.append(noise * rng.standard_normal(16000))
+    return np.concatenate(parts).astype(np.float32), truth
+
+
+def test_segment_finds_the_planted_utterances(tmp_path):
+    from seraltools.segment import SegmentConfig, segment_recording
+
+    x, truth = planted()
+    sf.write(tmp_path / "rec.wav", x, 16000, subtype="FLOAT")
+    seconds, spans = segment_recording(tmp_path / "rec.wav")
+    assert seconds == pytest.approx(len(x) / 16000)
+    assert len(spans) == len(truth)
+    pad = SegmentConfig().pad
+    for (a, b), (s, e) in zip(truth, spans):  # boundaries within the padding and one 25 ms frame
+        assert abs((s + pad) - a) < 0.035 and abs((e - pad) - b) < 0.035
+
+
+def test_segment_at_44k_stereo_and_in_blocks_gives_the_same_cuts(tmp_path, monkeypatch):
+    from seraltools import audio
+    from seraltools.audio import resample
+    from seraltools.segment import segment_recording
+
+    x, _ = planted(seed=1)
+    sf.write(tmp_path / "a.wav", x, 16000, subtype="FLOAT")
+    _, whole = segment_recording(tmp_path / "a.wav")
+    monkeypatch.setattr(audio, "READ_BLOCK", 3000)
+    _, blocks = segment_recording(tmp_path / "a.wav")
+    assert blocks == whole
+    up = np.stack([resample(x, 16000, 44100)] * 2, axis=1)
+    sf.write(tmp_path / "b.wav", up, 44100, subtype="FLOAT")
+    _, stereo = segment_recording(tmp_path / "b.wav")
+    assert len(stereo) == len(whole) and np.allclose(stereo, whole, atol=0.02)
+
+
+def test_long_stretches_are_split_and_short_blips_dropped():
+    from seraltools.segment import HOP, SegmentConfig, find_utterances
+
+    energy = np.full(5000, -10.0)  # 50 s of speech without a pause
+    energy[2000] = -80.0  # its quietest moment
+    energy[4000:4003] = -80.0
+    spans = find_utterances(energy, 50.0, SegmentConfig(max_length=25.0, min_length=0.5, pad=0.0))
+    assert all(b - a <= 25.0 for a, b in spans) and abs(spans[0][1] - 2000 * HOP / 16000) < 0.03
+    blip = np.full(3000, -80.0)
+    blip[100:110] = -10.0  # 0.1 s: dropped
+    blip[1000:1200] = -10.0  # 2 s: kept
+    assert [round(b - a, 2) for a, b in find_utterances(blip, 30.0, SegmentConfig(pad=0.0))] == [2.02]
+
+
+def test_segment_cli_writes_a_manifest_that_extract_reads(cli, tmp_path):
+    x, truth = planted(seed=2)
+    sf.write(tmp_path / "rec.wav", x, 16000, subtype="FLOAT")
+    (tmp_path / "recs.csv").write_text(f"id,path,speaker\ninterview,{tmp_path / 'rec.wav'},s7\n")
+    res = cli("segment", tmp_path / "recs.csv", tmp_path / "utts.csv")
+    assert res.exit_code == 0, res.stderr
+    assert f"-> {len(truth)} utterances" in res.stderr
+    lines = (tmp_path / "utts.csv").read_text().splitlines()
+    assert lines[0] == '"id","path","start","end","duration","recording","speaker"' and len(lines) == len(truth) + 1
+    assert lines[1].startswith('"interview_0001"') and lines[1].endswith('"interview","s7"')
+    assert cli("segment", "-q", tmp_path / "recs.csv", tmp_path / "utts.parquet").exit_code == 0
+    res = cli("extract", "-q", tmp_path / "utts.csv", tmp_path / "f.parquet")
+    assert res.exit_code == 0, res.stderr
+    t = pq.read_table(tmp_path / "f.parquet")
+    assert t.num_rows == len(truth) and t.column("speaker").to_pylist() == ["s7"] * len(truth)
+    assert t.column("duration").to_pylist() == pytest.approx(pq.read_table(tmp_path / "utts.parquet").column("duration").to_pylist(), abs=1e-3)
+
+
+def test_segment_bad_options_and_silent_recordings(cli, tmp_path):
+    sf.write(tmp_path / "quiet.wav", np.zeros(32000, np.float32), 16000)
+    res = cli("segment", tmp_path / "quiet.wav", tmp_path / "o.csv")
+    assert res.exit_code == 2 and "no utterance found" in res.stderr and not (tmp_path / "o.csv").exists()
+    res = cli("segment", "--threshold", "5", tmp_path / "quiet.wav", tmp_path / "o.csv")
+    assert res.exit_code == 2 and "--threshold 5" in res.stderr
+
+
+def test_emodb_utterances_come_back_from_a_concatenation(emodb, tmp_path):
+    """A few EMO-DB files joined with 0.5-2 s of silence: each comes back as one segment."""
+    from seraltools.segment import segment_recording
+
+    files = sorted(emodb.glob("03*.wav"))[:8]
+    rng = np.random.default_rng(0)
+    parts, truth, t = [], [], 0.0
+    for f in files:
+        pause = np.zeros(int(rng.uniform(0.5, 2.0) * 16000), np.float32)
+        x = load_audio(f).samples
+        parts += [pause, x]
+        t += len(pause) / 16000
+        truth.append((t, t + len(x) / 16000))
+        t += len(x) / 16000
+    sf.write(tmp_path / "joined.wav", np.concatenate(parts + [np.zeros(16000, np.float32)]), 16000, subtype="FLOAT")
+    _, spans = segment_recording(tmp_path / "joined.wav")
+    assert len(spans) == len(files)
+    bounds = [(0.0, 0.0)] + truth + [(t + 1, t + 1)]
+    for i, (s, e) in enumerate(spans, 1):  # each segment holds its file and nothing of the neighbours
+        a, b = bounds[i]
+        assert bounds[i - 1][1] < s and e < bounds[i + 1][0]
+        assert min(e, b) - max(s, a) >= 0.7 * (b - a)  # most of the file (EMO-DB files have pauses of their own)

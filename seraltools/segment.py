@@ -1,0 +1,171 @@
+"""Long recordings -> utterances, cut at long silences found by an energy threshold.
+
+The MAL paper split FESC's 450 passages into 4,254 utterances "based on long silences
+defined by an energy threshold" (cpc-dimred-medoid-active-learning, Sec. 3.1); it gives
+no numbers, so seral's defaults (:class:`SegmentConfig`) are stated here:
+
+1. frame energy: 25 ms frames every 10 ms of the 16 kHz signal, ``10 log10(mean x^2)``;
+2. the recording's speech level: the 95th percentile of its frame energies; a frame is
+   voiced when its energy is above ``level + threshold_db`` (default 40 dB below) and
+   above 16-bit digital silence (-90 dB);
+3. a run of at least ``min_silence`` seconds (default 0.4) of unvoiced frames ends an
+   utterance; each utterance spans its first to last voiced frame, widened by ``pad``
+   (default 0.1 s) on each side but never into its neighbour;
+4. utterances shorter than ``min_length`` (default 0.5 s) are dropped (clicks,
+   breaths); longer than ``max_length`` (default 20 s) are split at their quietest
+   frame (at least ``min_length`` from either end), again until none is too long.
+
+The recording is read as a stream (:func:`seraltools.audio.stream_audio`): memory
+holds the frame energies (4 bytes per 10 ms), never the audio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from seraltools.audio import SAMPLE_RATE, Segment, stream_audio
+from seraltools.errors import BadInput
+
+FRAME, HOP = 400, 160  # 25 ms frames every 10 ms at 16 kHz
+LEVEL_PERCENTILE = 95.0
+#: Frames at or below 16-bit digital silence are never voiced, whatever the level.
+SILENCE_DB = -90.0
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    threshold_db: float = -40.0
+    min_silence: float = 0.4
+    min_length: float = 0.5
+    max_length: float = 20.0
+    pad: float = 0.1
+
+    def check(self) -> None:
+        if not self.threshold_db < 0:
+            raise BadInput(f"--threshold {self.threshold_db:g}: give decibels below the speech level (< 0)")
+        for name in ("min_silence", "min_length", "pad"):
+            if not getattr(self, name) >= 0:
+                raise BadInput(f"--{name.replace('_', '-')} {getattr(self, name):g}: give seconds >= 0")
+        if not self.max_length > 2 * self.min_length:
+            raise BadInput(f"--max-length {self.max_length:g}: give more than twice --min-length ({self.min_length:g} s)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def frame_energies(blocks) -> np.ndarray:
+    """dB energy of each 25 ms frame every 10 ms of a 16 kHz signal given as blocks."""
+    out: list[np.ndarray] = []
+    carry = np.zeros(0, np.float32)
+    for block in blocks:
+        x = np.concatenate((carry, np.asarray(block, np.float32)))
+        n = 0 if len(x) < FRAME else 1 + (len(x) - FRAME) // HOP
+        if n:
+            sq = np.square(x[: (n - 1) * HOP + FRAME], dtype=np.float64)
+            c = np.concatenate(([0.0], np.cumsum(sq)))
+            starts = np.arange(n) * HOP
+            out.append(((c[starts + FRAME] - c[starts]) / FRAME).astype(np.float64))
+        carry = x[n * HOP :]
+    power = np.concatenate(out) if out else np.zeros(0)
+    return 10.0 * np.log10(np.maximum(power, 1e-12))
+
+
+def find_utterances(energy: np.ndarray, seconds: float, cfg: SegmentConfig = SegmentConfig()) -> list[tuple[float, float]]:
+    """(start, end) seconds of the utterances in a recording of ``seconds`` s whose frame
+    energies are ``energy``; see the module's steps 2-4."""
+    if not len(energy):
+        return []
+    hop_s, frame_s = HOP / SAMPLE_RATE, FRAME / SAMPLE_RATE
+    voiced = (energy > np.percentile(energy, LEVEL_PERCENTILE) + cfg.threshold_db) & (energy > SILENCE_DB)
+    idx = np.flatnonzero(voiced)
+    if not len(idx):
+        return []
+    gap = int(np.ceil(cfg.min_silence / hop_s))
+    # runs of voiced frames separated by fewer than `gap` unvoiced ones are one utterance
+    breaks = np.flatnonzero(np.diff(idx) > gap)
+    runs = [(int(idx[a]), int(idx[b])) for a, b in zip(np.r_[0, breaks + 1], np.r_[breaks, len(idx) - 1])]
+    spans: list[tuple[int, int]] = []
+    for first, last in runs:
+        spans += _split(first, last, energy, cfg, hop_s, frame_s)
+    raw = [(first * hop_s, last * hop_s + frame_s) for first, last in spans]
+    raw = [(a, b) for a, b in raw if b - a >= cfg.min_length]
+    out = [[max(0.0, a - cfg.pad), min(seconds, b + cfg.pad)] for a, b in raw]
+    for i in range(1, len(out)):  # padding never reaches into the neighbour
+        if out[i - 1][1] > out[i][0]:
+            mid = (raw[i - 1][1] + raw[i][0]) / 2
+            out[i - 1][1], out[i][0] = min(out[i - 1][1], mid), max(out[i][0], mid)
+    return [(round(a, 4), round(b, 4)) for a, b in out]
+
+
+def _split(first: int, last: int, energy: np.ndarray, cfg: SegmentConfig, hop_s: float,
+           frame_s: float) -> list[tuple[int, int]]:
+    """[first, last] frames, split at the quietest frame until no piece exceeds max_length."""
+    if (last - first) * hop_s + frame_s <= cfg.max_length:
+        return [(first, last)]
+    margin = max(1, int(np.ceil(cfg.min_length / hop_s)))
+    lo, hi = first + margin, last - margin
+    if hi <= lo:
+        return [(first, last)]
+    cut = lo + int(np.argmin(energy[lo:hi]))
+    return (_split(first, cut - 1, energy, cfg, hop_s, frame_s) +
+            _split(cut + 1, last, energy, cfg, hop_s, frame_s))
+
+
+def segment_recording(source, cfg: SegmentConfig = SegmentConfig()) -> tuple[float, list[tuple[float, float]]]:
+    """(recording seconds, [(start, end) seconds]) of one file or :class:`Segment`; the
+    times are the file's own (a segment's offset added)."""
+    with stream_audio(source) as (seconds, blocks):
+        energy = frame_energies(blocks)
+    offset = source.start or 0.0 if isinstance(source, Segment) else 0.0
+    return seconds, [(offset + a, offset + b) for a, b in find_utterances(energy, seconds, cfg)]
+
+
+def segment_table(utterances, cfg: SegmentConfig = SegmentConfig(), *, on_error: str = "fail", advance=None):
+    """The tool: a table of recordings (``id``, ``path``, any labels; from
+    :func:`seraltools.corpora.collect_inputs`) -> (a manifest of utterances, summary).
+
+    One row per utterance: ``id`` (``RECORDING_0001``, ...), ``path``, ``start``, ``end``,
+    ``duration``, ``recording`` (the recording's id), then the recording's other columns.
+    Bad recordings stop the run (``on_error="fail"``) or are listed in the summary's
+    ``skipped``."""
+    import pyarrow as pa
+
+    from seraltools.corpora import SPAN_COLUMNS, sources
+
+    cfg.check()
+    rec_ids = utterances.column("id").to_pylist()
+    keep_cols = [c for c in utterances.column_names if c not in ("id", "path", "duration", "features", *SPAN_COLUMNS)]
+    rows: dict[str, list] = {c: [] for c in ("id", "path", "start", "end", "duration", "recording", *keep_cols)}
+    extra = {c: utterances.column(c).to_pylist() for c in keep_cols}
+    skipped, audio_s = [], 0.0
+    for r, source in enumerate(sources(utterances)):
+        try:
+            seconds, spans = segment_recording(source, cfg)
+        except BadInput as e:
+            if on_error == "fail":
+                raise BadInput(f"{e} (use --on-error skip to leave bad recordings out)") from None
+            skipped.append({"id": rec_ids[r], "path": str(source), "reason": str(e)})
+            continue
+        finally:
+            if advance:
+                advance(1)
+        audio_s += seconds
+        path = source.path if isinstance(source, Segment) else str(source)
+        for k, (a, b) in enumerate(spans, 1):
+            rows["id"].append(f"{rec_ids[r]}_{k:04d}")
+            rows["path"].append(path)
+            rows["start"].append(a)
+            rows["end"].append(b)
+            rows["duration"].append(round(b - a, 4))
+            rows["recording"].append(rec_ids[r])
+            for c in keep_cols:
+                rows[c].append(extra[c][r])
+    types = {"start": pa.float64(), "end": pa.float64(), "duration": pa.float32()}
+    arrays = {c: pa.array(v, types.get(c)) if c in types or c in ("id", "path", "recording")
+              else pa.array(v, utterances.schema.field(c).type) for c, v in rows.items()}
+    table = pa.table(arrays)
+    summary = {"recordings": len(rec_ids) - len(skipped), "utterances": table.num_rows, "audio_seconds": audio_s,
+               "speech_seconds": float(sum(rows["duration"])), "skipped": skipped}
+    return table, summary
