@@ -212,7 +212,15 @@ def stream_audio(source: Source):
 
 
 def _unreadable(path: str, e: Exception) -> BadInput:
+    import re
+
     msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    msg = re.sub(r"^Error opening <[^>]*>:\s*", "", msg)  # libsndfile names the file object, not the file
+    msg = re.sub(r"<[^>]* at 0x[0-9a-f]+>", "the file", msg).strip().rstrip(".")
+    if "not recognised" in msg.lower() or "not recognized" in msg.lower():
+        return BadInput(f"{path}: not audio in a format libsndfile reads ({msg}); seral takes audio files "
+                        f"({', '.join(AUDIO_SUFFIXES)}), directories, manifests (.csv, .tsv, .parquet with a "
+                        "'path' column) and Kaldi data directories (wav.scp)")
     return BadInput(f"{path}: not readable as audio ({msg}); is it a corrupt or non-audio file?")
 
 

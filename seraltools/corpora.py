@@ -313,6 +313,55 @@ def _spans(table: pa.Table, name: str, *, strict: bool) -> pa.Table:
     return table
 
 
+def read_kaldi(directory: Path, *, check_files: bool = True) -> pa.Table:
+    """A Kaldi-style data directory as a manifest: ``wav.scp`` (recording id, file path),
+    optional ``segments`` (utterance id, recording id, start, end in seconds) and
+    ``utt2spk`` (utterance id, speaker). Piped commands in wav.scp are refused."""
+    def lines(name: str) -> list[tuple[int, list[str]]]:
+        f = directory / name
+        return [(i, ln.split()) for i, ln in enumerate(f.read_text().splitlines(), 1) if ln.strip()] if f.is_file() else []
+
+    scp = directory / "wav.scp"
+    recordings: dict[str, str] = {}
+    for i, fields in lines("wav.scp"):
+        if len(fields) < 2:
+            raise BadInput(f"{scp}: line {i}: expected '<recording-id> <path>'")
+        rest = " ".join(fields[1:])
+        if rest.endswith("|") or len(fields) > 2:
+            raise BadInput(f"{scp}: line {i}: a piped command, not a file path; seral reads audio files only "
+                           "(run the command once and list the files it writes)")
+        path = Path(rest) if Path(rest).is_absolute() else directory / rest
+        if check_files and not path.is_file():
+            raise BadInput(f"{scp}: line {i}: audio file {rest} {_not_a_file(path)}")
+        recordings[fields[0]] = str(_absolute(path))
+    if not recordings:
+        raise BadInput(f"{scp}: lists no recordings")
+    columns: dict[str, list] = {ID: [], "path": []}
+    segments = lines("segments")
+    if segments:
+        columns.update(start=[], end=[])
+        for i, fields in segments:
+            if len(fields) != 4 or fields[1] not in recordings:
+                raise BadInput(f"{directory / 'segments'}: line {i}: expected '<utt-id> <recording-id> <start> <end>' "
+                               "with a recording of wav.scp")
+            try:
+                start, end = float(fields[2]), float(fields[3])
+            except ValueError:
+                raise BadInput(f"{directory / 'segments'}: line {i}: start and end must be seconds") from None
+            columns[ID].append(fields[0])
+            columns["path"].append(recordings[fields[1]])
+            columns["start"].append(start)
+            columns["end"].append(None if end < 0 else end)  # Kaldi: -1 = to the end
+    else:
+        columns[ID], columns["path"] = list(recordings), list(recordings.values())
+    speakers = {f[0]: f[1] for _, f in lines("utt2spk") if len(f) >= 2}
+    if speakers:
+        columns["speaker"] = [speakers.get(u) for u in columns[ID]]
+    table = pa.table({k: pa.array(v, pa.float64() if k in SPAN_COLUMNS else pa.string()) for k, v in columns.items()})
+    check_unique_ids(columns[ID], str(scp))
+    return _spans(table, str(directory / "segments"), strict=check_files)
+
+
 def sources(table: pa.Table) -> list:
     """What to read for each row: its ``path``, or a :class:`~seraltools.audio.Segment`
     of it where the row has ``start`` or ``end``."""
@@ -355,6 +404,7 @@ def collect_inputs(
     va_map: dict[str, tuple[int, int]] | None = None,
     *,
     check_files: bool = True,
+    warn=None,
 ) -> tuple[pa.Table, dict]:
     """Turn the command line's inputs into a table of utterances.
 
@@ -374,7 +424,11 @@ def collect_inputs(
     history: list[dict] = []  # of manifests that are seral tables
     for arg in inputs:
         p = Path(arg)
-        if p.is_dir():
+        if (p.is_file() and p.name == "wav.scp") or (p.is_dir() and (p / "wav.scp").is_file()):
+            scp = p if p.name == "wav.scp" else p / "wav.scp"  # a Kaldi data directory
+            manifests.append(read_kaldi(scp.parent, check_files=check_files))
+            described.append({"kaldi": str(scp.parent.resolve()), "fingerprint": fingerprint_file(scp)})
+        elif p.is_dir():
             found = _audio_in_dir(p)
             if not found:
                 raise BadInput(f"{arg}: directory holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
@@ -398,21 +452,33 @@ def collect_inputs(
     if audio:
         paths = [p for _, p in audio]
         columns: dict[str, list] = {ID: [i for i, _ in audio], "path": [_absolute(p) for p in paths]}
+        partial = False
         if corpus == "auto":
             chosen = detect_corpus(paths)
+            if chosen is None:  # no corpus fits every file: the one most files follow, said out loud
+                counts = {name: sum(c.parse(p) is not None for p in paths) for name, c in CORPORA.items()}
+                name = max(counts, key=counts.get)
+                best = CORPORA[name]
+                if counts[name]:
+                    chosen, partial = best, True
+                    misfit = next(p for p in paths if best.parse(p) is None)
+                    if warn:
+                        warn(f"seral: warning: --corpus auto: {len(paths) - counts[name]} of {len(paths)} audio files "
+                             f"(such as {misfit.name}) do not follow the {best.title} naming and get no labels; the other "
+                             f"{counts[name]} are labelled as {best.title} (--corpus none: no labels; a manifest: yours)")
         elif corpus != "none":
             chosen = CORPORA[corpus]
         if chosen is not None:
             labels = []
             for p in paths:
                 lab = chosen.parse(p)
-                if lab is None:
+                if lab is None and not partial:
                     raise BadInput(f"{p}: file name does not follow the {chosen.title} naming "
                                    f"{chosen.pattern}; use --corpus auto|none, or a manifest")
-                labels.append(lab)
+                labels.append(lab or {"speaker": None, "emotion": None})
             columns["speaker"] = [lab["speaker"] for lab in labels]
             columns["emotion"] = [lab["emotion"] for lab in labels]
-            columns["corpus"] = [chosen.name] * len(paths)
+            columns["corpus"] = [chosen.name if lab["speaker"] is not None else None for lab in labels]
         tables.append(pa.table({k: pa.array(v, WELL_KNOWN.get(k, pa.string())) for k, v in columns.items()}))
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
     _check_unique_inputs(table)

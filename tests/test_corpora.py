@@ -185,3 +185,54 @@ def test_a_dangling_symlink_in_a_directory_is_reported_not_dropped(cli, synth_di
     res = cli("extract", "--corpus", "none", "--on-error", "skip", d, tmp_path / "o.parquet")
     assert res.exit_code == 0 and "2 of 3 utterances" in res.stderr
     assert res.stderr.count("gone.wav") == 1  # named once per line, not twice
+
+
+# ---------------------------------------------------------------- other toolkits' inputs, and what seral says
+
+
+def test_kaldi_data_directory_with_segments_and_utt2spk(cli, synth_dir, tmp_path):
+    wavs = sorted(synth_dir.glob("*.wav"))[:2]
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "wav.scp").write_text(f"rec1 {wavs[0]}\nrec2 {wavs[1]}\n")
+    (d / "segments").write_text("u1 rec1 0.0 0.4\nu2 rec1 0.4 -1\nu3 rec2 0.1 0.6\n")
+    (d / "utt2spk").write_text("u1 A\nu2 A\nu3 B\n")
+    utts, described = collect_inputs([str(d)], "none")
+    assert utts.column("id").to_pylist() == ["u1", "u2", "u3"]
+    assert utts.column("speaker").to_pylist() == ["A", "A", "B"]
+    assert utts.column("start").to_pylist() == [0.0, 0.4, 0.1] and utts.column("end").to_pylist() == [0.4, None, 0.6]
+    res = cli("extract", "-q", d / "wav.scp", tmp_path / "o.parquet")
+    assert res.exit_code == 0, res.stderr
+    assert pq.read_table(tmp_path / "o.parquet").column("duration").to_pylist()[0] == pytest.approx(0.4)
+    (d / "segments").unlink()
+    assert collect_inputs([str(d)], "none")[0].column("id").to_pylist() == ["rec1", "rec2"]
+
+
+def test_kaldi_piped_commands_are_refused(tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "wav.scp").write_text("rec1 sox in.sph -t wav - |\n")
+    with pytest.raises(BadInput, match="line 1: a piped command"):
+        collect_inputs([str(d)], "none")
+
+
+def test_non_audio_inputs_say_what_seral_takes(cli, tmp_path):
+    (tmp_path / "m.jsonl").write_text('{"path": "x.wav"}\n')
+    res = cli("extract", tmp_path / "m.jsonl", tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "manifests (.csv, .tsv, .parquet" in res.stderr
+    assert "0x" not in res.stderr and "<_io" not in res.stderr
+
+
+def test_corpus_auto_with_some_misfits_says_so_and_labels_the_rest(cli, emodb, tmp_path):
+    import shutil
+
+    d = tmp_path / "mixed"
+    d.mkdir()
+    for f in sorted(emodb.glob("*.wav"))[:3]:
+        shutil.copy(f, d)
+    shutil.copy(sorted(emodb.glob("*.wav"))[3], d / "interview.wav")
+    res = cli("extract", d, tmp_path / "o.parquet")
+    assert res.exit_code == 0, res.stderr
+    assert "1 of 4 audio files (such as interview.wav) do not follow the EMO-DB (Berlin) naming" in res.stderr
+    t = pq.read_table(tmp_path / "o.parquet")
+    assert t.column("emotion").null_count == 1 and t.column("speaker").null_count == 1

@@ -78,7 +78,7 @@ def extract_cmd(
                 return
     options = {"model": str(model) if model else None, "context": context, "device": device}
     user_map = read_va_map(va_map) if va_map else None
-    utterances, described = collect_inputs(inputs, corpus, user_map, check_files=on_error == "fail")
+    utterances, described = collect_inputs(inputs, corpus, user_map, check_files=on_error == "fail", warn=log)
     if shard:
         utterances = take_shard(utterances, i, n)
         if not utterances.num_rows:

@@ -75,9 +75,9 @@ def pretrain_cmd(
                          temperature=temperature, contrastive_weight=contrastive_weight, speaker_weight=speaker_weight,
                          grl_scale=grl_scale, seed=seed, encoder=encoder_options(conv_channels, width, layers, heads))
     cfg.check()
-    utterances, _ = collect_inputs(inputs, corpus)
     from seraltools.corpora import sources
 
+    utterances, _ = collect_inputs(inputs, corpus, warn=log)
     ids, paths = utterances.column("id").to_pylist(), sources(utterances)
     speakers = utterances.column("speaker").to_pylist() if "speaker" in utterances.column_names else [None] * len(ids)
     cl, centres = [None] * len(ids), None
@@ -139,7 +139,7 @@ def evaluate_ser_cmd(
     from seraltools.corpora import collect_inputs
     from seraltools.errors import BadInput
     from seraltools.compute import prepare_torch
-    from seraltools.progress import progress
+    from seraltools.progress import log, progress
     from dataclasses import asdict
 
     from seraltools.ser import FinetuneConfig, evaluate_ser, folds_table, labelled_audio, results_table, summarize
@@ -154,7 +154,7 @@ def evaluate_ser_cmd(
     for _, path in conditions:
         if path and not Path(path).is_file():
             raise BadInput(f"--encoder {path}: no such file")
-    utterances, _ = collect_inputs(inputs, corpus)
+    utterances, _ = collect_inputs(inputs, corpus, warn=log)
     wavs, spk, emo = labelled_audio(utterances, emotions)
     cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size, segment_s=segment)
     dev = prepare_torch(device, threads, "evaluate ser")

@@ -44,7 +44,7 @@ def segment_cmd(
     cfg = SegmentConfig(threshold_db=threshold, min_silence=min_silence, min_length=min_length,
                         max_length=max_length, pad=pad)
     cfg.check()
-    recordings, described = collect_inputs(inputs, corpus, check_files=on_error == "fail")
+    recordings, described = collect_inputs(inputs, corpus, check_files=on_error == "fail", warn=log)
     with progress(recordings.num_rows, "segment", quiet=quiet, unit="file") as advance:
         table, summary = segment_table(recordings, cfg, on_error=on_error, advance=advance)
     for s in summary["skipped"]:

@@ -47,7 +47,7 @@ def train_cpc_cmd(
 
     cfg = CPCConfig(steps=steps, segment_s=segment, batch_size=batch_size, lr=lr, lr_factor=lr_factor,
                     lr_patience=lr_patience, patience=patience, max_epochs=epochs, val_fraction=val_fraction, seed=seed)
-    utterances, _ = collect_inputs(inputs, corpus)
+    utterances, _ = collect_inputs(inputs, corpus, warn=log)
     dev = prepare_torch(device, threads, "train-cpc")
     from seraltools.corpora import sources
 
