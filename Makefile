@@ -59,6 +59,9 @@ bench: venv
 	$(BIN)/python benchmarks/speaker_emodb.py --corpus $(CORPUS) --out bench-out
 	SERAL=$(BIN)/seral PYTHON=$(BIN)/python benchmarks/ser_emodb.sh $(CORPUS) bench-out/ser
 	$(BIN)/python benchmarks/scaling.py --corpus $(CORPUS)
+	$(BIN)/python benchmarks/contention.py --emodb $(CORPUS)
+	$(BIN)/python benchmarks/long_files.py
+	$(BIN)/python benchmarks/segment.py --emodb $(CORPUS)
 
 clean:
 	rm -rf $(DEMO) .pytest_cache
