@@ -117,13 +117,63 @@ class Segment(NamedTuple):
         return f"{self.path} [{span} s]"
 
 
-Source = Union[str, Path, Segment]
+class Embedded(NamedTuple):
+    """Audio stored inside a Parquet file, as Hugging Face ``datasets`` writes it: row
+    ``row`` of ``parquet``, whose ``audio`` column holds ``{bytes, path}``."""
+
+    parquet: str
+    row: int
+
+    def __str__(self) -> str:
+        return f"{self.parquet} [row {self.row + 1}]"
+
+
+Source = Union[str, Path, Segment, Embedded]
 
 
 def _span(source: Source) -> tuple[str, float | None, float | None]:
     if isinstance(source, Segment):
         return str(source.path), source.start, source.end
     return str(source), None, None
+
+
+_ROW_GROUP: dict = {}  # the last row group read per Parquet file: rows are read in order
+
+
+def _embedded_file(source: Embedded):
+    """(file object, size) of the audio bytes of one row; a row without bytes whose
+    ``path`` names a file next to the Parquet file (or absolute) reads that file."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(source.parquet)
+        start, group = 0, None
+        for g in range(pf.num_row_groups):
+            n = pf.metadata.row_group(g).num_rows
+            if source.row < start + n:
+                group = g
+                break
+            start += n
+        if group is None:
+            raise BadInput(f"{source}: the file has only {pf.metadata.num_rows} rows")
+        key = (source.parquet, group)
+        if key not in _ROW_GROUP:
+            _ROW_GROUP.clear()
+            _ROW_GROUP[key] = pf.read_row_group(group, columns=["audio"]).column("audio")
+        cell = _ROW_GROUP[key][source.row - start].as_py() or {}
+    except BadInput:
+        raise
+    except Exception as e:
+        raise BadInput(f"{source}: cannot read its audio column ({type(e).__name__}: {e})") from None
+    data = cell.get("bytes")
+    if data:
+        return io.BytesIO(data), len(data)
+    if cell.get("path"):
+        path = Path(cell["path"])
+        return _open_regular(str(path if path.is_absolute() else Path(source.parquet).parent / path))
+    raise BadInput(f"{source}: the row's audio has neither bytes nor a path; remove the row")
 
 
 @contextlib.contextmanager
@@ -137,9 +187,9 @@ def _opened(source: Source):
     for value in (start, end):
         if value is not None and not (np.isfinite(value) and value >= 0):
             raise BadInput(f"{label}: start and end must be seconds >= 0; fix the row or remove it")
-    f, size = _open_regular(path)
+    f, size = _embedded_file(source) if isinstance(source, Embedded) else _open_regular(path)
     with f:
-        _check_wav_length(f, size, path)
+        _check_wav_length(f, size, label)
         whole = start is None and end is None
         digest = _digest(f) if whole else None  # a span: hashed from its samples (never the whole file)
         f.seek(0)

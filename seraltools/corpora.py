@@ -235,9 +235,66 @@ def _is_manifest(p: Path) -> bool:
     return p.suffix.lower() in MANIFEST_SUFFIXES
 
 
-def read_manifest(path: Path, *, check_files: bool = True) -> pa.Table:
-    """A manifest as a table with absolute ``path`` and ``id`` (from the file stem if absent)."""
+def _hf_audio(path: Path) -> bool:
+    """Is ``path`` a Parquet file whose ``audio`` column holds ``{bytes, path}`` (Hugging Face)?"""
+    import pyarrow.parquet as pq
+
+    if path.suffix.lower() not in (".parquet", ".pq"):
+        return False
+    try:
+        schema = pq.read_schema(str(path))
+    except Exception:
+        return False
+    if "audio" not in schema.names or "path" in schema.names:
+        return False
+    audio = schema.field("audio").type
+    return pa.types.is_struct(audio) and audio.get_field_index("bytes") >= 0
+
+
+def read_hf_audio(path: Path) -> pa.Table:
+    """A Hugging Face audio dataset's Parquet file as a manifest: ``id`` (its ``id`` column,
+    else FILE-ROW), ``path`` (the Parquet file) and ``audio_row`` (the row; the audio is read
+    from there, :class:`~seraltools.audio.Embedded`), then its other columns; ClassLabel
+    columns (ints with names in the file's ``huggingface`` metadata) become their names."""
+    import json
+
+    import pyarrow.parquet as pq
+
     name = str(path)
+    schema = pq.read_schema(name)
+    others = [c for c in schema.names if c not in ("audio", "audio_row")]
+    n = pq.ParquetFile(name).metadata.num_rows
+    table = pq.read_table(name, columns=others) if others else pa.table({})
+    if not n:
+        raise BadInput(f"{name}: the dataset has no rows")
+    features = {}
+    try:
+        features = json.loads((schema.metadata or {}).get(b"huggingface", b"{}")).get("info", {}).get("features", {})
+    except (ValueError, AttributeError):
+        pass
+    for col, feat in features.items() if isinstance(features, dict) else []:
+        if col in table.column_names and isinstance(feat, dict) and feat.get("_type") == "ClassLabel" and feat.get("names"):
+            names = feat["names"]
+            values = [names[v] if isinstance(v, int) and 0 <= v < len(names) else None for v in table.column(col).to_pylist()]
+            table = table.set_column(table.column_names.index(col), col, pa.array(values, pa.string()))
+    ids = ([str(v) if v is not None else None for v in table.column(ID).to_pylist()] if ID in table.column_names
+           else [f"{path.stem}-{i + 1:06d}" for i in range(n)])
+    rest = {c: table.column(c) for c in table.column_names if c != ID}
+    return pa.table({ID: pa.array(ids, pa.string()), "path": pa.array([str(path.resolve())] * n, pa.string()),
+                     "audio_row": pa.array(range(n), pa.int64()), **rest})
+
+
+def read_manifest(path: Path, *, check_files: bool = True) -> pa.Table:
+    """A manifest as a table with absolute ``path`` and ``id`` (from the file stem if absent).
+    A Hugging Face audio Parquet file is read by :func:`read_hf_audio`."""
+    name = str(path)
+    if _hf_audio(path):
+        table = read_hf_audio(path)
+        ids = table.column(ID)
+        if ids.null_count:
+            raise BadInput(f"{name}: row {ids.to_pylist().index(None) + 1}: empty 'id'")
+        check_unique_ids(ids.to_pylist(), name)
+        return _labels(cast_well_known(table, name, label_words=True))
     table = read_user_table(path, "manifest", strings=("id", "path", "speaker", "emotion", "corpus"))
     if "path" not in table.column_names:
         raise BadInput(f"{name}: manifest has no 'path' column; add one naming each audio file")
@@ -264,7 +321,11 @@ def read_manifest(path: Path, *, check_files: bool = True) -> pa.Table:
     check_unique_ids(ids.to_pylist(), name)
     table = table.set_column(table.column_names.index(ID), ID, ids)  # the contract: ids are strings
     table = _spans(table, name, strict=check_files)
-    table = cast_well_known(table, name, label_words=True)
+    return _labels(cast_well_known(table, name, label_words=True))
+
+
+def _labels(table: pa.Table) -> pa.Table:
+    """Emotion names in seral's spelling (``ang`` -> ``anger``, ...)."""
     if "emotion" in table.column_names:
         emo = [normalise_emotion(e) for e in table.column("emotion").to_pylist()]
         table = table.set_column(table.column_names.index("emotion"), "emotion", pa.array(emo, pa.string()))
@@ -363,11 +424,16 @@ def read_kaldi(directory: Path, *, check_files: bool = True) -> pa.Table:
 
 
 def sources(table: pa.Table) -> list:
-    """What to read for each row: its ``path``, or a :class:`~seraltools.audio.Segment`
-    of it where the row has ``start`` or ``end``."""
-    from seraltools.audio import Segment
+    """What to read for each row: its ``path``, a :class:`~seraltools.audio.Segment` of it
+    where the row has ``start`` or ``end``, or an :class:`~seraltools.audio.Embedded`
+    row of a Hugging Face Parquet file where it has ``audio_row``."""
+    from seraltools.audio import Embedded, Segment
 
     paths = table.column("path").to_pylist()
+    if "audio_row" in table.column_names:
+        rows = table.column("audio_row").to_pylist()
+        if any(r is not None for r in rows):
+            return [Embedded(p, int(r)) if r is not None else p for p, r in zip(paths, rows)]
     spans = [table.column(c).to_pylist() if c in table.column_names else [None] * len(paths) for c in SPAN_COLUMNS]
     return [Segment(p, s, e) if (s is not None or e is not None) else p for p, s, e in zip(paths, *spans)]
 
@@ -428,6 +494,10 @@ def collect_inputs(
             scp = p if p.name == "wav.scp" else p / "wav.scp"  # a Kaldi data directory
             manifests.append(read_kaldi(scp.parent, check_files=check_files))
             described.append({"kaldi": str(scp.parent.resolve()), "fingerprint": fingerprint_file(scp)})
+        elif p.is_dir() and not _audio_in_dir(p) and any(_hf_audio(f) for f in sorted(p.glob("*.parquet"))):
+            for f in sorted(f for f in p.glob("*.parquet") if _hf_audio(f)):  # a Hugging Face dataset's shards
+                manifests.append(read_manifest(f, check_files=check_files))
+                described.append({"manifest": str(f.resolve()), "fingerprint": fingerprint_file(f)})
         elif p.is_dir():
             found = _audio_in_dir(p)
             if not found:

@@ -46,7 +46,7 @@ def _wav_bytes(tmp_path, seconds=0.5) -> bytes:
     "case, expected",
     [
         ("empty", "empty file"),
-        ("text", "not readable as audio"),
+        ("text", "not audio in a format libsndfile reads"),
         ("truncated", "truncated WAV"),
         ("header_only", "truncated WAV"),
         ("missing", "no such file"),

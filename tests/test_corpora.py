@@ -236,3 +236,47 @@ def test_corpus_auto_with_some_misfits_says_so_and_labels_the_rest(cli, emodb, t
     assert "1 of 4 audio files (such as interview.wav) do not follow the EMO-DB (Berlin) naming" in res.stderr
     t = pq.read_table(tmp_path / "o.parquet")
     assert t.column("emotion").null_count == 1 and t.column("speaker").null_count == 1
+
+
+def write_hf_dataset(path, wavs, labels, names, row_group_size=3):
+    """A Parquet file as Hugging Face `datasets` writes an audio dataset (Dataset.to_parquet):
+    an `audio` struct of {bytes, path}, a ClassLabel column as ints, the features in the
+    schema's `huggingface` metadata."""
+    import json
+
+    features = {"audio": {"sampling_rate": 16000, "_type": "Audio"},
+                "label": {"names": names, "_type": "ClassLabel"},
+                "speaker_id": {"dtype": "string", "_type": "Value"}}
+    audio = pa.array([{"bytes": w.read_bytes(), "path": w.name} for w in wavs],
+                     pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
+    table = pa.table({"audio": audio, "label": pa.array(labels, pa.int64()),
+                      "speaker_id": pa.array([w.name[:3] for w in wavs], pa.string())})
+    table = table.replace_schema_metadata({"huggingface": json.dumps({"info": {"features": features}})})
+    pq.write_table(table, path, row_group_size=row_group_size)
+
+
+def test_hugging_face_audio_parquet_is_an_input(cli, synth_dir, tmp_path):
+    wavs = sorted(synth_dir.glob("*.wav"))
+    write_hf_dataset(tmp_path / "train.parquet", wavs, [i % 2 for i in range(len(wavs))], ["anger", "sadness"])
+    utts, _ = collect_inputs([str(tmp_path / "train.parquet")], "auto")
+    assert utts.column("id").to_pylist()[:2] == ["train-000001", "train-000002"]
+    assert utts.column("label").to_pylist()[:3] == ["anger", "sadness", "anger"]
+    res = cli("extract", "-q", tmp_path / "train.parquet", tmp_path / "hf.parquet")
+    assert res.exit_code == 0, res.stderr
+    (tmp_path / "files.csv").write_text("path\n" + "\n".join(map(str, wavs)) + "\n")
+    assert cli("extract", "-q", tmp_path / "files.csv", tmp_path / "files.parquet").exit_code == 0
+    hf, files = pq.read_table(tmp_path / "hf.parquet"), pq.read_table(tmp_path / "files.parquet")
+    np.testing.assert_array_equal(np.stack(hf.column("features").to_numpy(zero_copy_only=False)),
+                                  np.stack(files.column("features").to_numpy(zero_copy_only=False)))
+    assert hf.column("speaker_id").to_pylist()[0] == wavs[0].name[:3]
+    # a directory of shards reads as one dataset; the extracted table reads again as a manifest
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    write_hf_dataset(shards / "train-00000-of-00002.parquet", wavs[:4], [0] * 4, ["anger", "sadness"])
+    write_hf_dataset(shards / "train-00001-of-00002.parquet", wavs[4:], [1] * 4, ["anger", "sadness"])
+    assert collect_inputs([str(shards)], "auto")[0].num_rows == len(wavs)
+    from seraltools.audio import load_audio
+    from seraltools.corpora import sources
+
+    again = sources(collect_inputs([str(tmp_path / "hf.parquet")], "auto")[0])
+    np.testing.assert_array_equal(load_audio(again[5]).samples, load_audio(wavs[5]).samples)
