@@ -15,18 +15,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-WRAP = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
-        "stderr=subprocess.PIPE, text=True); print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
-        "print(p.stderr[-2000:])")
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _measure import seral_peak  # noqa: E402
 
 
 def write_recording(path: Path, minutes: float, rate: int, channels: int, seed: int = 0) -> None:
@@ -45,18 +42,6 @@ def write_recording(path: Path, minutes: float, rate: int, channels: int, seed: 
             f.write(np.repeat(x[:, None], channels, axis=1) if channels > 1 else x)
 
 
-def run(root: Path, *args) -> tuple[float, float]:
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", WRAP, sys.executable, "-m", "seraltools", *map(str, args)],
-                         capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t
-    code, rss = out.stdout.split("\n", 1)[0].split()
-    if int(code):
-        raise SystemExit(f"seral {' '.join(map(str, args))} failed: {out.stdout.split(chr(10), 1)[1].strip()}")
-    return wall, int(rss) / 1024
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", default="10,60")
@@ -71,8 +56,8 @@ def main() -> None:
                 wav = Path(tmp) / f"rec-{minutes:g}min-{rate}-{channels}ch.wav"
                 write_recording(wav, minutes, rate, channels)
                 for feat in args.feats.split(","):
-                    wall, rss = run(args.root, "extract", "-q", "-j", 1, "--corpus", "none", "--feat", feat, wav,
-                                    f"{tmp}/out.parquet")
+                    wall, rss = seral_peak("extract", "-q", "-j", 1, "--corpus", "none", "--feat", feat, wav,
+                                    f"{tmp}/out.parquet", root=args.root)
                     label = f"{minutes:g} min, {rate / 1000:g} kHz {'mono' if channels == 1 else 'stereo'}"
                     print(f"{label:<28} {feat:<8} {wall:>9.1f} {rss:>14.0f}", flush=True)
                 wav.unlink()

@@ -21,32 +21,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-WRAP = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
-        "stderr=subprocess.PIPE, text=True); print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
-        "print(p.stderr[-2000:])")
-
-
-def seral(*args) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of `seral ARGS` in a fresh process."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", WRAP, sys.executable, "-m", "seraltools", *map(str, args)],
-                         capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t
-    code, rss = out.stdout.split("\n", 1)[0].split()
-    if int(code):
-        raise SystemExit(f"seral {' '.join(map(str, args))} failed: {out.stdout.split(chr(10), 1)[1].strip()}")
-    return wall, int(rss) / 1024
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _measure import seral_peak as seral  # noqa: E402
 
 
 def planted_recording(path: Path, minutes: float, seed: int = 0) -> list[tuple[float, float]]:
