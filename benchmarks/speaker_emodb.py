@@ -28,6 +28,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -89,9 +90,10 @@ def main() -> None:
         clusters = args.out / f"{table.stem}-clusters.parquet"
         seral("cluster-speakers", "--k", 4, "--emotions", FOUR, "--quiet", table, clusters)
         plot = ["--plot", ROOT / "docs" / "emodb-dvector-map.png"] if table == dv else []
-        _, printed = seral("evaluate", "clusters", "--emotions", FOUR, "--quiet", *plot, clusters, capture=True)
-        mean = next(line for line in printed.splitlines() if line.startswith("mean")).split()
-        print(f"  {name:<28} {float(mean[2]):>6.3f} {float(mean[3]):>6.3f} {float(mean[4]):>7.3f} {float(mean[5]):>11.3f}")
+        metrics = args.out / f"{table.stem}-cluster-metrics.parquet"
+        seral("evaluate", "clusters", "--emotions", FOUR, "--quiet", *plot, clusters, metrics)
+        mean = pq.read_table(metrics).to_pylist()[-1]  # the last row: the mean over speakers
+        print(f"  {name:<28} {mean['nmi']:>6.3f} {mean['ari']:>6.3f} {mean['purity']:>7.3f} {mean['silhouette']:>11.3f}")
     print(f"  {'paper, ESD, d-vector':<28} {0.76:>6.2f} {0.72:>6.2f} {0.89:>7.2f} {0.14:>11.2f}")
 
 

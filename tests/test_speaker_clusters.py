@@ -62,7 +62,7 @@ def test_cli(cli, tmp_path):
     assert set(metadata(c)["speaker_clusters"]) == {"s0", "s1", "s2"}
     ev = cli("evaluate", "clusters", "--plot", tmp_path / "map.png", tmp_path / "c.parquet", tmp_path / "m.parquet")
     assert ev.exit_code == 0, ev.stderr
-    assert "mean" in ev.stdout and "silhouette" in ev.stdout
+    assert "mean" in ev.stderr and "silhouette" in ev.stderr  # the report: stderr; stdout is for tables
     assert (tmp_path / "map.png").read_bytes()[:4] == b"\x89PNG"
     m = read_table(tmp_path / "m.parquet")
     assert m.column("id").to_pylist()[-1] == "mean" and m.column("nmi").to_pylist()[-1] > 0.95
@@ -93,3 +93,17 @@ def test_tsne_map_of_too_few_utterances_is_one_line_without_a_missing_option(cli
     ev = cli("evaluate", "clusters", "--plot", tmp_path / "map.png", tmp_path / "c.parquet", tmp_path / "m.parquet")
     assert ev.exit_code == 2 and "needs 7 or more utterances" in ev.stderr and "--perplexity" not in ev.stderr
     assert not (tmp_path / "map.png").exists()
+
+
+def test_evaluate_clusters_pipes_its_table_into_info(tmp_path):
+    """Reports go to stderr, so OUTPUT - is a clean Parquet stream."""
+    from tests.conftest import seral
+
+    x, spk, emo = speaker_emotion_data()
+    t = set_features(pa.table({"id": [f"u{i}" for i in range(len(x))], "speaker": spk, "emotion": emo}), x)
+    write_table(t, tmp_path / "e.parquet")
+    seral("cluster-speakers", "-q", tmp_path / "e.parquet", tmp_path / "c.parquet", check=True)
+    ev = seral("evaluate", "clusters", tmp_path / "c.parquet", "-", check=True)
+    assert b"silhouette" in ev.stderr
+    info = seral("info", "-", input=ev.stdout, check=True)
+    assert b"rows      4" in info.stdout

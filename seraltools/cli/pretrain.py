@@ -164,9 +164,10 @@ def evaluate_ser_cmd(
                                   seeds=seeds, cfg=cfg, enc_cfg=encoder_options(conv_channels, width, layers, heads),
                                   device=dev, progress=lambda r: advance(1))
     summary = summarize(rows)
-    print(f"{'condition':<28} {'UAR mean':>9} {'std':>7} {'runs':>5} {'time (s)':>9}")
-    for s in summary:
-        print(f"{s['condition']:<28} {100 * s['uar_mean']:>9.2f} {100 * s['uar_std']:>7.2f} {s['runs']:>5} {s['seconds']:>9.0f}")
+    if not quiet:  # the report goes to stderr: stdout is for the table (OUTPUT -)
+        log(f"{'condition':<28} {'UAR mean':>9} {'std':>7} {'runs':>5} {'time (s)':>9}")
+        for s in summary:
+            log(f"{s['condition']:<28} {100 * s['uar_mean']:>9.2f} {100 * s['uar_std']:>7.2f} {s['runs']:>5} {s['seconds']:>9.0f}")
     params = {"conditions": [{"name": n, "encoder": p} for n, p in conditions], "emotions": emotions,
               "folds": folds, "seeds": seeds, "finetune": asdict(cfg), "device": dev,
               "summary": summary}

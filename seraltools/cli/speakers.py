@@ -107,9 +107,12 @@ def evaluate_clusters_cmd(
     t = t.filter(pa.array(_emotion_rows(t, emotions, source) & t.column("cluster").is_valid().to_numpy(zero_copy_only=False)))
     rows = evaluate_clusters(feature_matrix(t, source), _speakers(t, source), t.column("cluster").to_numpy(),
                              t.column("emotion").to_pylist())
-    print(f"{'speaker':<10} {'n':>5} {'NMI':>6} {'ARI':>6} {'purity':>7} {'silhouette':>11}")
-    for r in rows:
-        print(f"{r['speaker']:<10} {r['n']:>5} {r['nmi']:>6.3f} {r['ari']:>6.3f} {r['purity']:>7.3f} {r['silhouette']:>11.3f}")
+    if not quiet:  # the report goes to stderr: stdout is for the table (OUTPUT -)
+        from seraltools.progress import log
+
+        log(f"{'speaker':<10} {'n':>5} {'NMI':>6} {'ARI':>6} {'purity':>7} {'silhouette':>11}")
+        for r in rows:
+            log(f"{r['speaker']:<10} {r['n']:>5} {r['nmi']:>6.3f} {r['ari']:>6.3f} {r['purity']:>7.3f} {r['silhouette']:>11.3f}")
     if plot:
         plot_map(feature_matrix(t, source), _speakers(t, source), t.column("emotion").to_pylist(), str(plot), seed=seed)
     if output:
