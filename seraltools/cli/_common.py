@@ -36,7 +36,7 @@ Threads = Annotated[
     int, typer.Option("--threads", min=0, help="torch threads per process; 0 = OMP_NUM_THREADS if set, else the CPUs per process that are idle at the start (fewer threads run faster on a busy machine).")
 ]
 Device = Annotated[Literal["auto", "cpu", "cuda"], typer.Option("--device", help="Where torch runs; auto takes a GPU when there is one.")]
-Engine = Annotated[Literal["local", "ray"], typer.Option("--engine", help="local: this machine's processes; ray: a Ray cluster (pip install 'seraltools\\[ray]').")]
+Engine = Annotated[Literal["local", "ray"], typer.Option("--engine", help="local: this machine's processes; ray: a Ray cluster (install seral's ray extra).")]
 Address = Annotated[Optional[str], typer.Option("--address", help="--engine ray: the cluster's address (default: RAY_ADDRESS, else a local Ray instance).")]
 OnError = Annotated[
     Literal["fail", "skip"],

@@ -9,7 +9,7 @@ import typer
 
 from seraltools.cli import app
 from seraltools.cli._common import Address, Device, Engine, OnError, Output, Quiet, Threads, Workers, tool
-from seraltools.corpora import CORPUS_CHOICES
+from seraltools.naming import CORPUS_CHOICES
 from seraltools.features import NAMES
 
 Feature = Literal[NAMES]  # type: ignore[valid-type]

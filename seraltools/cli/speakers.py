@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
 
 from seraltools.cli import app
@@ -15,6 +14,8 @@ from seraltools.cli.evaluate import evaluate
 
 def _emotion_rows(table, emotions, source):
     """Mask of rows whose emotion is in the comma-separated ``emotions`` (all rows when None)."""
+    import numpy as np
+
     from seraltools.errors import BadInput
 
     if not emotions:
@@ -53,6 +54,7 @@ def cluster_speakers_cmd(
 
     Example: seral cluster-speakers --k 4 emodb-embeddings.parquet clusters.parquet
     """
+    import numpy as np
     import pyarrow as pa
 
     from seraltools.progress import log

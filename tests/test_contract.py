@@ -1,0 +1,69 @@
+"""The command-line contract, checked for every command of the Typer app (a new command
+is covered without touching this file): help with an example that renders at 60 and 120
+columns without losing text, `--help` that imports nothing heavy, one-line usage errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import typer
+
+from seraltools.cli import app
+from tests.conftest import ROOT
+
+HEAVY = ("numpy", "pyarrow", "torch", "sklearn", "scipy")
+
+
+def _commands(group, path=()):
+    for name, cmd in sorted(group.commands.items()):
+        if hasattr(cmd, "commands"):  # a group (typer may vendor its own click)
+            yield from _commands(cmd, (*path, name))
+        else:
+            yield (*path, name), cmd
+
+
+COMMANDS = dict(_commands(typer.main.get_command(app)))
+IDS = [" ".join(p) for p in COMMANDS]
+
+
+def test_the_app_has_the_tools():
+    assert {"extract", "segment", "mal-select", "evaluate al", "info"} <= set(IDS)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+@pytest.mark.parametrize("path", list(COMMANDS), ids=IDS)
+def test_help_has_an_example_and_keeps_its_text(path, width):
+    from typer.testing import CliRunner
+
+    res = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": str(width), "TERM": "dumb"})
+    assert res.exit_code == 0, res.output
+    flat = " ".join(re.sub(r"[│╭╮╰╯─]", " ", res.output).split())
+    assert "Example:" in flat, f"seral {' '.join(path)} --help has no example"
+    for param in COMMANDS[path].params:
+        for name in getattr(param, "opts", []):
+            if name.startswith("--"):
+                assert name in flat, f"{name} missing from the help"
+        for bracketed in re.findall(r"\\?\[\w+\]", getattr(param, "help", None) or ""):
+            assert bracketed.lstrip("\\") in flat, f"{bracketed} lost from the help of {param.name}"
+
+
+@pytest.mark.parametrize("path", [()] + list(COMMANDS), ids=["seral"] + IDS)
+def test_help_imports_nothing_heavy(path):
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "seraltools", *path, "--help"],
+                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-500:]
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert not imported & set(HEAVY), f"--help imported {sorted(imported & set(HEAVY))}"
+
+
+@pytest.mark.parametrize("path", list(COMMANDS), ids=IDS)
+def test_a_bad_option_is_one_line_and_exit_2(path):
+    proc = subprocess.run([sys.executable, "-m", "seraltools", *path, "--no-such-option"], capture_output=True,
+                          text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--no-such-option" in lines[0], proc.stderr
