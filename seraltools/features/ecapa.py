@@ -49,7 +49,10 @@ def read_hyperparams(yaml_path: Path) -> dict:
     """hyperparams.yaml read with YAML's safe loader: HyperPyYAML's tags become inert
     :class:`_Tagged` values, so reading the file runs nothing. ``!apply`` (which calls a
     function when HyperPyYAML loads the file) and ``!include`` are refused wherever they are."""
-    import yaml
+    try:
+        import yaml  # PyYAML, which SpeechBrain brings
+    except ImportError:
+        raise BadInput(f"--feat ecapa needs SpeechBrain: {INSTALL}") from None
 
     class Loader(yaml.SafeLoader):
         pass
