@@ -113,8 +113,10 @@ class Segment(NamedTuple):
     end: float | None = None
 
     def __str__(self) -> str:
-        span = f"{'' if self.start is None else f'{self.start:g}'}-{'' if self.end is None else f'{self.end:g}'}"
-        return f"{self.path} [{span} s]"
+        def fmt(v):
+            return "" if v is None else "?" if v != v else f"{v:g}"
+
+        return f"{self.path} [{fmt(self.start)}-{fmt(self.end)} s]"
 
 
 class Embedded(NamedTuple):
@@ -186,7 +188,9 @@ def _opened(source: Source):
     label = str(source)
     for value in (start, end):
         if value is not None and not (np.isfinite(value) and value >= 0):
-            raise BadInput(f"{label}: start and end must be seconds >= 0; fix the row or remove it")
+            raise BadInput(f"{label}: start and end must be numbers of seconds >= 0; fix the row or remove it")
+    if start is not None and end is not None and end <= start:
+        raise BadInput(f"{label}: end {end:g} is not after start {start:g}; fix the span or remove the row")
     f, size = _embedded_file(source) if isinstance(source, Embedded) else _open_regular(path)
     with f:
         _check_wav_length(f, size, label)

@@ -31,20 +31,21 @@ import time
 from seraltools.errors import EXTRAS, BadInput
 
 
-def require_torch(what: str):
-    """The ``torch`` module, or a one-line error saying that ``what`` needs it and how to install it."""
+def require_torch(what: str, extra: str = "torch"):
+    """The ``torch`` module, or a one-line error saying that ``what`` needs it and which
+    extra (``torch``, ``dvector``, ``ecapa``) to install."""
     try:
         import torch
     except ImportError:
-        raise BadInput(f"{what} needs PyTorch, which is not installed: {EXTRAS['torch']}") from None
+        raise BadInput(f"{what} needs PyTorch, which is not installed: {EXTRAS[extra]}") from None
     return torch
 
 
-def resolve_device(device: str, what: str = "this tool") -> str:
+def resolve_device(device: str, what: str = "this tool", extra: str = "torch") -> str:
     """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without one is an error."""
     if device not in ("auto", "cpu", "cuda"):
         raise BadInput(f"--device {device!r}: choose auto, cpu or cuda")
-    torch = require_torch(what)
+    torch = require_torch(what, extra)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():

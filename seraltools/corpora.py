@@ -165,12 +165,17 @@ def read_manifest(path: Path, *, check_files: bool = True) -> pa.Table:
         check_unique_ids(ids.to_pylist(), name)
         return _labels(cast_well_known(table, name, label_words=True))
     table = read_user_table(path, "manifest", strings=("id", "path", "speaker", "emotion", "corpus"))
+    return manifest_table(table, name, path.resolve().parent, check_files=check_files)
+
+
+def manifest_table(table: pa.Table, name: str, base: Path, *, check_files: bool = True) -> pa.Table:
+    """A manifest read from ``name`` (a file, or ``<stdin>``) with its ``path``s made absolute
+    against ``base``, ids checked, spans and labels cast."""
     if "path" not in table.column_names:
         raise BadInput(f"{name}: manifest has no 'path' column; add one naming each audio file")
     if table.num_rows == 0:
         raise BadInput(f"{name}: manifest lists no utterances")
     paths = table.column("path").cast(pa.string()).to_pylist()
-    base = path.resolve().parent
     resolved = []
     for i, p in enumerate(paths):
         if not p:
@@ -231,13 +236,11 @@ def _spans(table: pa.Table, name: str, *, strict: bool) -> pa.Table:
                 f = math.nan
             values.append(f)
         columns[col] = values
-    if len(columns) == 2:
+    if len(columns) == 2 and strict:  # (not strict: the row fails alone when its audio is read)
         for i, (a, b) in enumerate(zip(columns["start"], columns["end"])):
             if a is not None and b is not None and b <= a:
-                if strict:
-                    raise BadInput(f"{name}: row {i + 1}: end {b:g} is not after start {a:g}; fix the span or "
-                                   "remove the row")
-                columns["end"][i] = math.nan
+                raise BadInput(f"{name}: row {i + 1}: end {b:g} is not after start {a:g}; fix the span or "
+                               "remove the row")
     for col, values in columns.items():
         table = table.set_column(table.column_names.index(col), col, pa.array(values, pa.float64()))
     return table
@@ -359,10 +362,18 @@ def collect_inputs(
     history: list[dict] = []  # of manifests that are seral tables
     for arg in inputs:
         p = Path(arg)
-        if (p.is_file() and p.name == "wav.scp") or (p.is_dir() and (p / "wav.scp").is_file()):
+        if arg == "-":  # a manifest piped in as Parquet (seral segment recordings/ - | seral extract - out.parquet)
+            from seraltools.table import read_table
+
+            manifests.append(manifest_table(read_table("-"), "<stdin>", Path.cwd(), check_files=check_files))
+            described.append({"manifest": "<stdin>"})
+            history += metadata(manifests[-1]).get("history", [])
+        elif (p.is_file() and p.name == "wav.scp") or (p.is_dir() and (p / "wav.scp").is_file()):
             scp = p if p.name == "wav.scp" else p / "wav.scp"  # a Kaldi data directory
             manifests.append(read_kaldi(scp.parent, check_files=check_files))
-            described.append({"kaldi": str(scp.parent.resolve()), "fingerprint": fingerprint_file(scp)})
+            described.append({"kaldi": str(scp.parent.resolve()),
+                              "fingerprint": {f: fingerprint_file(scp.parent / f) for f in ("wav.scp", "segments", "utt2spk")
+                                              if (scp.parent / f).is_file()}})
         elif p.is_dir() and not _audio_in_dir(p) and any(_hf_audio(f) for f in sorted(p.glob("*.parquet"))):
             for f in sorted(f for f in p.glob("*.parquet") if _hf_audio(f)):  # a Hugging Face dataset's shards
                 manifests.append(read_manifest(f, check_files=check_files))

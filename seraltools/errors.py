@@ -30,6 +30,8 @@ def first_line(e: BaseException) -> str:
 #: Optional packages -> the install command that brings them (pyproject.toml's extras).
 EXTRAS = {
     "torch": "pip install 'seraltools[torch]'",
+    "dvector": "pip install 'seraltools[dvector]' && pip install --no-deps resemblyzer",
+    "ecapa": "pip install 'seraltools[ecapa]'",
     "webrtcvad": "pip install 'seraltools[dvector]'",
     "speechbrain": "pip install 'seraltools[ecapa]'",
     "ray": "pip install 'seraltools[ray]'",

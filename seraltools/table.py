@@ -101,6 +101,9 @@ def read_table(path: str | os.PathLike, *, need_features: bool = False) -> pa.Ta
     except FileNotFoundError:
         raise BadInput(f"{name}: no such file") from None
     except (pa.ArrowInvalid, OSError) as e:
+        if Path(name).suffix.lower() in (".csv", ".tsv", ".json", ".jsonl", ".txt"):
+            raise BadInput(f"{name}: seral tables are Parquet; a CSV/TSV manifest is an input of extract or segment "
+                           "(seral extract MANIFEST out.parquet makes a table of it)") from None
         raise BadInput(f"{name}: not a Parquet table ({_first_line(e)})") from None
     return validate(table, name, need_features=need_features)
 
@@ -335,6 +338,9 @@ def _json_default(o: Any) -> Any:
 # --------------------------------------------------------------------------- writing
 
 
+TERMINAL = "refusing to write binary Parquet to a terminal; redirect (> out.parquet) or pipe (| seral ...) it"
+
+
 def check_output(path: str | os.PathLike, directory_ok: bool = False) -> None:
     """Refuse, before any work, an output path that cannot be written (one line, exit 2).
 
@@ -343,6 +349,8 @@ def check_output(path: str | os.PathLike, directory_ok: bool = False) -> None:
     missing directories are created) must let a file be created in it: tried, not
     guessed from permission bits, so read-only mounts, /proc and /sys are caught."""
     if str(path) == "-":
+        if sys.stdout.isatty():
+            raise BadInput(TERMINAL)
         return
     target = Path(path)
     if target.is_dir():
@@ -445,7 +453,7 @@ def write_table(table: pa.Table, path: str | os.PathLike) -> None:
     """Write ``table`` to ``path`` atomically (``-`` = stdout, refused on a terminal)."""
     if str(path) == "-":
         if sys.stdout.isatty():
-            raise BadInput("refusing to write binary Parquet to a terminal; redirect (> out.parquet) or pipe (| seral ...) it")
+            raise BadInput(TERMINAL)
         buf = io.BytesIO()
         pq.write_table(table, buf)
         sys.stdout.buffer.write(buf.getvalue())

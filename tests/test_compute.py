@@ -129,7 +129,8 @@ def test_the_core_tools_run_without_torch(synth_4x4, tmp_path):
 
 @pytest.mark.parametrize("args, what", [
     (["extract", "--feat", "cpc", "--model", "m.safetensors"], "--feat cpc"),
-    (["extract", "--feat", "dvector"], None),
+    (["extract", "--feat", "dvector"], "seraltools[dvector]' && pip install --no-deps resemblyzer"),
+    (["extract", "--feat", "ecapa", "--model", "."], "seraltools[ecapa]"),
     (["train-cpc", "--out", "m.safetensors"], "train-cpc"),
     (["reduce", "--method", "ae"], "reduce --method ae"),
 ])

@@ -93,10 +93,24 @@ def test_bad_spans_are_one_line_errors_and_skippable(cli, recording, start, end,
     assert res.exit_code == 0, res.stderr
     assert pq.read_table(recording / "o.parquet").column("id").to_pylist() == ["good"]
     assert "1 of 2 utterances" in res.stderr
+    skipped = [line for line in res.stderr.splitlines() if "skipped" in line][0]
+    assert "nan" not in skipped and (words.split(": ")[-1] in skipped or "start and end" in skipped
+                                     or "outside the file" in skipped), skipped
+
+
+def test_segment_pipes_into_extract(recording):
+    """seral segment REC - | seral extract - OUT: a manifest read from stdin."""
+    from tests.conftest import seral
+
+    x = np.concatenate([np.zeros(8000), load_audio(recording / "rec.wav").samples, np.zeros(16000)]).astype(np.float32)
+    sf.write(recording / "long.wav", x, 16000, subtype="FLOAT")
+    segs = seral("segment", "-q", recording / "long.wav", "-", check=True)
+    out = seral("extract", "-q", "-", recording / "f.parquet", input=segs.stdout, check=True)
+    assert out.returncode == 0 and pq.read_table(recording / "f.parquet").num_rows >= 1
 
 
 def test_load_audio_refuses_non_finite_spans(recording):
-    with pytest.raises(BadInput, match="start and end must be seconds"):
+    with pytest.raises(BadInput, match="start and end must be numbers of seconds"):
         load_audio(Segment(str(recording / "rec.wav"), float("nan"), 1.0))
 
 

@@ -191,10 +191,14 @@ class DVectorFeatures:
     def __init__(self, model: str | None = None, device: str = "cpu", trim_silence: bool = True):
         from seraltools.compute import resolve_device
 
+        self.device = resolve_device(device, f"--feat {self.name}", extra="dvector")
+        try:
+            import webrtcvad  # noqa: F401  (checked now, used per file)
+        except ImportError:
+            raise BadInput(f"--feat dvector trims silences with WebRTC VAD, which is not installed: {INSTALL}") from None
         self.weights = Path(model) if model else resemblyzer_weights()
         if not self.weights.is_file():
             raise BadInput(f"{self.weights}: no such GE2E weights file")
-        self.device = resolve_device(device, f"--feat {self.name}")
         self.net = GE2E(self.weights, self.device)
         self.trim_silence = trim_silence
 

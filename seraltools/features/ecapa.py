@@ -169,7 +169,7 @@ class ECAPAFeatures:
         self.model_dir = Path(model)
         if not self.model_dir.is_dir():
             raise BadInput(f"{model}: not a directory; --feat ecapa --model takes a SpeechBrain model directory")
-        self.device = resolve_device(device, f"--feat {self.name}")
+        self.device = resolve_device(device, f"--feat {self.name}", extra="ecapa")
         import torch
 
         self.features, self.norm, self.model = load_speechbrain_ecapa(self.model_dir, self.device)
