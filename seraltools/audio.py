@@ -41,6 +41,10 @@ class Audio:
         return len(self.samples) / SAMPLE_RATE
 
 
+#: A span's end may pass the file's end by this much (seconds; rounding in manifests,
+#: other tools' segment files): it is read to the end of the file.
+OVERSHOOT = 0.01
+
 #: Frames read from a file at a time: memory stays flat in the file's length.
 READ_BLOCK = 1 << 18
 
@@ -125,17 +129,20 @@ class Embedded(NamedTuple):
 
     parquet: str
     row: int
+    start: float | None = None
+    end: float | None = None
 
     def __str__(self) -> str:
-        return f"{self.parquet} [row {self.row + 1}]"
+        span = "" if self.start is None and self.end is None else " " + str(Segment("", self.start, self.end)).strip()
+        return f"{self.parquet} [row {self.row + 1}]{span}"
 
 
 Source = Union[str, Path, Segment, Embedded]
 
 
 def _span(source: Source) -> tuple[str, float | None, float | None]:
-    if isinstance(source, Segment):
-        return str(source.path), source.start, source.end
+    if isinstance(source, (Segment, Embedded)):
+        return str(source.path if isinstance(source, Segment) else source), source.start, source.end
     return str(source), None, None
 
 
@@ -205,7 +212,7 @@ def _opened(source: Source):
             rate, frames = int(sound.samplerate), max(0, int(sound.frames))
             first = 0 if start is None else int(round(start * rate))
             stop = frames if end is None else int(round(end * rate))
-            if not whole and (first < 0 or first >= frames or stop > frames + 1 or stop <= first):
+            if not whole and (first < 0 or first >= frames or stop > frames + OVERSHOOT * rate or stop <= first):
                 raise BadInput(f"{label}: the span is outside the file (it holds {frames / rate:.3f} s) or empty; "
                                "fix start/end or remove the row")
             stop = min(stop, frames)
@@ -292,8 +299,12 @@ class _Buffer:
     """A float32 array filled block by block: allocated once for the expected length
     (grown if more comes), so memory holds the signal once, not its blocks and a copy."""
 
+    #: The most allocated up front: a header's frame count can be wrong (or hostile); beyond
+    #: it the buffer grows as samples really arrive.
+    MAX_INITIAL = 1 << 26
+
     def __init__(self, capacity: int = 0):
-        self.data = np.empty(max(capacity, 1 << 16), np.float32)
+        self.data = np.empty(min(max(capacity, 1 << 16), self.MAX_INITIAL), np.float32)
         self.size = 0
 
     def append(self, x: np.ndarray) -> None:

@@ -121,9 +121,11 @@ def idle_cpus(interval: float = 0.1) -> float | None:
         after = _cpu_times()
     except (OSError, ValueError):
         return None
-    mine = _affinity() or set(after)
+    mine = (_affinity() or set(after)) & set(before) & set(after)
+    if not mine:  # the CPU numbering of /proc/stat is not this process's (e.g. lxcfs): cannot tell
+        return None
     idle = 0.0
-    for cpu in mine & set(before) & set(after):
+    for cpu in mine:
         d_idle = after[cpu][0] - before[cpu][0]
         d_total = after[cpu][1] - before[cpu][1]
         idle += d_idle / d_total if d_total > 0 else 1.0

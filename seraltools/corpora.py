@@ -114,7 +114,7 @@ def _hf_audio(path: Path) -> bool:
         schema = pq.read_schema(str(path))
     except Exception:
         return False
-    if "audio" not in schema.names or "path" in schema.names:
+    if "audio" not in schema.names:
         return False
     audio = schema.field("audio").type
     return pa.types.is_struct(audio) and audio.get_field_index("bytes") >= 0
@@ -131,7 +131,7 @@ def read_hf_audio(path: Path) -> pa.Table:
 
     name = str(path)
     schema = pq.read_schema(name)
-    others = [c for c in schema.names if c not in ("audio", "audio_row")]
+    others = [c for c in schema.names if c not in ("audio", "audio_row")]  # a dataset's own `path` is kept as audio_path
     n = pq.ParquetFile(name).metadata.num_rows
     table = pq.read_table(name, columns=others) if others else pa.table({})
     if not n:
@@ -148,7 +148,7 @@ def read_hf_audio(path: Path) -> pa.Table:
             table = table.set_column(table.column_names.index(col), col, pa.array(values, pa.string()))
     ids = ([str(v) if v is not None else None for v in table.column(ID).to_pylist()] if ID in table.column_names
            else [f"{path.stem}-{i + 1:06d}" for i in range(n)])
-    rest = {c: table.column(c) for c in table.column_names if c != ID}
+    rest = {("audio_path" if c == "path" else c): table.column(c) for c in table.column_names if c != ID}
     return pa.table({ID: pa.array(ids, pa.string()), "path": pa.array([str(path.resolve())] * n, pa.string()),
                      "audio_row": pa.array(range(n), pa.int64()), **rest})
 
@@ -302,12 +302,18 @@ def sources(table: pa.Table) -> list:
     from seraltools.audio import Embedded, Segment
 
     paths = table.column("path").to_pylist()
-    if "audio_row" in table.column_names:
-        rows = table.column("audio_row").to_pylist()
-        if any(r is not None for r in rows):
-            return [Embedded(p, int(r)) if r is not None else p for p, r in zip(paths, rows)]
-    spans = [table.column(c).to_pylist() if c in table.column_names else [None] * len(paths) for c in SPAN_COLUMNS]
-    return [Segment(p, s, e) if (s is not None or e is not None) else p for p, s, e in zip(paths, *spans)]
+    n = len(paths)
+    rows = table.column("audio_row").to_pylist() if "audio_row" in table.column_names else [None] * n
+    starts, ends = (table.column(c).to_pylist() if c in table.column_names else [None] * n for c in SPAN_COLUMNS)
+    out = []
+    for p, r, s, e in zip(paths, rows, starts, ends):
+        if r is not None:
+            out.append(Embedded(p, int(r), s, e))
+        elif s is not None or e is not None:
+            out.append(Segment(p, s, e))
+        else:
+            out.append(p)
+    return out
 
 
 def _absolute(path: Path) -> str:

@@ -21,11 +21,12 @@ holds the frame energies (4 bytes per 10 ms), never the audio.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from seraltools.audio import SAMPLE_RATE, Segment, stream_audio
+from seraltools.audio import SAMPLE_RATE, Embedded, Segment, stream_audio
 from seraltools.errors import BadInput
 
 FRAME, HOP = 400, 160  # 25 ms frames every 10 ms at 16 kHz
@@ -96,21 +97,27 @@ def find_utterances(energy: np.ndarray, seconds: float, cfg: SegmentConfig = Seg
         if out[i - 1][1] > out[i][0]:
             mid = (raw[i - 1][1] + raw[i][0]) / 2
             out[i - 1][1], out[i][0] = min(out[i - 1][1], mid), max(out[i][0], mid)
-    return [(round(a, 4), round(b, 4)) for a, b in out]
+    # to 0.1 ms, rounded inward so that a span never reaches past the recording
+    return [(math.ceil(a * 1e4) / 1e4, math.floor(b * 1e4) / 1e4) for a, b in out]
 
 
 def _split(first: int, last: int, energy: np.ndarray, cfg: SegmentConfig, hop_s: float,
            frame_s: float) -> list[tuple[int, int]]:
-    """[first, last] frames, split at the quietest frame until no piece exceeds max_length."""
-    if (last - first) * hop_s + frame_s <= cfg.max_length:
-        return [(first, last)]
+    """[first, last] frames, split at the quietest frame (of equally quiet ones, the one
+    nearest the middle) until no piece exceeds max_length; pieces in time order."""
     margin = max(1, int(np.ceil(cfg.min_length / hop_s)))
-    lo, hi = first + margin, last - margin
-    if hi <= lo:
-        return [(first, last)]
-    cut = lo + int(np.argmin(energy[lo:hi]))
-    return (_split(first, cut - 1, energy, cfg, hop_s, frame_s) +
-            _split(cut + 1, last, energy, cfg, hop_s, frame_s))
+    done, todo = [], [(first, last)]
+    while todo:
+        a, b = todo.pop()
+        lo, hi = a + margin, b - margin
+        if (b - a) * hop_s + frame_s <= cfg.max_length or hi <= lo:
+            done.append((a, b))
+            continue
+        e = energy[lo:hi]
+        quietest = np.flatnonzero(e <= e.min())
+        cut = lo + int(quietest[np.argmin(np.abs(quietest - (hi - lo) / 2))])
+        todo += [(cut + 1, b), (a, cut - 1)]  # the earlier piece is popped first
+    return done
 
 
 def segment_recording(source, cfg: SegmentConfig = SegmentConfig()) -> tuple[float, list[tuple[float, float]]]:
@@ -118,7 +125,7 @@ def segment_recording(source, cfg: SegmentConfig = SegmentConfig()) -> tuple[flo
     times are the file's own (a segment's offset added)."""
     with stream_audio(source) as (seconds, blocks):
         energy = frame_energies(blocks)
-    offset = source.start or 0.0 if isinstance(source, Segment) else 0.0
+    offset = (source.start or 0.0) if isinstance(source, (Segment, Embedded)) else 0.0
     return seconds, [(offset + a, offset + b) for a, b in find_utterances(energy, seconds, cfg)]
 
 
@@ -152,7 +159,7 @@ def segment_table(utterances, cfg: SegmentConfig = SegmentConfig(), *, on_error:
             if advance:
                 advance(1)
         audio_s += seconds
-        path = source.path if isinstance(source, Segment) else str(source)
+        path = source.path if isinstance(source, Segment) else source.parquet if isinstance(source, Embedded) else str(source)
         for k, (a, b) in enumerate(spans, 1):
             rows["id"].append(f"{rec_ids[r]}_{k:04d}")
             rows["path"].append(path)

@@ -280,3 +280,41 @@ def test_hugging_face_audio_parquet_is_an_input(cli, synth_dir, tmp_path):
 
     again = sources(collect_inputs([str(tmp_path / "hf.parquet")], "auto")[0])
     np.testing.assert_array_equal(load_audio(again[5]).samples, load_audio(wavs[5]).samples)
+
+
+def test_sources_are_decided_per_row_and_segment_reads_hf_rows(cli, synth_dir, tmp_path):
+    """A Hugging Face file beside a Kaldi directory keeps the Kaldi spans; seral segment on
+    Hugging Face rows writes a manifest extract reads (spans of embedded audio)."""
+    from seraltools.audio import Embedded, Segment
+    from seraltools.corpora import sources
+
+    wavs = sorted(synth_dir.glob("*.wav"))
+    write_hf_dataset(tmp_path / "hf.parquet", wavs[:2], [0, 1], ["anger", "sadness"])
+    k = tmp_path / "kaldi"
+    k.mkdir()
+    (k / "wav.scp").write_text(f"rec {wavs[2]}\n")
+    (k / "segments").write_text("u1 rec 0.1 0.5\n")
+    src = sources(collect_inputs([str(tmp_path / "hf.parquet"), str(k)], "none")[0])
+    assert [type(s) for s in src] == [Embedded, Embedded, Segment] and src[2].start == 0.1
+    res = cli("segment", "-q", "--min-length", "0.2", tmp_path / "hf.parquet", tmp_path / "segs.parquet")
+    assert res.exit_code == 0, res.stderr
+    segs = pq.read_table(tmp_path / "segs.parquet")
+    assert set(segs.column("path").to_pylist()) == {str((tmp_path / "hf.parquet").resolve())}
+    res = cli("extract", "-q", tmp_path / "segs.parquet", tmp_path / "f.parquet")
+    assert res.exit_code == 0, res.stderr
+    assert pq.read_table(tmp_path / "f.parquet").num_rows == segs.num_rows
+
+
+def test_hf_parquet_with_its_own_path_column(synth_dir, tmp_path):
+    """Common Voice style: the dataset has a `path` column of its own (kept as audio_path)."""
+    import json
+
+    wavs = sorted(synth_dir.glob("*.wav"))[:2]
+    audio = pa.array([{"bytes": w.read_bytes(), "path": w.name} for w in wavs],
+                     pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
+    t = pa.table({"path": [w.name for w in wavs], "audio": audio, "sentence": ["a", "b"]})
+    pq.write_table(t.replace_schema_metadata({"huggingface": json.dumps({"info": {"features": {}}})}),
+                   tmp_path / "cv.parquet")
+    utts, _ = collect_inputs([str(tmp_path / "cv.parquet")], "none")
+    assert utts.column("audio_path").to_pylist() == [w.name for w in wavs]
+    assert utts.column("audio_row").to_pylist() == [0, 1]

@@ -242,3 +242,39 @@ def test_emodb_utterances_come_back_from_a_concatenation(emodb, tmp_path):
         a, b = bounds[i]
         assert bounds[i - 1][1] < s and e < bounds[i + 1][0]
         assert min(e, b) - max(s, a) >= 0.7 * (b - a)  # most of the file (EMO-DB files have pauses of their own)
+
+
+# ---------------------------------------------------------------- review findings, kept as regressions
+
+
+def test_split_of_long_even_sound_is_iterative_and_balanced():
+    from seraltools.segment import SegmentConfig, find_utterances
+
+    spans = find_utterances(np.full(90000, -20.0), 900.0, SegmentConfig(pad=0.0))  # 15 min without a pause
+    assert spans and all(b - a <= 20.0 for a, b in spans)
+    assert min(b - a for a, b in spans) > 5.0  # ties cut near the middle, not min_length off one end
+
+
+def test_segment_ends_never_pass_the_file_and_small_overshoots_are_read(tmp_path):
+    from seraltools.segment import segment_recording
+
+    rng = np.random.default_rng(4)
+    x = (0.3 * rng.standard_normal(480003)).astype(np.float32)  # 10.00006 s at 48 kHz, sound to the end
+    x[200000:240000] = 0
+    sf.write(tmp_path / "r.wav", x, 48000, subtype="FLOAT")
+    seconds, spans = segment_recording(tmp_path / "r.wav")
+    assert spans[-1][1] <= seconds
+    for a, b in spans:
+        load_audio(Segment(str(tmp_path / "r.wav"), a, b))
+    load_audio(Segment(str(tmp_path / "r.wav"), 9.0, seconds + 0.005))  # a rounded end: read to the end
+    with pytest.raises(BadInput, match="outside the file"):
+        load_audio(Segment(str(tmp_path / "r.wav"), 9.0, seconds + 0.5))
+
+
+def test_a_buffer_does_not_trust_a_huge_frame_count():
+    from seraltools.audio import _Buffer
+
+    b = _Buffer(1 << 40)
+    assert len(b.data) == _Buffer.MAX_INITIAL
+    b.append(np.ones(10, np.float32))
+    assert b.take().sum() == 10

@@ -70,6 +70,13 @@ def read_hyperparams(yaml_path: Path) -> dict:
             value = loader.construct_scalar(node)
         return _Tagged("!" + suffix, value, line)
 
+    def no_aliases(self, parent, index):  # an alias tree can blow up exponentially; a model needs none
+        if self.check_event(yaml.events.AliasEvent):
+            line = self.peek_event().start_mark.line + 1
+            raise BadInput(f"{yaml_path}: line {line}: YAML aliases (*name) are not accepted; write the value out")
+        return yaml.SafeLoader.compose_node(self, parent, index)
+
+    Loader.compose_node = no_aliases
     Loader.add_multi_constructor("!", tagged)
     try:
         with open(yaml_path) as f:
@@ -173,8 +180,12 @@ class ECAPAFeatures:
         import torch
 
         self.features, self.norm, self.model = load_speechbrain_ecapa(self.model_dir, self.device)
-        with torch.no_grad():
-            self.dim = int(self._embed(np.zeros(16000, np.float32)).shape[-1])
+        try:
+            with torch.no_grad():
+                self.dim = int(self._embed(np.zeros(16000, np.float32)).shape[-1])
+        except Exception as e:
+            raise BadInput(f"{self.model_dir / 'hyperparams.yaml'}: compute_features and embedding_model do not fit "
+                           f"together ({first_line(e)})") from None
 
     def config(self) -> dict:
         return {"model": str(self.model_dir), "dim": self.dim}
