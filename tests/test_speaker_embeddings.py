@@ -294,22 +294,23 @@ def test_an_empty_ecapa_checkpoint_is_a_one_line_error(cli, ecapa_dir, synth_dir
     assert res.exit_code == 2 and "embedding_model.ckpt" in res.stderr, res.stderr
 
 
-def test_ecapa_modules_that_do_not_fit_together_are_one_line(cli, ecapa_dir, synth_dir, tmp_path):
-    d, _ = ecapa_dir
+def ecapa_with(yaml_text: str, good, tmp_path):
+    """An ECAPA directory with ``yaml_text`` and the good directory's checkpoint."""
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "hyperparams.yaml").write_text(HYPERPARAMS.replace("    n_mels: !ref <n_mels>\n", "    n_mels: 40\n", 1))
-    (bad / "embedding_model.ckpt").write_bytes((d / "embedding_model.ckpt").read_bytes())
+    (bad / "hyperparams.yaml").write_text(yaml_text)
+    (bad / "embedding_model.ckpt").write_bytes((good / "embedding_model.ckpt").read_bytes())
+    return bad
+
+
+def test_ecapa_modules_that_do_not_fit_together_are_one_line(cli, ecapa_dir, synth_dir, tmp_path):
+    bad = ecapa_with(HYPERPARAMS.replace("    n_mels: !ref <n_mels>\n", "    n_mels: 40\n", 1), ecapa_dir[0], tmp_path)
     res = cli("extract", "--feat", "ecapa", "--model", bad, synth_dir, tmp_path / "o.parquet")
     assert res.exit_code == 2 and "do not fit together" in res.stderr, res.stderr
 
 
 def test_yaml_aliases_are_refused(cli, ecapa_dir, synth_dir, tmp_path):
-    d, _ = ecapa_dir
-    bad = tmp_path / "bad"
-    bad.mkdir()
     bomb = "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-    (bad / "hyperparams.yaml").write_text(bomb + HYPERPARAMS)
-    (bad / "embedding_model.ckpt").write_bytes((d / "embedding_model.ckpt").read_bytes())
+    bad = ecapa_with(bomb + HYPERPARAMS, ecapa_dir[0], tmp_path)
     res = cli("extract", "--feat", "ecapa", "--model", bad, synth_dir, tmp_path / "o.parquet")
     assert res.exit_code == 2 and "aliases" in res.stderr, res.stderr
