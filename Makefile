@@ -62,6 +62,7 @@ bench: venv
 	$(BIN)/python benchmarks/contention.py --emodb $(CORPUS)
 	$(BIN)/python benchmarks/long_files.py
 	$(BIN)/python benchmarks/segment.py --emodb $(CORPUS)
+	$(BIN)/python benchmarks/predict.py --emodb $(CORPUS)
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -7,14 +7,14 @@ _seral() {
         w="${COMP_WORDS[i]}"
         [[ $w == -* ]] && continue
         case "${path:+$path }$w" in
-            'extract'|'info'|'mal-select'|'cluster-labels'|'pretrain'|'reduce'|'segment'|'cluster-speakers'|'synth'|'train-cpc'|'evaluate'|'evaluate al'|'evaluate ser'|'evaluate clusters')
+            'extract'|'info'|'mal-select'|'cluster-labels'|'predict'|'pretrain'|'reduce'|'segment'|'cluster-speakers'|'synth'|'train-cpc'|'evaluate'|'evaluate al'|'evaluate ser'|'evaluate clusters')
                 path="${path:+$path }$w" ;;
         esac
     done
     case "$path" in
         '')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--version --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -W "extract info mal-select cluster-labels pretrain reduce segment cluster-speakers synth train-cpc evaluate" -- "$cur")); fi ;;
+            else COMPREPLY=($(compgen -W "extract info mal-select cluster-labels predict pretrain reduce segment cluster-speakers synth train-cpc evaluate" -- "$cur")); fi ;;
         'extract')
             case "$prev" in
                 --feat|-f) COMPREPLY=($(compgen -W "logmel cpc dvector encoder ecapa" -- "$cur")); return ;;
@@ -49,6 +49,13 @@ _seral() {
                 --column|-c) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --replace --quiet -q --help -h" -- "$cur"))
+            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+        'predict')
+            case "$prev" in
+                --column) return ;;
+                --seed) return ;;
+            esac
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column --seed --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'pretrain')
             case "$prev" in

@@ -5,6 +5,7 @@ complete -c seral -n '__fish_use_subcommand' -a extract -d 'Extract one feature 
 complete -c seral -n '__fish_use_subcommand' -a info -d 'Show rows, columns, feature name and dimension, label counts and...'
 complete -c seral -n '__fish_use_subcommand' -a mal-select -d 'Rank utterances for annotation - medoids of k-medoids clusters,...'
 complete -c seral -n '__fish_use_subcommand' -a cluster-labels -d 'Propagate each medoids label to its whole cluster (the papers...'
+complete -c seral -n '__fish_use_subcommand' -a predict -d 'Train the papers classifier on the labelled utterances and label...'
 complete -c seral -n '__fish_use_subcommand' -a pretrain -d 'Pretrain an SER encoder (wav2vec 2.0-style, raw waveform) without...'
 complete -c seral -n '__fish_use_subcommand' -a reduce -d 'Reduce feature dimensionality - PCA, the papers autoencoder, or t-SNE'
 complete -c seral -n '__fish_use_subcommand' -a segment -d 'Cut long recordings into utterances at long silences (an energy...'
@@ -48,6 +49,11 @@ complete -c seral -n '__fish_seen_subcommand_from cluster-labels' -l column -s c
 complete -c seral -n '__fish_seen_subcommand_from cluster-labels' -l replace -d 'Overwrite label columns the queue already has'
 complete -c seral -n '__fish_seen_subcommand_from cluster-labels' -l quiet -s q -d 'No progress bar or summary on stderr'
 complete -c seral -n '__fish_seen_subcommand_from cluster-labels' -l help -s h -d 'Show help and exit.'
+complete -c seral -n '__fish_seen_subcommand_from predict' -F
+complete -c seral -n '__fish_seen_subcommand_from predict' -l column -x -d 'Label column(s) to learn; repeat for several (default - emotion,...'
+complete -c seral -n '__fish_seen_subcommand_from predict' -l seed -x -d 'Seed of every random step - same input and seed, same output'
+complete -c seral -n '__fish_seen_subcommand_from predict' -l quiet -s q -d 'No progress bar or summary on stderr'
+complete -c seral -n '__fish_seen_subcommand_from predict' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from pretrain' -F
 complete -c seral -n '__fish_seen_subcommand_from pretrain' -l out -s o -r -F -d 'Encoder model file to write (safetensors)'
 complete -c seral -n '__fish_seen_subcommand_from pretrain' -l clusters -x -d 'Table from seral cluster-speakers (id, speaker, cluster; centres...'

@@ -1,0 +1,53 @@
+"""seral predict: label the rest of the corpus from the labelled utterances."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from seraltools.cli import app
+from seraltools.cli._common import InputTable, Output, Quiet, Seed, tool
+
+
+@tool(app, "predict")
+def predict_cmd(
+    labels: Annotated[Path, typer.Argument(help="Labels: CSV, TSV or Parquet with 'id' and label columns (annotations, or the table of seral cluster-labels).", metavar="LABELS")],
+    features: InputTable,
+    output: Output,
+    column: Annotated[Optional[list[str]], typer.Option("--column", help="Label column(s) to learn; repeat for several (default: emotion, valence, arousal where present).")] = None,
+    seed: Seed = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Train the paper's classifier on the labelled utterances and label every utterance.
+
+    An RBF SVM on the z-scored features, C and gamma by a stratified grid search (MCC)
+    on the labelled rows. OUTPUT is FEATURES with <column>_predicted, <column>_score
+    (the SVM's decision value) and labelled; stderr gives the cross-validated MCC on
+    the labelled rows, an estimate of how good the predictions for the rest are.
+
+    Example: seral predict labelled.parquet logmel.parquet predictions.parquet
+    """
+    from seraltools.mal import read_labels
+    from seraltools.predict import predict_table
+    from seraltools.progress import log
+    from seraltools.table import history_entry, read_table, stamp, write_table
+
+    source = "<stdin>" if features == "-" else features
+    table, summary = predict_table(read_table(features, need_features=True), read_labels(labels), columns=column,
+                                   seed=seed, source=str(labels))
+    fits = {c: {k: v for k, v in f.items() if k != "classes"} | {"classes": [str(v) for v in f["classes"]]}
+            for c, f in summary["fits"].items()}
+    entry = history_entry("predict", {"columns": summary["columns"], "seed": seed, "fits": fits},
+                          [{"labels": str(labels), "features": source}])
+    write_table(stamp(table, entry), output)
+    if not quiet:
+        for col, f in summary["fits"].items():
+            cv = (f"cross-validated MCC {f['cv_mcc']:.3f} ({f['grid_folds']}-fold)" if f["cv_mcc"] is not None
+                  else "no cross-validation (a class has a single labelled row)")
+            log(f"seral predict: {col}: {f['labelled']} labelled rows, {len(f['classes'])} classes, "
+                f"C={f['C']:g} gamma={f['gamma']:.3g}, {cv}")
+        if summary["labels_not_in_features"]:
+            log(f"seral predict: warning: {summary['labels_not_in_features']} labelled ids are not in {source}")
+        log(f"seral predict: {summary['rows']} rows labelled by prediction ({summary['labelled']} by people) -> {output}")

@@ -1,0 +1,66 @@
+"""seral predict: the paper's classifier trained on the labelled rows labels every row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from seraltools.errors import BadInput
+from seraltools.predict import predict_table
+from seraltools.table import set_features, write_table
+
+
+def features_and_labels(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    emo = np.array(["anger", "sadness", "neutral"])[rng.integers(0, 3, n)]
+    x = rng.standard_normal((n, 8)) + 4.0 * y[:, None] * np.eye(8)[0] + 4.0 * (emo == "anger")[:, None] * np.eye(8)[1]
+    t = set_features(pa.table({"id": [f"u{i}" for i in range(n)]}), x.astype(np.float32))
+    return t, y, emo
+
+
+def test_predict_learns_the_labelled_rows_and_labels_the_rest(tmp_path):
+    t, y, emo = features_and_labels()
+    labelled = np.arange(0, 120, 4)  # 30 rows labelled
+    labels = pa.table({"id": [f"u{i}" for i in labelled], "valence": pa.array(y[labelled], pa.int8()),
+                       "annotator": ["ann"] * len(labelled)})
+    out, summary = predict_table(t, labels)
+    assert summary["columns"] == ["valence"]  # the annotator column is not a label
+    pred = np.array(out.column("valence_predicted").to_pylist())
+    rest = np.setdiff1d(np.arange(120), labelled)
+    assert (pred[rest] == y[rest]).mean() > 0.8
+    assert out.schema.field("valence_predicted").type == pa.int8()
+    assert out.column("labelled").to_pylist() == [i % 4 == 0 for i in range(120)]
+    fit = summary["fits"]["valence"]
+    assert fit["labelled"] == 30 and fit["cv_mcc"] is not None and fit["classes"] == [0, 1]
+    again, _ = predict_table(t, labels)
+    assert again.equals(out)
+
+
+def test_predict_cli_several_columns_and_strings(cli, tmp_path):
+    t, y, emo = features_and_labels(seed=1)
+    write_table(t, tmp_path / "f.parquet")
+    rows = range(0, 120, 3)
+    (tmp_path / "labels.csv").write_text("id,emotion,arousal\n" + "".join(
+        f"u{i},{emo[i]},{'high' if y[i] else 'low'}\n" for i in rows))
+    res = cli("predict", tmp_path / "labels.csv", tmp_path / "f.parquet", tmp_path / "p.parquet")
+    assert res.exit_code == 0, res.stderr
+    assert "emotion: 40 labelled rows, 3 classes" in res.stderr and "cross-validated MCC" in res.stderr
+    p = pq.read_table(tmp_path / "p.parquet")
+    assert set(p.column("emotion_predicted").to_pylist()) <= {"anger", "sadness", "neutral"}
+    assert set(p.column("arousal_predicted").to_pylist()) <= {0, 1}
+    assert p.column("emotion_score").type == pa.float32()
+
+
+def test_predict_refuses_what_it_cannot_learn(tmp_path):
+    t, y, _ = features_and_labels()
+    with pytest.raises(BadInput, match="same label"):
+        predict_table(t, pa.table({"id": ["u0", "u1"], "valence": pa.array([1, 1], pa.int8())}))
+    with pytest.raises(BadInput, match="no labelled row"):
+        predict_table(t, pa.table({"id": ["x0", "x1"], "valence": pa.array([0, 1], pa.int8())}))
+    with pytest.raises(BadInput, match="no column nope"):
+        predict_table(t, pa.table({"id": ["u0"], "valence": pa.array([0], pa.int8())}), columns=["nope"])
+    one_each, _ = predict_table(t, pa.table({"id": ["u0", "u1"], "valence": pa.array([0, 1], pa.int8())}))
+    assert one_each.num_rows == 120  # one row per class: no grid search, C = 1
