@@ -40,9 +40,10 @@ _seral() {
                 --k) return ;;
                 --metric) COMPREPLY=($(compgen -W "auto cosine euclidean" -- "$cur")); return ;;
                 --budget) return ;;
+                --labelled) COMPREPLY=($(compgen -f -- "$cur")); return ;;
                 --seed) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method --k --metric --standardize --no-standardize --budget --only-queries --seed --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method --k --metric --standardize --no-standardize --budget --only-queries --labelled --seed --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'cluster-labels')
             case "$prev" in

@@ -41,6 +41,7 @@ complete -c seral -n '__fish_seen_subcommand_from mal-select' -l metric -x -a 'a
 complete -c seral -n '__fish_seen_subcommand_from mal-select' -l standardize -l no-standardize -d 'z-score each selection feature at the corpus level before MAL...'
 complete -c seral -n '__fish_seen_subcommand_from mal-select' -l budget -x -d 'Queries to rank - a count (50), a fraction (0.1) or a percentage (10%)'
 complete -c seral -n '__fish_seen_subcommand_from mal-select' -l only-queries -d 'Write only the ranked rows, in query order'
+complete -c seral -n '__fish_seen_subcommand_from mal-select' -l labelled -r -F -d 'A next round - ids already asked about (a labels CSV/TSV/Parquet...'
 complete -c seral -n '__fish_seen_subcommand_from mal-select' -l seed -x -d 'Seed of every random step - same input and seed, same output'
 complete -c seral -n '__fish_seen_subcommand_from mal-select' -l quiet -s q -d 'No progress bar or summary on stderr'
 complete -c seral -n '__fish_seen_subcommand_from mal-select' -l help -s h -d 'Show help and exit.'

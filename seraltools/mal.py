@@ -294,12 +294,18 @@ def select(
     only_queries: bool = False,
     seed: int = 0,
     source: str = "table",
+    labelled: set[str] | None = None,
 ):
     """``seral mal-select`` on a feature table: returns (queue table, one-line summary).
 
     Adds ``cluster``, ``cluster_size``, ``is_medoid`` and ``rank`` (1 = first query). With
     ``standardize`` MAL measures distances on the features z-scored at the corpus level
-    (:mod:`seraltools.standardize`)."""
+    (:mod:`seraltools.standardize`).
+
+    ``labelled``: ids already asked about (a next round). They are never queued again;
+    the budget counts new queries. MAL clusters the whole table with k = max(N/3, budget +
+    labelled), so that every query is still a medoid, and ranks the medoids of clusters
+    without a labelled row first (largest first), then those of clusters that have one."""
     import pyarrow as pa
 
     from seraltools.table import feature_matrix, history_entry, metadata, set_column, stamp
@@ -309,6 +315,12 @@ def select(
     if n == 0:
         raise BadInput(f"{source}: the table has no rows")
     params = {"method": method, "seed": seed, "budget": budget}
+    done = np.zeros(n, dtype=bool)
+    if labelled:
+        done = np.array([i in labelled for i in table.column("id").to_pylist()])
+        if done.all():
+            raise BadInput(f"{source}: every row is already labelled; nothing left to queue")
+        params["labelled"] = int(done.sum())
     if method == "mal":
         if standardize:
             from seraltools.standardize import zscore
@@ -317,8 +329,13 @@ def select(
         params["standardize"] = standardize
         metric = resolve_metric(metric, x.shape[1], standardize)
         k0 = default_k(n) if k is None else int(k)
-        b = resolve_budget(budget, n, default=k0)
-        queries, c = mal_queue(x, b, k0, metric=metric, seed=seed)
+        b = min(resolve_budget(budget, n, default=k0), n - int(done.sum()))
+        queries, c = mal_queue(x, min(n, b + int(done.sum())), k0, metric=metric, seed=seed)
+        if done.any():  # a next round: new medoids, those of clusters nobody labelled in first
+            covered = set(c.cluster[done].tolist())
+            fresh = [m for m in c.medoids if not done[m]]
+            queries = np.array(([m for m in fresh if c.cluster[m] not in covered] +
+                                [m for m in fresh if c.cluster[m] in covered])[:b], dtype=np.int64)
         cluster = pa.array(c.cluster, pa.int32())
         cluster_size = pa.array(c.sizes[c.cluster].astype(np.int32), pa.int32())
         is_medoid = np.zeros(n, dtype=bool)
@@ -326,10 +343,16 @@ def select(
         params.update(k=c.k, metric=c.metric, exact=c.exact, loss=c.loss)
         summary = f"{c.k} clusters ({c.metric}, {'exact' if c.exact else 'block approximation'}), {b} queries"
         if c.k > k0:
-            summary += f" (the budget is above k = {k0}: clustered with k = {c.k})"
+            summary += f" (budget and labelled rows above k = {k0}: clustered with k = {c.k})"
+        if done.any():
+            summary += f"; {int(done.sum())} labelled rows not queued again"
     elif method == "random":
-        b = resolve_budget(budget, n, default=default_k(n))
-        queries = random_queue(n, b, seed)
+        b = min(resolve_budget(budget, n, default=default_k(n)), n - int(done.sum()))
+        if done.any():  # the same seeded order, labelled rows left out
+            queries = random_queue(n, n, seed)
+            queries = queries[~done[queries]][:b]
+        else:
+            queries = random_queue(n, b, seed)
         cluster = pa.nulls(n, pa.int32())
         cluster_size = pa.nulls(n, pa.int32())
         is_medoid = np.zeros(n, dtype=bool)

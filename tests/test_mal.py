@@ -231,3 +231,35 @@ def test_cluster_labels_cli(cli, tmp_path):
     (tmp_path / "emo.csv").write_text(f"id,emotion\n{medoid_ids[0]},x\n")
     exists = cli("cluster-labels", tmp_path / "q.parquet", tmp_path / "emo.csv", tmp_path / "x.parquet")
     assert exists.exit_code == 2 and "already has column" in exists.stderr
+
+
+def test_a_next_round_never_queues_labelled_rows_again(cli, tmp_path):
+    """mal-select --labelled: the budget counts new queries, none of them labelled before,
+    and clusters nobody labelled come first."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from seraltools.table import set_features, write_table
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(c, 0.3, (20, 4)) for c in range(8)]).astype(np.float32)
+    write_table(set_features(pa.table({"id": [f"u{i}" for i in range(len(x))]}), x), tmp_path / "f.parquet")
+    assert cli("mal-select", "-q", "--budget", 6, tmp_path / "f.parquet", tmp_path / "q1.parquet").exit_code == 0
+    q1 = pq.read_table(tmp_path / "q1.parquet")
+    first = [i for i, r in zip(q1.column("id").to_pylist(), q1.column("rank").to_pylist()) if r is not None]
+    (tmp_path / "labels.csv").write_text("id,emotion\n" + "".join(f"{i},anger\n" for i in first))
+    for method in ("mal", "random"):
+        res = cli("mal-select", "-q", "--method", method, "--budget", 6, "--labelled", tmp_path / "labels.csv",
+                  tmp_path / "f.parquet", tmp_path / "q2.parquet")
+        assert res.exit_code == 0, res.stderr
+        q2 = pq.read_table(tmp_path / "q2.parquet")
+        second = [i for i, r in zip(q2.column("id").to_pylist(), q2.column("rank").to_pylist()) if r is not None]
+        assert len(second) == 6 and not set(second) & set(first)
+        assert sorted(r for r in q2.column("rank").to_pylist() if r is not None) == list(range(1, 7))
+        if method == "mal":  # the new medoids come from clusters without a labelled row
+            cluster = dict(zip(q2.column("id").to_pylist(), q2.column("cluster").to_pylist()))
+            assert not {cluster[i] for i in second} & {cluster[i] for i in first}
+    everyone = tmp_path / "all.csv"
+    everyone.write_text("id\n" + "".join(f"u{i}\n" for i in range(len(x))))
+    res = cli("mal-select", "--labelled", everyone, tmp_path / "f.parquet", tmp_path / "q3.parquet")
+    assert res.exit_code == 2 and "every row is already labelled" in res.stderr

@@ -23,6 +23,7 @@ def mal_select_cmd(
     standardize: Standardize = True,
     budget: Annotated[Optional[str], typer.Option("--budget", help="Queries to rank: a count (50), a fraction (0.1) or a percentage (10%). Default: k (every medoid).")] = None,
     only_queries: Annotated[bool, typer.Option("--only-queries", help="Write only the ranked rows, in query order.")] = False,
+    labelled: Annotated[Optional[Path], typer.Option("--labelled", help="A next round: ids already asked about (a labels CSV/TSV/Parquet with an id column). They are not queued again; --budget counts new queries.", dir_okay=False)] = None,
     seed: Seed = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -37,13 +38,20 @@ def mal_select_cmd(
 
     Example: seral mal-select --budget 5% logmel.parquet queue.parquet
     """
+    import pyarrow as pa
+
     from seraltools.mal import select
     from seraltools.progress import log
     from seraltools.table import read_table, write_table
 
+    done = None
+    if labelled:
+        from seraltools.mal import read_labels
+
+        done = set(read_labels(labelled).column("id").cast(pa.string()).to_pylist())
     result, summary = select(read_table(table, need_features=True), method=method, k=k, metric=metric,
                              standardize=standardize, budget=budget, only_queries=only_queries, seed=seed,
-                             source="<stdin>" if table == "-" else table)
+                             source="<stdin>" if table == "-" else table, labelled=done)
     write_table(result, output)
     if not quiet:
         log(f"seral mal-select: {summary} -> {output}")
