@@ -67,3 +67,22 @@ def test_a_bad_option_is_one_line_and_exit_2(path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--no-such-option" in lines[0], proc.stderr
+
+
+def test_docstrings_become_one_line_paragraphs():
+    from seraltools.cli._common import unwrap
+
+    doc = """First line
+        of a summary.
+
+        A paragraph broken
+        over lines.
+        - a bullet
+        - another
+
+        Example: seral x a b
+        """
+    assert unwrap(doc) == "First line of a summary.\n\nA paragraph broken over lines.\n- a bullet\n- another\n\nExample: seral x a b"
+    for path, cmd in COMMANDS.items():  # the source's line breaks never reach the help
+        for para in (cmd.help or "").split("\n\n"):
+            assert all(line.startswith("- ") for line in para.splitlines()[1:]), (path, para)

@@ -97,9 +97,28 @@ def tool(app: typer.Typer, name: str, *, label: str | None = None, directory_out
                 err(f"seral {label}: internal error: {type(e).__name__}: {e} (SERAL_DEBUG=1 shows the traceback)")
                 raise typer.Exit(1) from None
 
+        kwargs.setdefault("help", unwrap(fn.__doc__ or ""))
         return app.command(name, **kwargs)(run)
 
     return decorate
+
+
+def unwrap(doc: str) -> str:
+    """A docstring as help text: each paragraph one line (the terminal wraps it), so that
+    line breaks of the source never show mid-sentence; lines starting with "- " stay lines."""
+    import inspect
+
+    paragraphs = []
+    for para in inspect.cleandoc(doc).split("\n\n"):
+        lines = [ln.strip() for ln in para.splitlines() if ln.strip()]
+        joined: list[str] = []
+        for ln in lines:
+            if joined and not ln.startswith("- "):
+                joined[-1] += " " + ln
+            else:
+                joined.append(ln)
+        paragraphs.append("\n".join(joined))
+    return "\n\n".join(p for p in paragraphs if p)
 
 
 def _quiet_broken_pipe() -> None:
