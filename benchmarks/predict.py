@@ -49,7 +49,7 @@ def scores(table, labelled_ids: list[str], seed: int) -> dict:
     labels = pa.table({"id": labelled_ids, **{t: pa.array([truth[t][row[i]] for i in labelled_ids], pa.int8())
                                               for t in tasks}})
     out, _ = predict_table(table, labels, seed=seed)
-    rest = ~np.array(out.column("labelled").to_pylist())
+    rest = ~np.array(out.column("valence_labelled").to_pylist())  # valence and arousal are labelled together
     mcc = [matthews_corrcoef(truth[t][rest], np.array(out.column(f"{t}_predicted").to_pylist())[rest]) for t in tasks]
     acc = [float((truth[t][rest] == np.array(out.column(f"{t}_predicted").to_pylist())[rest]).mean()) for t in tasks]
     return {"mcc": float(np.mean(mcc)), "acc": float(np.mean(acc))}

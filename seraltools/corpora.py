@@ -380,16 +380,18 @@ def collect_inputs(
             described.append({"kaldi": str(scp.parent.resolve()),
                               "fingerprint": {f: fingerprint_file(scp.parent / f) for f in ("wav.scp", "segments", "utt2spk")
                                               if (scp.parent / f).is_file()}})
-        elif p.is_dir() and not _audio_in_dir(p) and any(_hf_audio(f) for f in sorted(p.glob("*.parquet"))):
-            for f in sorted(f for f in p.glob("*.parquet") if _hf_audio(f)):  # a Hugging Face dataset's shards
-                manifests.append(read_manifest(f, check_files=check_files))
-                described.append({"manifest": str(f.resolve()), "fingerprint": fingerprint_file(f)})
         elif p.is_dir():
             found = _audio_in_dir(p)
-            if not found:
-                raise BadInput(f"{arg}: directory holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
-            audio += [(f.relative_to(p).with_suffix("").as_posix(), f) for f in found]
-            described.append({"directory": str(p.resolve()), "files": len(found)})
+            shards = sorted(f for f in p.rglob("*.parquet") if _hf_audio(f))  # Hugging Face datasets' Parquet files
+            if not found and not shards:
+                raise BadInput(f"{arg}: directory holds no audio files ({', '.join(AUDIO_SUFFIXES)}) and no Parquet "
+                               "files with an 'audio' column of {bytes, path}")
+            for f in shards:
+                manifests.append(read_manifest(f, check_files=check_files))
+                described.append({"manifest": str(f.resolve()), "fingerprint": fingerprint_file(f)})
+            if found:
+                audio += [(f.relative_to(p).with_suffix("").as_posix(), f) for f in found]
+                described.append({"directory": str(p.resolve()), "files": len(found)})
         elif p.is_file() and _is_manifest(p):
             manifests.append(read_manifest(p, check_files=check_files))
             described.append({"manifest": str(p.resolve()), "fingerprint": fingerprint_file(p)})

@@ -316,8 +316,13 @@ def select(
         raise BadInput(f"{source}: the table has no rows")
     params = {"method": method, "seed": seed, "budget": budget}
     done = np.zeros(n, dtype=bool)
+    note = ""
     if labelled:
-        done = np.array([i in labelled for i in table.column("id").to_pylist()])
+        row_ids = table.column("id").to_pylist()
+        done = np.array([i in labelled for i in row_ids])
+        missing = len(set(labelled) - set(row_ids))
+        note = f"; {int(done.sum())} labelled rows not queued again" + (
+            f" ({missing} labelled ids are not in {source}: do the ids match?)" if missing else "")
         if done.all():
             raise BadInput(f"{source}: every row is already labelled; nothing left to queue")
         params["labelled"] = int(done.sum())
@@ -344,8 +349,7 @@ def select(
         summary = f"{c.k} clusters ({c.metric}, {'exact' if c.exact else 'block approximation'}), {b} queries"
         if c.k > k0:
             summary += f" (budget and labelled rows above k = {k0}: clustered with k = {c.k})"
-        if done.any():
-            summary += f"; {int(done.sum())} labelled rows not queued again"
+        summary += note
     elif method == "random":
         b = min(resolve_budget(budget, n, default=default_k(n)), n - int(done.sum()))
         if done.any():  # the same seeded order, labelled rows left out
@@ -356,7 +360,7 @@ def select(
         cluster = pa.nulls(n, pa.int32())
         cluster_size = pa.nulls(n, pa.int32())
         is_medoid = np.zeros(n, dtype=bool)
-        summary = f"random order, {b} queries"
+        summary = f"random order, {b} queries{note}"
     else:
         raise BadInput(f"--method {method!r}: choose mal or random")
     rank = np.zeros(n, dtype=np.int32)

@@ -23,19 +23,32 @@ NOT_LABELS = frozenset({"id", "path", "features", "duration", "cluster", "cluste
 WELL_KNOWN_LABELS = ("emotion", "valence", "arousal")
 
 
+def _bookkeeping(name: str) -> bool:
+    return (name in NOT_LABELS or name.startswith("__index_level_")
+            or name.endswith(("_predicted", "_score", "_labelled")))
+
+
 def label_columns(labels, columns: list[str] | None, source: str) -> list[str]:
     """The columns to learn: ``columns`` when given, else the well-known label columns the
-    labels table has (emotion, valence, arousal), else its other non-bookkeeping columns."""
+    labels table has (emotion, valence, arousal), else its other columns that are not
+    bookkeeping (queue columns, pandas' index, an earlier prediction's columns)."""
     names = labels.column_names
     if columns:
         missing = [c for c in columns if c not in names]
         if missing:
             raise BadInput(f"{source}: no column {', '.join(missing)}; it has {', '.join(names)}")
         return list(columns)
-    found = [c for c in WELL_KNOWN_LABELS if c in names] or [c for c in names if c not in NOT_LABELS]
+    found = [c for c in WELL_KNOWN_LABELS if c in names] or [c for c in names if not _bookkeeping(c)]
     if not found:
         raise BadInput(f"{source}: no label column; name one with --column")
     return found
+
+
+def _label(v):
+    """A cell as a label: None for empty, NaN or blank."""
+    if v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip()):
+        return None
+    return v
 
 
 def predict_column(x: np.ndarray, y: list, seed: int = 0, grid_folds: int = 5) -> tuple[list, np.ndarray, dict]:
@@ -53,7 +66,7 @@ def predict_column(x: np.ndarray, y: list, seed: int = 0, grid_folds: int = 5) -
     keys = np.array([str(v) for v, k in zip(y, known) if k])
     classes, counts = np.unique(keys, return_counts=True)
     if len(classes) < 2:
-        raise BadInput(f"every labelled row has the same label ({classes[0]!r}); label at least two classes")
+        raise BadInput(f"every labelled row has the same label ({str(classes[0])}); label at least two classes")
     folds = min(grid_folds, int(counts.min()))
     if folds >= 2:
         fit = tune_svm(x[known], keys, SimulationConfig(grid_folds=folds), seed)
@@ -70,8 +83,10 @@ def predict_column(x: np.ndarray, y: list, seed: int = 0, grid_folds: int = 5) -
 
 def predict_table(features, labels, *, columns: list[str] | None = None, seed: int = 0,
                   source: str = "labels"):
-    """The tool: (FEATURES with ``<col>_predicted``, ``<col>_score`` per label column and
-    ``labelled``, summary) -- rows matched to LABELS by id; a null label is no label."""
+    """The tool: (FEATURES with ``<col>_predicted``, ``<col>_score`` and ``<col>_labelled``
+    per label column, summary) -- rows matched to LABELS by id; an empty or NaN cell is no
+    label. Columns found automatically that cannot be learnt (no labelled row, one class)
+    are left out and listed in the summary's ``skipped``; given ones are errors."""
     import pyarrow as pa
 
     from seraltools.standardize import zscore
@@ -79,20 +94,28 @@ def predict_table(features, labels, *, columns: list[str] | None = None, seed: i
 
     cols = label_columns(labels, columns, source)
     ids = features.column(ID).to_pylist()
+    id_set = set(ids)
     lab_ids = labels.column(ID).cast(pa.string()).to_pylist()
     row_of = {i: r for r, i in enumerate(lab_ids)}
-    unknown = [i for i in lab_ids if i not in set(ids)]
+    unknown = sum(i not in id_set for i in lab_ids)
     x = zscore(feature_matrix(features))
-    out, fits, any_label = features, {}, np.zeros(len(ids), bool)
+    out, fits, skipped = features, {}, {}
     for col in cols:
-        values = labels.column(col).to_pylist()
+        values = [_label(v) for v in labels.column(col).to_pylist()]
         y = [values[row_of[i]] if i in row_of else None for i in ids]
-        any_label |= np.array([v is not None for v in y])
-        predicted, score, fit = predict_column(x, y, seed)
+        try:
+            predicted, score, fit = predict_column(x, y, seed)
+        except BadInput as e:
+            if columns:
+                raise BadInput(f"{source}: column {col}: {e}") from None
+            skipped[col] = str(e)
+            continue
         typ = labels.schema.field(col).type
         out = set_column(out, f"{col}_predicted", pa.array(predicted, typ))
         out = set_column(out, f"{col}_score", pa.array(score, pa.float32()))
+        out = set_column(out, f"{col}_labelled", pa.array([v is not None for v in y], pa.bool_()))
         fits[col] = fit
-    out = set_column(out, "labelled", pa.array(any_label, pa.bool_()))
-    return out, {"columns": cols, "fits": fits, "rows": len(ids), "labelled": int(any_label.sum()),
-                 "labels_not_in_features": len(unknown)}
+    if not fits:
+        raise BadInput(f"{source}: no column can be learnt: " + "; ".join(f"{c}: {r}" for c, r in skipped.items()))
+    return out, {"columns": list(fits), "fits": fits, "rows": len(ids), "skipped": skipped,
+                 "labels_not_in_features": unknown}

@@ -143,7 +143,8 @@ def segment_table(utterances, cfg: SegmentConfig = SegmentConfig(), *, on_error:
 
     cfg.check()
     rec_ids = utterances.column("id").to_pylist()
-    keep_cols = [c for c in utterances.column_names if c not in ("id", "path", "duration", "features", *SPAN_COLUMNS)]
+    keep_cols = [c for c in utterances.column_names
+                 if c not in ("id", "path", "duration", "features", "recording", *SPAN_COLUMNS)]
     rows: dict[str, list] = {c: [] for c in ("id", "path", "start", "end", "duration", "recording", *keep_cols)}
     extra = {c: utterances.column(c).to_pylist() for c in keep_cols}
     skipped, audio_s = [], 0.0

@@ -318,3 +318,20 @@ def test_hf_parquet_with_its_own_path_column(synth_dir, tmp_path):
     utts, _ = collect_inputs([str(tmp_path / "cv.parquet")], "none")
     assert utts.column("audio_path").to_pylist() == [w.name for w in wavs]
     assert utts.column("audio_row").to_pylist() == [0, 1]
+
+
+def test_a_directory_with_audio_and_hf_parquet_reads_both(synth_dir, tmp_path):
+    import shutil
+
+    wavs = sorted(synth_dir.glob("*.wav"))
+    d = tmp_path / "mixed"
+    (d / "data").mkdir(parents=True)
+    shutil.copy(wavs[0], d)
+    write_hf_dataset(d / "data" / "train-00000-of-00001.parquet", wavs[1:4], [0, 1, 0], ["anger", "sadness"])
+    pq.write_table(pa.table({"id": ["x"], "other": [1]}), d / "data" / "not-audio.parquet")
+    utts, _ = collect_inputs([str(d)], "none")
+    assert utts.num_rows == 4
+    hf_only = tmp_path / "hfroot"
+    (hf_only / "data").mkdir(parents=True)
+    write_hf_dataset(hf_only / "data" / "train-00000-of-00001.parquet", wavs[1:3], [0, 1], ["anger", "sadness"])
+    assert collect_inputs([str(hf_only)], "none")[0].num_rows == 2

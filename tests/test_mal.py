@@ -263,3 +263,16 @@ def test_a_next_round_never_queues_labelled_rows_again(cli, tmp_path):
     everyone.write_text("id\n" + "".join(f"u{i}\n" for i in range(len(x))))
     res = cli("mal-select", "--labelled", everyone, tmp_path / "f.parquet", tmp_path / "q3.parquet")
     assert res.exit_code == 2 and "every row is already labelled" in res.stderr
+
+
+def test_labelled_ids_that_match_nothing_are_said(cli, tmp_path):
+    import pyarrow as pa
+
+    from seraltools.table import set_features, write_table
+
+    x = np.random.default_rng(1).standard_normal((30, 3)).astype(np.float32)
+    write_table(set_features(pa.table({"id": [f"u{i}" for i in range(30)]}), x), tmp_path / "f.parquet")
+    (tmp_path / "labels.csv").write_text("id,emotion\nu1.wav,anger\nu2.wav,sadness\n")
+    res = cli("mal-select", "--budget", 5, "--labelled", tmp_path / "labels.csv", tmp_path / "f.parquet",
+              tmp_path / "q.parquet")
+    assert res.exit_code == 0 and "2 labelled ids are not in" in res.stderr

@@ -32,7 +32,7 @@ def test_predict_learns_the_labelled_rows_and_labels_the_rest(tmp_path):
     rest = np.setdiff1d(np.arange(120), labelled)
     assert (pred[rest] == y[rest]).mean() > 0.8
     assert out.schema.field("valence_predicted").type == pa.int8()
-    assert out.column("labelled").to_pylist() == [i % 4 == 0 for i in range(120)]
+    assert out.column("valence_labelled").to_pylist() == [i % 4 == 0 for i in range(120)]
     fit = summary["fits"]["valence"]
     assert fit["labelled"] == 30 and fit["cv_mcc"] is not None and fit["classes"] == [0, 1]
     again, _ = predict_table(t, labels)
@@ -64,3 +64,23 @@ def test_predict_refuses_what_it_cannot_learn(tmp_path):
         predict_table(t, pa.table({"id": ["u0"], "valence": pa.array([0], pa.int8())}), columns=["nope"])
     one_each, _ = predict_table(t, pa.table({"id": ["u0", "u1"], "valence": pa.array([0, 1], pa.int8())}))
     assert one_each.num_rows == 120  # one row per class: no grid search, C = 1
+
+
+def test_columns_found_automatically_that_cannot_be_learnt_are_left_out(cli, tmp_path):
+    """An annotation template with only some columns filled; pandas' index; NaN cells."""
+    t, y, emo = features_and_labels(seed=2)
+    write_table(t, tmp_path / "f.parquet")
+    rows = list(range(0, 120, 3))
+    (tmp_path / "labels.csv").write_text("id,emotion,valence,arousal\n" + "".join(f"u{i},{emo[i]},,\n" for i in rows))
+    res = cli("predict", tmp_path / "labels.csv", tmp_path / "f.parquet", tmp_path / "p.parquet")
+    assert res.exit_code == 0, res.stderr
+    assert "column valence left out" in res.stderr and "column arousal left out" in res.stderr
+    p = pq.read_table(tmp_path / "p.parquet")
+    assert "emotion_predicted" in p.column_names and "valence_predicted" not in p.column_names
+    assert sum(p.column("emotion_labelled").to_pylist()) == len(rows)
+    res = cli("predict", "--column", "valence", tmp_path / "labels.csv", tmp_path / "f.parquet", tmp_path / "q.parquet")
+    assert res.exit_code == 2 and "column valence: no labelled row" in res.stderr
+    pq.write_table(pa.table({"id": [f"u{i}" for i in rows], "mood": [float(y[i]) if i % 2 else float("nan") for i in rows],
+                             "__index_level_0__": rows}), tmp_path / "pandas.parquet")
+    out, summary = predict_table(t, pq.read_table(tmp_path / "pandas.parquet"))
+    assert summary["columns"] == ["mood"] and summary["fits"]["mood"]["labelled"] == len(rows) // 2

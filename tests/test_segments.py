@@ -278,3 +278,13 @@ def test_a_buffer_does_not_trust_a_huge_frame_count():
     assert len(b.data) == _Buffer.MAX_INITIAL
     b.append(np.ones(10, np.float32))
     assert b.take().sum() == 10
+
+
+def test_segments_of_segments_keep_one_recording_column(cli, tmp_path):
+    x, truth = planted(seed=3)
+    sf.write(tmp_path / "rec.wav", x, 16000, subtype="FLOAT")
+    assert cli("segment", "-q", tmp_path / "rec.wav", tmp_path / "s1.csv").exit_code == 0
+    res = cli("segment", "-q", "--min-length", "0.2", tmp_path / "s1.csv", tmp_path / "s2.parquet")
+    assert res.exit_code == 0, res.stderr
+    t = pq.read_table(tmp_path / "s2.parquet")
+    assert t.column_names.count("recording") == 1 and t.column("recording")[0].as_py() == "rec_0001"

@@ -24,8 +24,8 @@ def predict_cmd(
 
     An RBF SVM on the z-scored features, C and gamma by a stratified grid search (MCC)
     on the labelled rows. OUTPUT is FEATURES with <column>_predicted, <column>_score
-    (the SVM's decision value) and labelled; stderr gives the cross-validated MCC on
-    the labelled rows, an estimate of how good the predictions for the rest are.
+    (the SVM's decision value) and <column>_labelled; stderr gives the cross-validated
+    MCC on the labelled rows, an estimate of how good the predictions for the rest are.
 
     Example: seral predict labelled.parquet logmel.parquet predictions.parquet
     """
@@ -48,6 +48,8 @@ def predict_cmd(
                   else "no cross-validation (a class has a single labelled row)")
             log(f"seral predict: {col}: {f['labelled']} labelled rows, {len(f['classes'])} classes, "
                 f"C={f['C']:g} gamma={f['gamma']:.3g}, {cv}")
+        for col, reason in summary["skipped"].items():
+            log(f"seral predict: warning: column {col} left out: {reason}")
         if summary["labels_not_in_features"]:
             log(f"seral predict: warning: {summary['labels_not_in_features']} labelled ids are not in {source}")
-        log(f"seral predict: {summary['rows']} rows labelled by prediction ({summary['labelled']} by people) -> {output}")
+        log(f"seral predict: {summary['rows']} rows, {', '.join(summary['columns'])} predicted -> {output}")
