@@ -383,7 +383,12 @@ def read_labels(path):
     from seraltools.table import cast_well_known, check_unique_ids, read_user_table
 
     name = str(path)
-    t = read_user_table(path, "labels table", empty_is_null=True)
+    if name == "-":  # a table piped in (seral cluster-labels ... - | seral predict - ...)
+        from seraltools.table import read_table
+
+        t = read_table("-")
+    else:
+        t = read_user_table(path, "labels table", empty_is_null=True)
     if "id" not in t.column_names:
         raise BadInput(f"{name}: no 'id' column; the labels table needs id plus label columns")
     t = cast_well_known(t, name, label_words=True)  # valence/arousal as int8 0/1 (from 0/1, negative/positive, low/high)

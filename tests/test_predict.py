@@ -84,3 +84,19 @@ def test_columns_found_automatically_that_cannot_be_learnt_are_left_out(cli, tmp
                              "__index_level_0__": rows}), tmp_path / "pandas.parquet")
     out, summary = predict_table(t, pq.read_table(tmp_path / "pandas.parquet"))
     assert summary["columns"] == ["mood"] and summary["fits"]["mood"]["labelled"] == len(rows) // 2
+
+
+def test_labels_piped_from_cluster_labels(tmp_path):
+    """seral cluster-labels QUEUE LABELS - | seral predict - FEATURES OUT."""
+    from tests.conftest import seral
+
+    t, y, _ = features_and_labels(seed=3)
+    write_table(t, tmp_path / "f.parquet")
+    seral("mal-select", "-q", "--budget", 20, tmp_path / "f.parquet", tmp_path / "q.parquet", check=True)
+    q = pq.read_table(tmp_path / "q.parquet")
+    asked = [i for i, r in zip(q.column("id").to_pylist(), q.column("rank").to_pylist()) if r is not None]
+    (tmp_path / "ann.csv").write_text("id,valence\n" + "".join(f"{i},{y[int(i[1:])]}\n" for i in asked))
+    cl = seral("cluster-labels", "-q", tmp_path / "q.parquet", tmp_path / "ann.csv", "-", check=True)
+    seral("predict", "-q", "-", tmp_path / "f.parquet", tmp_path / "p.parquet", input=cl.stdout, check=True)
+    p = pq.read_table(tmp_path / "p.parquet")
+    assert sum(p.column("valence_labelled").to_pylist()) > len(asked)  # the propagated cluster labels too

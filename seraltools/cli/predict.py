@@ -13,7 +13,7 @@ from seraltools.cli._common import InputTable, Output, Quiet, Seed, tool
 
 @tool(app, "predict")
 def predict_cmd(
-    labels: Annotated[Path, typer.Argument(help="Labels: CSV, TSV or Parquet with 'id' and label columns (annotations, or the table of seral cluster-labels).", metavar="LABELS")],
+    labels: Annotated[Path, typer.Argument(help="Labels: CSV, TSV or Parquet with 'id' and label columns (annotations, or the table of seral cluster-labels); - for a Parquet table on stdin.", metavar="LABELS")],
     features: InputTable,
     output: Output,
     column: Annotated[Optional[list[str]], typer.Option("--column", help="Label column(s) to learn; repeat for several (default: emotion, valence, arousal where present).")] = None,
@@ -34,6 +34,10 @@ def predict_cmd(
     from seraltools.progress import log
     from seraltools.table import history_entry, read_table, stamp, write_table
 
+    if str(labels) == "-" and features == "-":
+        from seraltools.errors import BadInput
+
+        raise BadInput("LABELS and FEATURES cannot both be - (stdin); give one of them as a file")
     source = "<stdin>" if features == "-" else features
     table, summary = predict_table(read_table(features, need_features=True), read_labels(labels), columns=column,
                                    seed=seed, source=str(labels))

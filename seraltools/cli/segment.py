@@ -18,7 +18,7 @@ def segment_cmd(
     threshold: Annotated[float, typer.Option("--threshold", help="Voiced frames: energy above the recording's speech level (95th percentile of 25 ms frames) plus this many dB.")] = -40.0,
     min_silence: Annotated[float, typer.Option("--min-silence", help="Seconds of pause that end an utterance.")] = 0.4,
     min_length: Annotated[float, typer.Option("--min-length", help="Shorter utterances are dropped (seconds).")] = 0.5,
-    max_length: Annotated[float, typer.Option("--max-length", help="Longer stretches without a pause are split at their quietest frame (seconds).")] = 20.0,
+    max_length: Annotated[float, typer.Option("--max-length", help="Longer stretches without a pause are split at their quietest frame (seconds, before --pad; a piece may pass it by a frame when no cut keeps both sides --min-length).")] = 20.0,
     pad: Annotated[float, typer.Option("--pad", help="Seconds kept before and after each utterance (never into the next).")] = 0.1,
     corpus: Annotated[CorpusName, typer.Option("--corpus", help="File-name labels of audio inputs, as for extract; copied to every utterance.")] = "none",
     on_error: OnError = "fail",
