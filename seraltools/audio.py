@@ -117,10 +117,15 @@ class Segment(NamedTuple):
     end: float | None = None
 
     def __str__(self) -> str:
-        def fmt(v):
-            return "" if v is None else "?" if v != v else f"{v:g}"
+        return f"{self.path} {_span_text(self.start, self.end)}"
 
-        return f"{self.path} [{fmt(self.start)}-{fmt(self.end)} s]"
+
+def _span_text(start: float | None, end: float | None) -> str:
+    """``[1.5-3 s]``: a span as messages name it (empty = file start/end, ? = not a number)."""
+    def fmt(v):
+        return "" if v is None else "?" if v != v else f"{v:g}"
+
+    return f"[{fmt(start)}-{fmt(end)} s]"
 
 
 class Embedded(NamedTuple):
@@ -133,7 +138,7 @@ class Embedded(NamedTuple):
     end: float | None = None
 
     def __str__(self) -> str:
-        span = "" if self.start is None and self.end is None else " " + str(Segment("", self.start, self.end)).strip()
+        span = "" if self.start is None and self.end is None else " " + _span_text(self.start, self.end)
         return f"{self.parquet} [row {self.row + 1}]{span}"
 
 
@@ -146,7 +151,11 @@ def _span(source: Source) -> tuple[str, float | None, float | None]:
     return str(source), None, None
 
 
-_ROW_GROUP: dict = {}  # the last row group read per Parquet file: rows are read in order
+#: The Parquet file last read from (path, file, first row of each row group) and its
+#: last row group's audio column: rows are read in order, so each file is opened and
+#: each row group read once per process.
+_PARQUET: dict = {}
+_ROW_GROUP: dict = {}
 
 
 def _embedded_file(source: Embedded):
@@ -157,16 +166,16 @@ def _embedded_file(source: Embedded):
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(source.parquet)
-        start, group = 0, None
-        for g in range(pf.num_row_groups):
-            n = pf.metadata.row_group(g).num_rows
-            if source.row < start + n:
-                group = g
-                break
-            start += n
-        if group is None:
+        if source.parquet not in _PARQUET:
+            _PARQUET.clear()
+            pf = pq.ParquetFile(source.parquet)
+            sizes = [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)]
+            _PARQUET[source.parquet] = (pf, np.cumsum([0] + sizes))
+        pf, firsts = _PARQUET[source.parquet]
+        if not 0 <= source.row < firsts[-1]:
             raise BadInput(f"{source}: the file has only {pf.metadata.num_rows} rows")
+        group = int(np.searchsorted(firsts, source.row, side="right")) - 1
+        start = int(firsts[group])
         key = (source.parquet, group)
         if key not in _ROW_GROUP:
             _ROW_GROUP.clear()

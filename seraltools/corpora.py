@@ -366,20 +366,26 @@ def collect_inputs(
     audio: list[tuple[str, Path]] = []  # (id, path)
     described: list[dict] = []
     history: list[dict] = []  # of manifests that are seral tables
+    audio_args = 0
+
+    def add_manifest(table: pa.Table, entry: dict) -> None:
+        manifests.append(table)
+        described.append(entry)
+        history.extend(metadata(table).get("history", []))  # a seral table as manifest: its history goes on
+
     for arg in inputs:
         p = Path(arg)
         if arg == "-":  # a manifest piped in as Parquet (seral segment recordings/ - | seral extract - out.parquet)
             from seraltools.table import read_table
 
-            manifests.append(manifest_table(read_table("-"), "<stdin>", Path.cwd(), check_files=check_files))
-            described.append({"manifest": "<stdin>"})
-            history += metadata(manifests[-1]).get("history", [])
+            add_manifest(manifest_table(read_table("-"), "<stdin>", Path.cwd(), check_files=check_files),
+                         {"manifest": "<stdin>"})
         elif (p.is_file() and p.name == "wav.scp") or (p.is_dir() and (p / "wav.scp").is_file()):
-            scp = p if p.name == "wav.scp" else p / "wav.scp"  # a Kaldi data directory
-            manifests.append(read_kaldi(scp.parent, check_files=check_files))
-            described.append({"kaldi": str(scp.parent.resolve()),
-                              "fingerprint": {f: fingerprint_file(scp.parent / f) for f in ("wav.scp", "segments", "utt2spk")
-                                              if (scp.parent / f).is_file()}})
+            d = p.parent if p.name == "wav.scp" else p  # a Kaldi data directory
+            add_manifest(read_kaldi(d, check_files=check_files),
+                         {"kaldi": str(d.resolve()), "fingerprint": {f: fingerprint_file(d / f) for f in
+                                                                      ("wav.scp", "segments", "utt2spk")
+                                                                      if (d / f).is_file()}})
         elif p.is_dir():
             found = _audio_in_dir(p)
             shards = sorted(f for f in p.rglob("*.parquet") if _hf_audio(f))  # Hugging Face datasets' Parquet files
@@ -387,23 +393,23 @@ def collect_inputs(
                 raise BadInput(f"{arg}: directory holds no audio files ({', '.join(AUDIO_SUFFIXES)}) and no Parquet "
                                "files with an 'audio' column of {bytes, path}")
             for f in shards:
-                manifests.append(read_manifest(f, check_files=check_files))
-                described.append({"manifest": str(f.resolve()), "fingerprint": fingerprint_file(f)})
+                add_manifest(read_manifest(f, check_files=check_files),
+                             {"manifest": str(f.resolve()), "fingerprint": fingerprint_file(f)})
             if found:
                 audio += [(f.relative_to(p).with_suffix("").as_posix(), f) for f in found]
                 described.append({"directory": str(p.resolve()), "files": len(found)})
         elif p.is_file() and _is_manifest(p):
-            manifests.append(read_manifest(p, check_files=check_files))
-            described.append({"manifest": str(p.resolve()), "fingerprint": fingerprint_file(p)})
-            history += metadata(manifests[-1]).get("history", [])
+            add_manifest(read_manifest(p, check_files=check_files),
+                         {"manifest": str(p.resolve()), "fingerprint": fingerprint_file(p)})
         elif p.is_file():
             audio.append((p.stem, p))
+            audio_args += 1
         elif not p.exists():
             raise BadInput(f"{arg}: no such file or directory")
         else:
             raise BadInput(f"{arg}: not a file or directory")
-    if len(described) < len(inputs):
-        described.append({"audio_files": len(inputs) - len(described)})
+    if audio_args:
+        described.append({"audio_files": audio_args})
 
     tables = list(manifests)
     chosen = None
