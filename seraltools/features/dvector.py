@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from seraltools.audio import SAMPLE_RATE
-from seraltools.errors import BadInput, first_line
+from seraltools.errors import EXTRAS, BadInput, first_line
 
 N_MELS, N_FFT, HOP = 40, 400, 160
 PARTIAL_FRAMES = 160
@@ -44,7 +44,7 @@ INT16_MAX = 2**15 - 1
 #: time, so memory stays flat in a recording's length; utterances below it are one block.
 LONG = 4096 * HOP
 PARTIAL_BATCH = 256
-INSTALL = "pip install 'seraltools[dvector]'"
+INSTALL = EXTRAS["webrtcvad"]
 #: resemblyzer's wheel ships the pretrained GE2E weights; --no-deps: seral reads them
 #: without importing resemblyzer, whose own requirements would build webrtcvad from source.
 WEIGHTS_INSTALL = "pip install --no-deps resemblyzer (its wheel ships the pretrained GE2E weights)"

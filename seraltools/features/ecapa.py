@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from seraltools.errors import BadInput, first_line
+from seraltools.errors import EXTRAS, BadInput, first_line
 
-INSTALL = "pip install 'seraltools[ecapa]'"
+INSTALL = EXTRAS["ecapa"]
 
 
 #: The modules seral builds from hyperparams.yaml, and the one class each may name.

@@ -29,17 +29,13 @@ FUNCTIONALS = ("mean", "std", "skewness", "kurtosis", "min", "max", "range")
 MOMENTS = FUNCTIONALS[:4]
 
 
-#: Above this many values, :func:`moments` works on a few columns at a time (long
+#: Above this many values, the functionals are computed a few bands at a time (long
 #: recordings: memory flat in their length).
 MOMENTS_BLOCK = 1 << 20
 
 
 def moments(x: np.ndarray) -> np.ndarray:
     """Mean, std, skewness and excess kurtosis over axis 0: a (4, D) float64 array."""
-    if x.size > MOMENTS_BLOCK and x.ndim == 2 and x.shape[1] > 1:
-        step = max(1, MOMENTS_BLOCK // x.shape[0])
-        return np.concatenate([moments(np.ascontiguousarray(x[:, i : i + step]))
-                               for i in range(0, x.shape[1], step)], axis=1)
     x = np.asarray(x, dtype=np.float64)
     mean = x.mean(axis=0)
     d = x - mean
