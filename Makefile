@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DEMO   ?= demo-out
 CORPUS ?= ../shared/corpora/emodb/wav
 
-.PHONY: venv venv-core demo test completions bench clean
+.PHONY: venv venv-core demo test browser completions bench clean
 
 # The core install (no PyTorch) is all the demo needs.
 $(VENV)/.core: pyproject.toml
@@ -40,7 +40,15 @@ demo: venv-core
 	@echo "  al.parquet       the active-learning simulation, MAL vs random; al.png its figure"
 	@echo "Inspect a table with: $(BIN)/seral info $(DEMO)/queue.parquet"
 
-test: venv
+# The browser test of `seral annotate` drives Debian's Chromium (Playwright downloads no
+# browser). Installed here when absent and we are root with apt-get; otherwise the test skips.
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1 || \
+	  { echo "installing Debian's chromium for the browser test"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "could not install chromium: the browser test will skip"
+
+test: venv browser
 	$(BIN)/python -m pytest -q
 
 completions: venv

@@ -19,11 +19,13 @@ Paper "cpc-dimred-medoid-active-learning", Sec. 2.2. Three stages:
    distance of members to their medoid), then a seeded random order.
 
 A budget above k (the paper's 50 % and 100 % budgets exceed k/N = 1/3, a case it
-leaves open) clusters with k = budget instead, so that every query is still the
-medoid of its own cluster (:func:`mal_queue`). An earlier rule that went on
-round-robin with the members nearest each medoid added near-duplicates and fell
-well below random sampling at 50 % on the synthetic corpus. Everything is
-deterministic given ``seed``.
+leaves open) goes on with the medoids of a second MAL clustering of the rows not yet
+queued, then a third, and so on (:func:`mal_queue`), so that every query is a medoid
+and the queue is prefix-stable: a larger budget only appends (a next round continues
+the ranking). Earlier rules fell short of that: round-robin over the members nearest
+each medoid added near-duplicates and fell well below random sampling at 50 % on the
+synthetic corpus; clustering again with k = budget beat random but changed the queue's
+first queries whenever the budget passed k. Everything is deterministic given ``seed``.
 
 **Scale.** The affinity matrix is N x N (float32: 1.6 GB at N = 20,000). Up to
 ``exact_limit`` samples MAL is exact. Beyond it, seral partitions the samples into
@@ -133,12 +135,47 @@ class Clustering:
         return self.medoids[:budget].copy()
 
 
-def mal_queue(x: np.ndarray, budget: int, k: int | None = None, **options) -> tuple[np.ndarray, Clustering]:
-    """The first ``budget`` queries. A budget above k (default N/3) clusters with
-    k = budget instead, so that every query is a medoid."""
-    k = default_k(len(x)) if k is None else int(k)
-    c = mal(x, max(k, int(budget)), **options)
-    return c.queue(int(budget)), c
+def mal_queue(x: np.ndarray, budget: int, k: int | None = None, *, labelled: np.ndarray | None = None,
+              **options) -> tuple[np.ndarray, Clustering]:
+    """The first ``budget`` queries of the MAL order, and the clustering (k, default N/3)
+    whose medoids open it.
+
+    The order is **prefix-stable**: the queue for budget b is the first b queries of the
+    queue for any budget B >= b, also above k. After the k medoids (largest cluster
+    first) come the medoids of a second MAL clustering of the rows not yet queued (k =
+    a third of them, largest first), then of a third, and so on; each level is
+    clustered only when the budget reaches it, with its own seed drawn from ``seed``.
+
+    ``labelled`` (bool per row): rows already asked about, never queued; the first
+    level's medoids of clusters without a labelled row come before those of clusters
+    with one, so that a next round whose labelled rows are the previous queue continues
+    it exactly."""
+    x = np.asarray(x, dtype=np.float32)
+    n = len(x)
+    k = default_k(n) if k is None else int(k)
+    budget = int(budget)
+    done = np.zeros(n, dtype=bool) if labelled is None else np.asarray(labelled, dtype=bool)
+    seed = int(options.pop("seed", 0))
+    c = mal(x, k, seed=seed, **options)
+    covered = np.zeros(c.k, dtype=bool)
+    covered[c.cluster[done]] = True
+    first = c.medoids[~done[c.medoids]]
+    queue = [first[~covered[c.cluster[first]]], first[covered[c.cluster[first]]]]
+    count = sum(len(q) for q in queue)
+    asked = np.zeros(n, dtype=bool)
+    asked[c.medoids] = True
+    level = 0
+    while count < budget and not asked.all():
+        level += 1
+        rest = np.flatnonzero(~asked)
+        level_seed = int(np.random.default_rng([seed, level]).integers(2**31))
+        sub = mal(x[rest], default_k(len(rest)), seed=level_seed, **options)
+        medoids = rest[sub.medoids]
+        asked[medoids] = True
+        medoids = medoids[~done[medoids]]
+        queue.append(medoids)
+        count += len(medoids)
+    return np.concatenate(queue)[:budget].astype(np.int64), c
 
 
 def _exact(x: np.ndarray, k: int, metric: str, rng: np.random.Generator, max_iter: int, algorithm: str):
@@ -303,9 +340,8 @@ def select(
     (:mod:`seraltools.standardize`).
 
     ``labelled``: ids already asked about (a next round). They are never queued again;
-    the budget counts new queries. MAL clusters the whole table with k = max(N/3, budget +
-    labelled), so that every query is still a medoid, and ranks the medoids of clusters
-    without a labelled row first (largest first), then those of clusters that have one."""
+    the budget counts new queries; the ranking continues the MAL order (:func:`mal_queue`),
+    medoids of clusters without a labelled row before those of clusters with one."""
     import pyarrow as pa
 
     from seraltools.table import feature_matrix, history_entry, metadata, set_column, stamp
@@ -335,20 +371,16 @@ def select(
         metric = resolve_metric(metric, x.shape[1], standardize)
         k0 = default_k(n) if k is None else int(k)
         b = min(resolve_budget(budget, n, default=k0), n - int(done.sum()))
-        queries, c = mal_queue(x, min(n, b + int(done.sum())), k0, metric=metric, seed=seed)
-        if done.any():  # a next round: new medoids, those of clusters nobody labelled in first
-            covered = set(c.cluster[done].tolist())
-            fresh = [m for m in c.medoids if not done[m]]
-            queries = np.array(([m for m in fresh if c.cluster[m] not in covered] +
-                                [m for m in fresh if c.cluster[m] in covered])[:b], dtype=np.int64)
+        queries, c = mal_queue(x, b, k0, labelled=done, metric=metric, seed=seed)
         cluster = pa.array(c.cluster, pa.int32())
         cluster_size = pa.array(c.sizes[c.cluster].astype(np.int32), pa.int32())
         is_medoid = np.zeros(n, dtype=bool)
         is_medoid[c.medoids] = True
         params.update(k=c.k, metric=c.metric, exact=c.exact, loss=c.loss)
         summary = f"{c.k} clusters ({c.metric}, {'exact' if c.exact else 'block approximation'}), {b} queries"
-        if c.k > k0:
-            summary += f" (budget and labelled rows above k = {k0}: clustered with k = {c.k})"
+        beyond = int((~is_medoid[queries]).sum())
+        if beyond:
+            summary += f" ({beyond} beyond the {c.k} medoids: from clusterings of the rows not yet queued)"
         summary += note
     elif method == "random":
         b = min(resolve_budget(budget, n, default=default_k(n)), n - int(done.sum()))
@@ -376,26 +408,6 @@ def select(
     return stamp(out, entry, parent=meta), summary
 
 
-def read_labels(path):
-    """Annotations: CSV, TSV or Parquet with an ``id`` column and label columns (empty cells: no label)."""
-    import pyarrow as pa
-
-    from seraltools.table import cast_well_known, check_unique_ids, read_user_table
-
-    name = str(path)
-    if name == "-":  # a table piped in (seral cluster-labels ... - | seral predict - ...)
-        from seraltools.table import read_table
-
-        t = read_table("-")
-    else:
-        t = read_user_table(path, "labels table", empty_is_null=True)
-    if "id" not in t.column_names:
-        raise BadInput(f"{name}: no 'id' column; the labels table needs id plus label columns")
-    t = cast_well_known(t, name, label_words=True)  # valence/arousal as int8 0/1 (from 0/1, negative/positive, low/high)
-    check_unique_ids(t.column("id").cast(pa.string()).to_pylist(), name)
-    return t
-
-
 def propagate_labels(queue, labels, *, columns=None, replace: bool = False, source: str = "queue"):
     """``seral cluster-labels``: each labelled medoid's label for its whole cluster."""
     import pyarrow as pa
@@ -406,10 +418,9 @@ def propagate_labels(queue, labels, *, columns=None, replace: bool = False, sour
             or queue.column("cluster").null_count == queue.num_rows):
         raise BadInput(f"{source}: no MAL clusters (columns 'cluster' and 'is_medoid' from "
                        "`seral mal-select --method mal`); cluster labels need them")
-    columns = columns or [c for c in labels.column_names if c != "id"]
-    missing = [c for c in columns if c not in labels.column_names]
-    if missing or not columns:
-        raise BadInput(f"labels table has no column {', '.join(missing) or '(none besides id)'}")
+    from seraltools.labels import label_columns
+
+    columns = label_columns(labels, columns, "labels table")
     clash = [c for c in columns + ["label_source"] if c in queue.column_names]
     if clash and not replace:
         raise BadInput(f"{source}: already has column(s) {', '.join(clash)}; rename them in the labels table "

@@ -15,34 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from seraltools.errors import BadInput
-
-#: Columns of a labels table that are never labels (queue and table bookkeeping).
-NOT_LABELS = frozenset({"id", "path", "features", "duration", "cluster", "cluster_size", "is_medoid", "rank",
-                        "label_source", "speaker", "corpus", "recording", "start", "end", "audio_row",
-                        "annotator", "time", "lead_time"})
-WELL_KNOWN_LABELS = ("emotion", "valence", "arousal")
-
-
-def _bookkeeping(name: str) -> bool:
-    return (name in NOT_LABELS or name.startswith("__index_level_")
-            or name.endswith(("_predicted", "_score", "_labelled")))
-
-
-def label_columns(labels, columns: list[str] | None, source: str) -> list[str]:
-    """The columns to learn: ``columns`` when given, else the well-known label columns the
-    labels table has (emotion, valence, arousal), else its other columns that are not
-    bookkeeping (queue columns, pandas' index, an earlier prediction's columns)."""
-    names = labels.column_names
-    if columns:
-        missing = [c for c in columns if c not in names]
-        if missing:
-            raise BadInput(f"{source}: no column {', '.join(missing)}; it has {', '.join(names)}")
-        return list(columns)
-    found = [c for c in WELL_KNOWN_LABELS if c in names] or [c for c in names if not _bookkeeping(c)]
-    if not found:
-        raise BadInput(f"{source}: no label column; name one with --column")
-    return found
-
+from seraltools.labels import label_columns
 
 def _label(v):
     """A cell as a label: None for empty, NaN or blank."""

@@ -105,7 +105,7 @@ def _training_sets(train: np.ndarray, select_sets: dict, budget_n: dict, modes: 
                    seed: list[int]) -> dict:
     """Each selector's training rows per budget: (selector, feature set, labels) ->
     budget -> (rows of the training set, row whose label each one gets)."""
-    from seraltools.mal import mal, random_queue, resolve_metric
+    from seraltools.mal import mal_queue, random_queue, resolve_metric
 
     n_train = len(train)
     perm = train[random_queue(n_train, None, int(np.random.default_rng(seed + [0]).integers(2**31)))]
@@ -114,18 +114,20 @@ def _training_sets(train: np.ndarray, select_sets: dict, budget_n: dict, modes: 
     mal_seed = int(np.random.default_rng(seed + [1]).integers(2**31))
     for name, xs in select_sets.items():
         metric = resolve_metric(cfg.metric, xs.shape[1], cfg.standardize)
-        base = mal(xs[train], k, metric=metric, seed=mal_seed, algorithm=cfg.kmedoids)
+        order, base = mal_queue(xs[train], max(budget_n.values()), k, metric=metric, seed=mal_seed,
+                                algorithm=cfg.kmedoids)
         for mode in modes:
             sets[("mal", name, mode)] = {}
         for p, b in budget_n.items():
-            # budgets up to k take the largest clusters' medoids; a larger budget clusters with k = budget
-            c = base if b <= k else mal(xs[train], b, metric=metric, seed=mal_seed, algorithm=cfg.kmedoids)
-            queries = c.queue(b)
+            queries = order[:b]  # prefix-stable: above k, medoids of clusterings of the rows not yet queued
             if "medoid" in modes:
                 sets[("mal", name, "medoid")][p] = (train[queries], train[queries])
             if "cluster" in modes:  # clusters are numbered in query order: the first b were asked
-                members = np.flatnonzero(c.cluster < b)
-                sets[("mal", name, "cluster")][p] = (train[members], train[c.medoids[c.cluster[members]]])
+                members = np.flatnonzero(base.cluster < b)
+                source = base.medoids[base.cluster[members]]
+                own = np.isin(members, queries)  # a queried row beyond the medoids keeps its own label
+                source[own] = members[own]
+                sets[("mal", name, "cluster")][p] = (train[members], train[source])
     return sets
 
 

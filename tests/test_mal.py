@@ -76,11 +76,36 @@ def test_same_seed_same_queue_other_seed_still_valid():
     assert a.k == round(len(x) / 3)
     q = a.queue()
     assert len(q) == len(set(q.tolist())) == a.k  # never a duplicate query
-    big, c = mal_queue(x, 150, seed=3)  # a budget above k = N/3 clusters with k = budget
-    assert c.k == 150 and len(set(big.tolist())) == 150
     np.testing.assert_array_equal(mal_queue(x, 20, seed=3)[0], a.queue(20))
     everything, _ = mal_queue(x, len(x), seed=3)
     assert sorted(everything.tolist()) == list(range(len(x)))
+
+
+def test_the_queue_is_prefix_stable_above_k():
+    """The queue for budget b is the start of the queue for every larger budget, above
+    k = N/3 too; beyond the k medoids come medoids of a clustering of the rows left."""
+    x, _ = blobs(spread=1.5)
+    n = len(x)
+    full, c = mal_queue(x, n, seed=4)
+    assert c.k == round(n / 3)
+    np.testing.assert_array_equal(full[:c.k], c.medoids)
+    for b in (1, 7, c.k - 1, c.k, c.k + 1, n // 2, n - 1):
+        q, cb = mal_queue(x, b, seed=4)
+        np.testing.assert_array_equal(q, full[:b])
+        np.testing.assert_array_equal(cb.medoids, c.medoids)  # the clusters do not change with the budget
+    rest = np.setdiff1d(np.arange(n), c.medoids)
+    second = mal(x[rest], round(len(rest) / 3), seed=int(np.random.default_rng([4, 1]).integers(2**31)))
+    np.testing.assert_array_equal(full[c.k:c.k + second.k], rest[second.medoids])  # the second level, largest first
+
+
+def test_a_next_round_continues_the_queue():
+    x, _ = blobs(spread=1.5)
+    full, _ = mal_queue(x, len(x), seed=2)
+    for asked in (10, 60):  # below and above k
+        done = np.zeros(len(x), dtype=bool)
+        done[full[:asked]] = True
+        nxt, _ = mal_queue(x, 30, labelled=done, seed=2)
+        np.testing.assert_array_equal(nxt, full[asked:asked + 30])
 
 
 def test_mal_covers_every_class_sooner_than_random():
@@ -168,9 +193,9 @@ def test_mal_select_cli_writes_the_queue(cli, tmp_path):
     only = cli("mal-select", "--k", 3, "--budget", 5, "--only-queries", path, tmp_path / "o.parquet")
     assert only.exit_code == 0
     o = read_table(tmp_path / "o.parquet")
-    assert o.column("rank").to_pylist() == [1, 2, 3, 4, 5]  # budget above --k 3: five clusters
-    assert o.column("is_medoid").to_pylist() == [True] * 5
-    assert "clustered with k = 5" in only.stderr
+    assert o.column("rank").to_pylist() == [1, 2, 3, 4, 5]  # budget above --k 3: two more, beyond the medoids
+    assert o.column("is_medoid").to_pylist() == [True] * 3 + [False] * 2
+    assert "2 beyond the 3 medoids" in only.stderr
 
 
 def test_mal_select_standardises_the_features_by_default(cli, tmp_path):

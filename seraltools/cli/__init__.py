@@ -38,7 +38,7 @@ def _root(
     """Speech emotion recognition with scarce labels."""
 
 
-from seraltools.cli import evaluate, extract, info, mal_select, predict, pretrain, reduce, segment, speakers, synth, train_cpc  # noqa: E402,F401  (registers the commands)
+from seraltools.cli import annotate, evaluate, extract, info, mal_select, predict, pretrain, reduce, segment, speakers, synth, train_cpc  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:

@@ -46,7 +46,7 @@ def mal_select_cmd(
 
     done = None
     if labelled:
-        from seraltools.mal import read_labels
+        from seraltools.labels import read_labels
 
         done = set(read_labels(labelled).column("id").cast(pa.string()).to_pylist())
     result, summary = select(read_table(table, need_features=True), method=method, k=k, metric=metric,
@@ -60,9 +60,9 @@ def mal_select_cmd(
 @tool(app, "cluster-labels")
 def cluster_labels_cmd(
     table: Annotated[str, typer.Argument(help="Queue from mal-select (Parquet); - for stdin.", metavar="QUEUE")],
-    labels: Annotated[Path, typer.Argument(help="The annotators' labels: CSV or Parquet with 'id' and label columns.", metavar="LABELS")],
+    labels: Annotated[Path, typer.Argument(help="The annotators' labels: CSV, TSV or Parquet with id and label columns, seral annotate's answers, or a Label Studio export (JSON or CSV) of seral export-tasks' tasks.", metavar="LABELS")],
     output: Output,
-    column: Annotated[Optional[list[str]], typer.Option("--column", "-c", help="Label column(s) to propagate (default: every column but id).")] = None,
+    column: Annotated[Optional[list[str]], typer.Option("--column", "-c", help="Label column(s) to propagate (default: emotion, valence, arousal where present, else every column that is not bookkeeping such as annotator or time).")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite label columns the queue already has.")] = False,
     quiet: Quiet = False,
 ) -> None:
@@ -73,7 +73,8 @@ def cluster_labels_cmd(
 
     Example: seral cluster-labels queue.parquet annotations.csv labelled.parquet
     """
-    from seraltools.mal import propagate_labels, read_labels
+    from seraltools.labels import read_labels
+    from seraltools.mal import propagate_labels
     from seraltools.progress import log
     from seraltools.table import read_table, write_table
 

@@ -29,7 +29,7 @@ def predict_cmd(
 
     Example: seral predict labelled.parquet logmel.parquet predictions.parquet
     """
-    from seraltools.mal import read_labels
+    from seraltools.labels import read_labels
     from seraltools.predict import predict_table
     from seraltools.progress import log
     from seraltools.table import history_entry, read_table, stamp, write_table

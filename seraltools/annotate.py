@@ -1,0 +1,356 @@
+"""People label the queue: ``seral annotate`` (a local web page) and ``seral export-tasks``
+(Label Studio).
+
+The MAL paper ends on annotation platforms: the queue of ``mal-select`` is what people
+listen to and label. Two ways from the queue to labels and back:
+
+- :class:`AnswerLog` and :func:`serve`: a page on 127.0.0.1 that walks the queue in rank
+  order, plays each utterance (only its span for a segment) and appends every answer
+  at once to a CSV (id, label columns, annotator, time). One ``os.write`` per line
+  under a lock (threads and ``flock`` for other processes), then ``fsync``, before the
+  page is told the answer is kept: a crash or kill loses no acknowledged answer and
+  tears no line. Read back with :func:`seraltools.labels.read_labels` (the last answer
+  per id counts). URLs name queue positions, never files: no path from a request
+  reaches the file system.
+- :func:`label_studio_tasks`: the queue as Label Studio tasks (the seral id in the task
+  data, rank as a sort key) and a labelling config; Label Studio's exports come back
+  through :func:`~seraltools.labels.read_labels`.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seraltools.errors import BadInput
+
+ANNOTATOR = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+PAGE = Path(__file__).with_name("web") / "annotate.html"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One utterance to label: its rank (1 = first), id, what to play, and what the page shows."""
+
+    rank: int
+    id: str
+    source: Any  # a path, Segment or Embedded (seraltools.corpora.sources)
+    speaker: str | None = None
+    duration: float | None = None
+
+
+def parse_scheme(columns: list[str] | None, choices: list[str] | None) -> dict[str, list[str]]:
+    """``--column``/``--choices`` pairs -> {column: [choices]}; the column defaults to emotion."""
+    columns = list(columns or []) or ["emotion"]
+    choices = list(choices or [])
+    if not choices:
+        raise BadInput("--choices: give the labels to choose from, e.g. --choices anger,happiness,neutral,sadness")
+    if len(choices) != len(columns):
+        raise BadInput(f"{len(columns)} --column and {len(choices)} --choices: give one --choices per --column, "
+                       "in the same order")
+    scheme: dict[str, list[str]] = {}
+    for col, text in zip(columns, choices):
+        options = [c.strip() for c in text.split(",") if c.strip()]
+        if len(options) < 2 or len(set(options)) != len(options):
+            raise BadInput(f"--choices {text!r}: give two or more different labels separated by commas")
+        if col in scheme or col in ("id", "annotator", "time"):
+            raise BadInput(f"--column {col!r}: give each label column once, not id, annotator or time")
+        scheme[col] = options
+    return scheme
+
+
+def queue_items(table, source: str) -> list[Item]:
+    """The rows to label in rank order (rows without a rank are not in the queue); a table
+    without ``rank`` (a manifest-like table) in its own order."""
+    from seraltools.corpora import sources
+
+    if "path" not in table.column_names:
+        raise BadInput(f"{source}: no 'path' column; annotate a queue of `seral mal-select` on a table of "
+                       "`seral extract` (which keeps each utterance's path)")
+    ids = table.column("id").cast("string").to_pylist()
+    srcs = sources(table)
+    ranks = table.column("rank").to_pylist() if "rank" in table.column_names else list(range(1, len(ids) + 1))
+    speakers = table.column("speaker").to_pylist() if "speaker" in table.column_names else [None] * len(ids)
+    durations = table.column("duration").to_pylist() if "duration" in table.column_names else [None] * len(ids)
+    rows = sorted((r, i) for i, r in enumerate(ranks) if r is not None)
+    if not rows:
+        raise BadInput(f"{source}: no ranked rows; make a queue with `seral mal-select --budget N`")
+    return [Item(int(r), ids[i], srcs[i], None if speakers[i] is None else str(speakers[i]), durations[i])
+            for r, i in rows]
+
+
+def wav_bytes(source) -> bytes:
+    """The utterance (its span for a segment) as 16-bit PCM WAV at the file's rate, mono."""
+    import numpy as np
+    import soundfile as sf
+
+    from seraltools.audio import _opened
+
+    with _opened(source) as (_, rate, _, _, blocks):
+        x = np.concatenate(list(blocks) or [np.zeros(0, np.float32)])
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(x, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
+    return buf.getvalue()
+
+
+class AnswerLog:
+    """The labels CSV: ``id, <label columns>, annotator, time``, one line per answer,
+    appended. Safe for threads of one server and for several servers on one file."""
+
+    def __init__(self, path: str | os.PathLike, columns: list[str]):
+        self.path = Path(path)
+        self.header = ["id", *columns, "annotator", "time"]
+        self._lock = threading.Lock()
+        if self.path.exists() and not self.path.is_file():
+            raise BadInput(f"{self.path}: not a regular file; give a CSV file for the labels")
+        if self.path.suffix.lower() not in (".csv", ""):
+            raise BadInput(f"{self.path}: the labels file is CSV; name it .csv")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.torn = self._check()
+
+    def _check(self) -> int:
+        """Write the header to a new file, check an existing one's; drop a torn last line
+        (never acknowledged). Returns the bytes dropped."""
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            if size == 0:
+                os.write(fd, self._line(self.header))
+                os.fsync(fd)
+                return 0
+            with open(self.path, newline="", encoding="utf-8") as f:
+                first = next(csv.reader(f), [])
+            if first != self.header:
+                raise BadInput(f"{self.path}: has columns {','.join(first)}, not {','.join(self.header)}; "
+                               "give the same --column options as before, or a new labels file")
+            os.lseek(fd, max(0, size - 1), os.SEEK_SET)
+            if os.read(fd, 1) != b"\n":  # a line cut by a crash mid-write: never acknowledged
+                data = self.path.read_bytes()
+                keep = data.rfind(b"\n") + 1
+                os.ftruncate(fd, keep)
+                os.fsync(fd)
+                return size - keep
+            return 0
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _line(cells: list) -> bytes:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(cells)
+        return buf.getvalue().encode("utf-8")
+
+    def append(self, utterance: str, values: dict[str, str], annotator: str) -> str:
+        """Append one answer and make it durable; returns its time (UTC, ISO 8601)."""
+        import fcntl
+
+        time = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        line = self._line([utterance, *(values.get(c, "") for c in self.header[1:-2]), annotator, time])
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                os.write(fd, line)  # one write of the whole line: whole or not at all
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return time
+
+    def answers(self, annotator: str | None = None) -> dict[str, dict[str, str]]:
+        """id -> the last answer (label column -> value), of one annotator or of anyone."""
+        import fcntl
+
+        out: dict[str, dict[str, str]] = {}
+        with self._lock, open(self.path, newline="", encoding="utf-8") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH)  # never half a line another process is writing
+            reader = csv.reader(f)
+            next(reader, None)
+            for row in reader:
+                if len(row) != len(self.header) or (annotator is not None and row[-2] != annotator):
+                    continue
+                out[row[0]] = dict(zip(self.header[1:-2], row[1:-2]))
+        return out
+
+
+def check_annotator(name: str) -> str:
+    if not ANNOTATOR.match(name or ""):
+        raise BadInput(f"annotator {name!r}: use 1-64 letters, digits, '_', '.', '@' or '-'")
+    return name
+
+
+class Annotation:
+    """What the page talks to: the queue, the label scheme and the answer log."""
+
+    def __init__(self, items: list[Item], scheme: dict[str, list[str]], log: AnswerLog):
+        self.items, self.scheme, self.log = items, scheme, log
+        self.by_id = {it.id: it for it in items}
+
+    def state(self, annotator: str) -> dict:
+        answers = self.log.answers(annotator)
+        return {
+            "annotator": annotator,
+            "columns": [{"name": c, "choices": ch} for c, ch in self.scheme.items()],
+            "items": [{"rank": it.rank, "id": it.id, "speaker": it.speaker, "duration": it.duration}
+                      for it in self.items],
+            "answers": {i: a for i, a in answers.items() if i in self.by_id},
+        }
+
+    def answer(self, payload: dict) -> dict:
+        """Validate and keep one answer: {"annotator", "id", "values": {column: choice}}."""
+        annotator = check_annotator(str(payload.get("annotator", "")))
+        utterance = str(payload.get("id", ""))
+        if utterance not in self.by_id:
+            raise BadInput(f"id {utterance!r} is not in the queue")
+        values = payload.get("values")
+        if not isinstance(values, dict) or not values:
+            raise BadInput("no label given")
+        for col, value in values.items():
+            if col not in self.scheme:
+                raise BadInput(f"column {col!r} is not one of {', '.join(self.scheme)}")
+            if value not in self.scheme[col] and value != "":
+                raise BadInput(f"{col} {value!r} is not one of {', '.join(self.scheme[col])}")
+        time = self.log.append(utterance, {c: str(v) for c, v in values.items()}, annotator)
+        return {"ok": True, "time": time}
+
+
+def make_server(annotation: Annotation, host: str = "127.0.0.1", port: int = 8000, *, annotator: str = "annotator"):
+    """A threading HTTP server (standard library) for the page; ``serve_forever`` runs it."""
+    from http import HTTPStatus
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    page = PAGE.read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "seral-annotate"
+
+        def log_message(self, *args) -> None:  # stderr stays for seral's own lines
+            pass
+
+        def _send(self, status: int, body: bytes, kind: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _json(self, status: int, data: dict) -> None:
+            self._send(status, json.dumps(data).encode(), "application/json")
+
+        def _not_found(self) -> None:
+            self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            url = urlsplit(self.path)
+            if url.path == "/":
+                return self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
+            if url.path == "/api/state":
+                name = parse_qs(url.query).get("annotator", [annotator])[0]
+                try:
+                    return self._json(HTTPStatus.OK, annotation.state(check_annotator(name)))
+                except BadInput as e:
+                    return self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
+            m = re.fullmatch(r"/audio/([0-9]{1,9})\.wav", url.path)
+            if m and int(m.group(1)) < len(annotation.items):
+                try:
+                    body = wav_bytes(annotation.items[int(m.group(1))].source)
+                except BadInput as e:
+                    return self._send(HTTPStatus.INTERNAL_SERVER_ERROR, f"{e}\n".encode(), "text/plain; charset=utf-8")
+                return self._send(HTTPStatus.OK, body, "audio/wav")
+            return self._not_found()
+
+        do_HEAD = do_GET
+
+        def do_POST(self) -> None:  # noqa: N802
+            if urlsplit(self.path).path != "/api/answer":
+                return self._not_found()
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                if not 0 < length <= 65536:
+                    raise BadInput("a request body of 1 byte to 64 KiB is expected")
+                payload = json.loads(self.rfile.read(length))
+                if not isinstance(payload, dict):
+                    raise BadInput("a JSON object is expected")
+                return self._json(HTTPStatus.OK, annotation.answer(payload))
+            except (BadInput, ValueError) as e:
+                return self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    try:
+        return Server((host, port), Handler)
+    except OSError as e:
+        raise BadInput(f"cannot listen on {host}:{port} ({e.strerror or e}); pass another --port (0: any free one)") from None
+
+
+# ---------------------------------------------------------------------- Label Studio
+
+
+def label_config(scheme: dict[str, list[str]]) -> str:
+    """A Label Studio labelling config: the audio and one single-choice control per column."""
+    from xml.sax.saxutils import quoteattr
+
+    parts = ['<View>', '  <Header value="$seral_id (rank $rank)"/>', '  <Audio name="audio" value="$audio"/>']
+    for col, options in scheme.items():
+        parts.append(f'  <Choices name={quoteattr(col)} toName="audio" choice="single" showInline="true" required="true">')
+        parts += [f"    <Choice value={quoteattr(o)}/>" for o in options]
+        parts.append("  </Choices>")
+    parts.append("</View>")
+    return "\n".join(parts) + "\n"
+
+
+def label_studio_tasks(items: list[Item], *, url_prefix: str | None = None, root: str | None = None,
+                       clips: str | None = None) -> tuple[list[dict], str]:
+    """Label Studio tasks for the queue, in rank order, and the document root of their
+    audio (for ``LOCAL_FILES_DOCUMENT_ROOT``). Audio: ``url_prefix`` + the path relative
+    to ``root``, else a local-files URL. A segment or an embedded row has no file of its
+    own: ``clips`` (a directory) gets one WAV per such item; without it they are an error."""
+    from urllib.parse import quote
+
+    from seraltools.audio import Embedded, Segment
+
+    files: list[str] = []
+    for it in items:
+        if isinstance(it.source, (Segment, Embedded)):
+            if clips is None:
+                raise BadInput(f"rank {it.rank} ({it.id}) is a span or an embedded row, which Label Studio cannot "
+                               "play from a file; pass --clips DIR to write it as a WAV file there")
+            from seraltools.table import atomic_path
+
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", it.id)[:100]
+            target = Path(clips).resolve() / f"{it.rank:06d}_{name}.wav"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(target) as tmp:
+                Path(tmp).write_bytes(wav_bytes(it.source))
+            files.append(str(target))
+        else:
+            files.append(os.path.abspath(str(it.source)))
+    base = os.path.abspath(root) if root else os.path.commonpath([os.path.dirname(f) for f in files])
+    tasks = []
+    for it, f in zip(items, files):
+        rel = os.path.relpath(f, base)
+        if rel.startswith(".."):
+            raise BadInput(f"rank {it.rank}: {f} is not under --root {base}; give a --root above every file")
+        rel = rel.replace(os.sep, "/")
+        url = (url_prefix.rstrip("/") + "/" + quote(rel)) if url_prefix else "/data/local-files/?d=" + quote(rel)
+        data = {"audio": url, "seral_id": it.id, "rank": it.rank}
+        if it.speaker is not None:
+            data["speaker"] = it.speaker
+        tasks.append({"data": data})
+    return tasks, base

@@ -1,0 +1,129 @@
+"""seral annotate and seral export-tasks: from the queue to people who label it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from seraltools.cli import app
+from seraltools.cli._common import Quiet, tool
+
+Queue = Annotated[str, typer.Argument(help="Queue from mal-select (Parquet with id, path and rank); - for stdin.", metavar="QUEUE")]
+Columns = Annotated[Optional[list[str]], typer.Option("--column", "-c", help="Label column; repeat for several, each with its own --choices (default: emotion).")]
+Choices = Annotated[Optional[list[str]], typer.Option("--choices", help="The labels to choose from, comma-separated (e.g. anger,happiness,neutral,sadness); one --choices per --column.")]
+
+
+def _items(queue: str):
+    from seraltools.annotate import queue_items
+    from seraltools.table import read_table
+
+    return queue_items(read_table(queue), "<stdin>" if queue == "-" else queue)
+
+
+@tool(app, "annotate")
+def annotate_cmd(
+    queue: Queue,
+    labels: Annotated[Path, typer.Argument(help="Labels file (CSV) the answers are appended to; created if absent, continued if present.", metavar="LABELS", dir_okay=False)],
+    column: Columns = None,
+    choices: Choices = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (default: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on; 0 = any free port.")] = 8000,
+    annotator: Annotated[str, typer.Option("--annotator", help="Annotator name when the page's URL names none (?annotator=NAME).")] = "annotator",
+    quiet: Quiet = False,
+) -> None:
+    """Listen to the queue and label it in the browser; every answer is saved at once.
+
+    Serves a page that walks the queue in rank order, plays each utterance (its span
+    for a segment) and takes a label by button or key (1-9; Space replays, Left goes
+    back, Right skips). Each answer is appended to LABELS (id, label columns,
+    annotator, time) and synced to disk before the page moves on: stopping the server
+    (Ctrl-C) or a crash loses no saved answer. Started again it goes on at the first
+    row the annotator has not answered. Several annotators: give each a URL with
+    ?annotator=NAME. The last answer per id counts when LABELS is read back
+    (cluster-labels, predict, mal-select --labelled).
+
+    Example: seral annotate queue.parquet labels.csv --choices anger,happiness,neutral,sadness
+    """
+    import signal
+
+    from seraltools.annotate import AnswerLog, Annotation, check_annotator, make_server, parse_scheme
+    from seraltools.progress import log
+
+    scheme = parse_scheme(column, choices)
+    check_annotator(annotator)
+    items = _items(queue)
+    answers = AnswerLog(labels, list(scheme))
+    annotation = Annotation(items, scheme, answers)
+    server = make_server(annotation, host, port, annotator=annotator)
+    url_host = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
+    url = f"http://{url_host}:{server.server_address[1]}/?annotator={annotator}"
+    done = len(answers.answers(annotator).keys() & annotation.by_id.keys())
+    if answers.torn:
+        log(f"seral annotate: {labels}: dropped a cut last line ({answers.torn} bytes, never saved)")
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # kill, systemd, a closed terminal: stop as Ctrl-C does
+    try:
+        log(f"seral annotate: {len(items)} utterances, {done} answered by {annotator}; open {url} (Ctrl-C to stop)")
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    if not quiet:
+        everyone = answers.answers()
+        log(f"seral annotate: {len(everyone.keys() & annotation.by_id.keys())} of {len(items)} utterances answered "
+            f"-> {labels}")
+
+
+@tool(app, "export-tasks")
+def export_tasks_cmd(
+    queue: Queue,
+    output: Annotated[str, typer.Argument(help="Label Studio tasks (JSON); - for stdout.", metavar="OUTPUT")],
+    url_prefix: Annotated[Optional[str], typer.Option("--url-prefix", help="Audio URL = this prefix + the file's path under --root (default: Label Studio's local-files URL).")] = None,
+    root: Annotated[Optional[Path], typer.Option("--root", help="Directory the audio paths are made relative to (default: the deepest one above every file); Label Studio's LOCAL_FILES_DOCUMENT_ROOT.", file_okay=False)] = None,
+    clips: Annotated[Optional[Path], typer.Option("--clips", help="Write segments and embedded rows (no file of their own) as WAV files into this directory.", file_okay=False)] = None,
+    column: Columns = None,
+    choices: Choices = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Also write Label Studio's labelling config (XML) for --column/--choices here.", dir_okay=False)] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Write the queue as Label Studio tasks, in rank order.
+
+    Each task's data holds audio (a URL), seral_id (the row's id, how labels come
+    back) and rank (sort the Data Manager by it to label in queue order), and
+    speaker where the queue has it. Label Studio's JSON, JSON-MIN and CSV exports of
+    these tasks are read by cluster-labels, predict and mal-select --labelled.
+
+    Example: seral export-tasks queue.parquet tasks.json --choices anger,happiness,neutral,sadness --config config.xml
+    """
+    import json
+
+    from seraltools.annotate import label_config, label_studio_tasks, parse_scheme
+    from seraltools.progress import log
+    from seraltools.table import atomic_path, check_output
+
+    scheme = parse_scheme(column, choices) if (choices or column or config) else None
+    if config is not None:
+        check_output(config)
+    tasks, base = label_studio_tasks(_items(queue), url_prefix=url_prefix, root=None if root is None else str(root),
+                                     clips=None if clips is None else str(clips))
+    text = json.dumps(tasks, indent=1, ensure_ascii=False) + "\n"
+    if output == "-":
+        import sys
+
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        with atomic_path(output) as tmp:
+            Path(tmp).write_text(text, encoding="utf-8")
+    if config is not None and scheme is not None:
+        with atomic_path(config) as tmp:
+            Path(tmp).write_text(label_config(scheme), encoding="utf-8")
+    if not quiet:
+        where = (f"audio under {url_prefix}" if url_prefix else
+                 f"start Label Studio with LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT={base}")
+        log(f"seral export-tasks: {len(tasks)} tasks -> {output}; {where}")

@@ -1,0 +1,170 @@
+"""Annotations: the one home for reading people's labels back into seral.
+
+Every tool that reads labels (``cluster-labels``, ``predict``, ``mal-select --labelled``)
+calls :func:`read_labels`, which takes
+
+- a table a person or script wrote: CSV, TSV or Parquet with ``id`` and label columns;
+- ``seral annotate``'s answer log (CSV: id, label columns, ``annotator``, ``time``),
+  where an utterance answered again (back, a second annotator) has several lines: the
+  last answer in the file counts;
+- a Label Studio export of tasks made by ``seral export-tasks``: JSON (full or JSON-MIN)
+  or CSV. Label Studio's own ``id`` is its task number; the seral id travels in the task
+  data as ``seral_id`` and labels are mapped back through it. A task's latest
+  annotation that was not cancelled counts; its ``choices`` results become columns named
+  by the control's ``from_name``.
+
+Label columns: the ones named, else the well-known ones (emotion, valence, arousal),
+else every column that is not bookkeeping (:data:`NOT_LABELS`: queue columns, annotator,
+time, Label Studio's metadata, an earlier prediction's columns).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from seraltools.errors import BadInput
+
+#: Columns of a labels table that are never labels (queue, annotation and table bookkeeping).
+NOT_LABELS = frozenset({
+    "id", "path", "features", "duration", "cluster", "cluster_size", "is_medoid", "rank", "label_source",
+    "speaker", "corpus", "recording", "start", "end", "audio_row",
+    "annotator", "time",  # seral annotate
+    "seral_id", "audio", "annotation_id", "created_at", "updated_at", "lead_time", "completed_by",  # Label Studio
+})
+WELL_KNOWN_LABELS = ("emotion", "valence", "arousal")
+#: The task-data key that carries the seral id through Label Studio.
+TASK_ID = "seral_id"
+
+
+def bookkeeping(name: str) -> bool:
+    return (name in NOT_LABELS or name.startswith("__index_level_")
+            or name.endswith(("_predicted", "_score", "_labelled")))
+
+
+def label_columns(labels, columns: list[str] | None, source: str) -> list[str]:
+    """The label columns of a labels table: ``columns`` when given, else the well-known
+    ones it has (emotion, valence, arousal), else its columns that are not bookkeeping."""
+    names = labels.column_names
+    if columns:
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise BadInput(f"{source}: no column {', '.join(missing)}; it has {', '.join(names)}")
+        return list(columns)
+    found = [c for c in WELL_KNOWN_LABELS if c in names] or [c for c in names if not bookkeeping(c)]
+    if not found:
+        raise BadInput(f"{source}: no label column; name one with --column")
+    return found
+
+
+def _rows_to_table(rows: list[dict], name: str):
+    import pyarrow as pa
+
+    if not rows:
+        raise BadInput(f"{name}: holds no annotated task; export after annotating, or check the file")
+    names: list[str] = []
+    for r in rows:
+        names += [k for k in r if k not in names]
+    return pa.table({k: pa.array([None if r.get(k) is None else str(r[k]) for r in rows], pa.string())
+                     for k in names})
+
+
+def _choice(value):
+    """A Label Studio cell: one choice as text; several joined by commas."""
+    if isinstance(value, dict) and "choices" in value:
+        value = value["choices"]
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) if value else None
+    return value
+
+
+def _label_studio_json(path: Path):
+    """Rows of a Label Studio JSON export (full or JSON-MIN) of seral's tasks."""
+    name = str(path)
+    try:
+        tasks = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(f"{name}: no such file") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadInput(f"{name}: not a JSON file ({e}); labels are CSV, TSV, Parquet or a Label Studio "
+                       "JSON export") from None
+    if isinstance(tasks, dict):
+        tasks = [tasks]
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+        raise BadInput(f"{name}: not a Label Studio export (a JSON list of tasks)")
+    rows = []
+    for i, task in enumerate(tasks):
+        if "annotations" in task or "data" in task:  # the full export
+            data = task.get("data") or {}
+            if TASK_ID not in data:
+                raise BadInput(f"{name}: task {task.get('id', i + 1)} has no '{TASK_ID}' in its data; import tasks "
+                               "made by `seral export-tasks` into Label Studio")
+            done = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+            if not done:
+                continue
+            last = max(done, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0))
+            row = {"id": data[TASK_ID], "annotator": last.get("completed_by"),
+                   "time": last.get("updated_at") or last.get("created_at")}
+            for result in last.get("result") or []:
+                if result.get("type") == "choices" and result.get("from_name"):
+                    row[result["from_name"]] = _choice(result.get("value"))
+            rows.append(row)
+        else:  # JSON-MIN: flat rows like the CSV export
+            if TASK_ID not in task:
+                raise BadInput(f"{name}: row {i + 1} has no '{TASK_ID}'; import tasks made by `seral export-tasks` "
+                               "into Label Studio")
+            row = {k: _choice(v) for k, v in task.items() if k != "id"}
+            row["id"] = row.pop(TASK_ID)
+            row.setdefault("time", row.get("updated_at") or row.get("created_at"))
+            rows.append(row)
+    return _rows_to_table(rows, name)
+
+
+def _from_label_studio_table(t):
+    """A Label Studio CSV/TSV export: the seral id replaces Label Studio's task id."""
+    import pyarrow as pa
+
+    keep = [c for c in t.column_names if c != "id"]
+    t = t.select(keep)
+    t = t.rename_columns(["id" if c == TASK_ID else c for c in t.column_names])
+    if "time" not in t.column_names:
+        for c in ("updated_at", "created_at"):
+            if c in t.column_names:
+                t = t.append_column("time", t.column(c).cast(pa.string()))
+                break
+    return t
+
+
+def last_answers(t, name: str):
+    """An answer log (``time`` column: seral annotate, Label Studio): the last line per id."""
+    ids = t.column("id").to_pylist()
+    last = {v: i for i, v in enumerate(ids)}
+    if len(last) == len(ids):
+        return t
+    return t.take(sorted(last.values()))
+
+
+def read_labels(path):
+    """Annotations from ``path`` (see the module's docstring); ``-`` is a Parquet table on
+    stdin. Returns a table with a string ``id`` column, one row per id."""
+    import pyarrow as pa
+
+    from seraltools.table import cast_well_known, check_unique_ids, read_table, read_user_table
+
+    name = str(path)
+    if name == "-":  # a table piped in (seral cluster-labels ... - | seral predict - ...)
+        t = read_table("-")
+    elif Path(name).suffix.lower() in (".json", ".jsonl"):
+        t = _label_studio_json(Path(name))
+    else:
+        t = read_user_table(path, "labels table", strings=("id", TASK_ID), empty_is_null=True)
+        if TASK_ID in t.column_names:
+            t = _from_label_studio_table(t)
+    if "id" not in t.column_names:
+        raise BadInput(f"{name}: no 'id' column; the labels table needs id plus label columns")
+    t = t.set_column(t.column_names.index("id"), "id", t.column("id").cast(pa.string()))
+    if "time" in t.column_names:
+        t = last_answers(t, name)
+    t = cast_well_known(t, name, label_words=True)  # valence/arousal as int8 0/1 (from 0/1, negative/positive, low/high)
+    check_unique_ids(t.column("id").to_pylist(), name)
+    return t

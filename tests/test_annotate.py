@@ -1,0 +1,432 @@
+"""seral annotate (answer log, server, kill -9), export-tasks and reading labels back,
+Label Studio's exports included. The real-browser test is tests/test_annotate_browser.py."""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import soundfile as sf
+
+from seraltools.annotate import AnswerLog, Annotation, make_server, parse_scheme, queue_items
+from seraltools.errors import BadInput
+from seraltools.labels import read_labels
+from seraltools.table import read_table, write_table
+
+from .conftest import ROOT
+
+CHOICES = "anger,happiness,neutral,sadness"
+
+
+@pytest.fixture(scope="module")
+def queue(tmp_path_factory, synth_dir) -> Path:
+    """A MAL queue of 6 over the synthetic corpus, plus one row that is a span of a file."""
+    from typer.testing import CliRunner
+
+    from seraltools.cli import app
+
+    d = tmp_path_factory.mktemp("queue")
+    run = CliRunner().invoke
+    assert run(app, ["extract", "-q", "--feat", "logmel", str(synth_dir / "manifest.csv"), str(d / "f.parquet")]).exit_code == 0
+    assert run(app, ["mal-select", "-q", "--budget", "5", str(d / "f.parquet"), str(d / "q.parquet")]).exit_code == 0
+    t = read_table(d / "q.parquet")
+    ranks = t.column("rank").to_pylist()
+    free = ranks.index(None)  # an unranked row becomes rank 6, played from 0.5 s to 1.0 s
+    ranks[free] = 6
+    starts = [None] * t.num_rows
+    ends = [None] * t.num_rows
+    starts[free], ends[free] = 0.5, 1.0
+    t = t.set_column(t.column_names.index("rank"), "rank", pa.array(ranks, pa.int32()))
+    t = t.append_column("start", pa.array(starts, pa.float64())).append_column("end", pa.array(ends, pa.float64()))
+    write_table(t, d / "q.parquet")
+    return d / "q.parquet"
+
+
+@pytest.fixture
+def server(queue, tmp_path):
+    """A running server on a free port: (annotation, port, labels path)."""
+    items = queue_items(read_table(queue), "q")
+    scheme = parse_scheme(None, [CHOICES])
+    labels = tmp_path / "labels.csv"
+    ann = Annotation(items, scheme, AnswerLog(labels, list(scheme)))
+    srv = make_server(ann, "127.0.0.1", 0)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    yield ann, srv.server_address[1], labels
+    srv.shutdown()
+    srv.server_close()
+
+
+def request(port, method, path, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request(method, path, body=None if body is None else json.dumps(body),
+              headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
+
+
+# ------------------------------------------------------------------ the answer log
+
+
+def test_answer_log_appends_and_the_last_answer_counts(tmp_path):
+    log = AnswerLog(tmp_path / "l.csv", ["emotion", "valence"])
+    log.append("a", {"emotion": "anger", "valence": "negative"}, "ann1")
+    log.append("b", {"emotion": "sadness"}, "ann1")
+    log.append("a", {"emotion": "neutral", "valence": "positive"}, "ann2")
+    rows = list(csv.reader(open(tmp_path / "l.csv")))
+    assert rows[0] == ["id", "emotion", "valence", "annotator", "time"]
+    assert [r[:4] for r in rows[1:]] == [["a", "anger", "negative", "ann1"], ["b", "sadness", "", "ann1"],
+                                         ["a", "neutral", "positive", "ann2"]]
+    assert log.answers("ann1")["a"] == {"emotion": "anger", "valence": "negative"}
+    assert log.answers()["a"]["emotion"] == "neutral"
+    t = read_labels(tmp_path / "l.csv")  # read back: one row per id, the last answer
+    assert dict(zip(t.column("id").to_pylist(), t.column("emotion").to_pylist())) == {"b": "sadness", "a": "neutral"}
+    assert t.column("valence").to_pylist()[t.column("id").to_pylist().index("a")] == 1  # positive -> 1
+    with pytest.raises(BadInput, match="not id,emotion,annotator,time"):
+        AnswerLog(tmp_path / "l.csv", ["emotion"])  # other columns than before
+
+
+def test_a_cut_last_line_is_dropped_and_said(tmp_path):
+    path = tmp_path / "l.csv"
+    log = AnswerLog(path, ["emotion"])
+    log.append("a", {"emotion": "anger"}, "x")
+    with open(path, "ab") as f:
+        f.write(b"b,sadn")  # what a crash in the middle of a write would leave (never acknowledged)
+    again = AnswerLog(path, ["emotion"])
+    assert again.torn == 6
+    assert path.read_bytes().endswith(b"\n") and again.answers() == {"a": {"emotion": "anger"}}
+
+
+def _append_many(path, who, count):
+    log = AnswerLog(path, ["emotion"])
+    for i in range(count):
+        log.append(f"{who}-{i}", {"emotion": "anger" if i % 2 else "sad, \"quoted\""}, who)
+
+
+def test_threads_and_processes_appending_together_never_tear_a_line(tmp_path):
+    import multiprocessing as mp
+
+    path = tmp_path / "l.csv"
+    AnswerLog(path, ["emotion"])
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_append_many, args=(path, f"p{i}", 100)) for i in range(2)]
+    threads = [threading.Thread(target=_append_many, args=(path, f"t{i}", 100)) for i in range(3)]
+    for w in procs + threads:
+        w.start()
+    for w in procs + threads:
+        w.join()
+    rows = list(csv.reader(open(path, newline="")))[1:]
+    assert len(rows) == 500 and all(len(r) == 4 for r in rows)
+    assert {r[0] for r in rows} == {f"{w}-{i}" for w in ("p0", "p1", "t0", "t1", "t2") for i in range(100)}
+    assert {r[1] for r in rows} == {"anger", "sad, \"quoted\""}
+
+
+# ------------------------------------------------------------------ the server
+
+
+def test_server_serves_the_queue_and_keeps_answers(server, queue):
+    ann, port, labels = server
+    status, body = request(port, "GET", "/api/state?annotator=ann1")
+    state = json.loads(body)
+    assert status == 200 and [it["rank"] for it in state["items"]] == [1, 2, 3, 4, 5, 6]
+    assert state["columns"] == [{"name": "emotion", "choices": CHOICES.split(",")}] and state["answers"] == {}
+    status, body = request(port, "GET", "/audio/0.wav")
+    assert status == 200 and body[:4] == b"RIFF"
+    status, body = request(port, "GET", "/audio/5.wav")  # the span: 0.5 s of the file
+    import io
+
+    info = sf.info(io.BytesIO(body))
+    assert status == 200 and abs(info.duration - 0.5) < 0.01
+    first = state["items"][0]["id"]
+    assert request(port, "POST", "/api/answer", {"annotator": "ann1", "id": first, "values": {"emotion": "anger"}})[0] == 200
+    assert request(port, "POST", "/api/answer", {"annotator": "ann2", "id": first, "values": {"emotion": "sadness"}})[0] == 200
+    state = json.loads(request(port, "GET", "/api/state?annotator=ann1")[1])
+    assert state["answers"] == {first: {"emotion": "anger"}}  # each annotator sees their own answers
+    rows = list(csv.DictReader(open(labels)))
+    assert [(r["id"], r["emotion"], r["annotator"]) for r in rows] == [(first, "anger", "ann1"), (first, "sadness", "ann2")]
+
+
+@pytest.mark.parametrize("path", ["/audio/6.wav", "/audio/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
+                                  "/audio/-1.wav", "/audio/0", "/etc/passwd", "/web/annotate.html",
+                                  "/audio/0.wav/../../x", "//etc/passwd"])
+def test_nothing_but_the_queue_is_served(server, path):
+    assert request(server[1], "GET", path)[0] == 404
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"annotator": "a", "id": "nope", "values": {"emotion": "anger"}}, "not in the queue"),
+    ({"annotator": "a", "id": None, "values": {"emotion": "joy"}}, "not in the queue"),
+    ({"annotator": "../x", "id": "x", "values": {}}, "annotator"),
+    ({"annotator": "a", "id": "ID", "values": {"emotion": "joy"}}, "not one of"),
+    ({"annotator": "a", "id": "ID", "values": {"arousal": "low"}}, "not one of emotion"),
+])
+def test_bad_answers_are_refused_and_not_written(server, body, message):
+    ann, port, labels = server
+    body = dict(body, id=ann.items[0].id if body["id"] == "ID" else body["id"])
+    status, data = request(port, "POST", "/api/answer", body)
+    assert status == 400 and message in json.loads(data)["error"]
+    assert labels.read_text().count("\n") == 1  # the header only
+
+
+def test_annotate_cli_errors_are_one_line(cli, queue, tmp_path):
+    res = cli("annotate", queue, tmp_path / "l.csv")
+    assert res.exit_code == 2 and "--choices" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    res = cli("annotate", queue, tmp_path / "l.csv", "--column", "a", "--column", "b", "--choices", "x,y")
+    assert res.exit_code == 2 and "one --choices per --column" in res.stderr
+    res = cli("annotate", queue, tmp_path / "l.csv", "--choices", "x,y", "--annotator", "a b")
+    assert res.exit_code == 2 and "annotator" in res.stderr
+    (tmp_path / "old.csv").write_text("id,valence,annotator,time\n")
+    res = cli("annotate", queue, tmp_path / "old.csv", "--choices", CHOICES)
+    assert res.exit_code == 2 and "give the same --column options" in res.stderr
+
+
+def _start(queue, labels, *extra):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "seraltools", "annotate", str(queue), str(labels), "--choices",
+                             CHOICES, "--port", "0", *extra], stderr=subprocess.PIPE, env=env, text=True)
+    line = proc.stderr.readline()
+    port = int(re.search(r"127\.0\.0\.1:(\d+)/", line).group(1))
+    return proc, port, line
+
+
+def test_kill_9_while_answers_arrive_loses_no_saved_answer(queue, tmp_path):
+    """Answers are posted as fast as the server takes them; kill -9 mid-stream: every
+    acknowledged answer is in the file, no line is torn, and a restart goes on."""
+    labels = tmp_path / "labels.csv"
+    proc, port, _ = _start(queue, labels)
+    ids = [it["id"] for it in json.loads(request(port, "GET", "/api/state")[1])["items"]]
+    acked, stop = [], threading.Event()
+
+    def post():
+        i = 0
+        while not stop.is_set():
+            choice = CHOICES.split(",")[i % 4]
+            try:
+                status, _ = request(port, "POST", "/api/answer",
+                                    {"annotator": "k", "id": ids[i % len(ids)], "values": {"emotion": choice}})
+            except OSError:
+                return
+            if status == 200:
+                acked.append((ids[i % len(ids)], choice))
+            i += 1
+
+    workers = [threading.Thread(target=post) for _ in range(3)]
+    for w in workers:
+        w.start()
+    deadline = time.time() + 10
+    while len(acked) < 40 and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stop.set()
+    for w in workers:
+        w.join()
+    data = labels.read_bytes()
+    rows = list(csv.reader(data.decode().splitlines()))[1:]
+    assert len(acked) >= 40 and all(len(r) == 4 for r in rows[:-1])
+    kept = [(r[0], r[1]) for r in rows if len(r) == 4]
+    for a in acked:  # every acknowledged answer is on disk
+        assert a in kept
+    proc, port, line = _start(queue, labels)  # a restart takes the file as it is (a cut line dropped)
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=10)[1]
+    assert proc.returncode == 0 and "answered" in line + out
+    rows = list(csv.reader(open(labels, newline="")))[1:]
+    assert all(len(r) == 4 for r in rows) and len(rows) >= len(acked)
+
+
+# ------------------------------------------------------------------ Label Studio
+
+
+def test_export_tasks_for_label_studio(cli, queue, tmp_path):
+    res = cli("export-tasks", queue, tmp_path / "tasks.json", "--choices", CHOICES)
+    assert res.exit_code == 2 and "--clips" in res.stderr  # rank 6 is a span: no file of its own
+    res = cli("export-tasks", queue, tmp_path / "tasks.json", "--clips", tmp_path / "clips", "--choices", CHOICES,
+              "--config", tmp_path / "config.xml")
+    assert res.exit_code == 0, res.stderr
+    tasks = json.loads((tmp_path / "tasks.json").read_text())
+    assert [t["data"]["rank"] for t in tasks] == [1, 2, 3, 4, 5, 6]
+    q = read_table(queue)
+    ranked = {r: i for i, r in zip(q.column("id").to_pylist(), q.column("rank").to_pylist()) if r}
+    assert [t["data"]["seral_id"] for t in tasks] == [ranked[r] for r in range(1, 7)]
+    assert all(t["data"]["audio"].startswith("/data/local-files/?d=") for t in tasks)
+    assert "LOCAL_FILES_DOCUMENT_ROOT=" in res.stderr
+    clip = list((tmp_path / "clips").glob("000006_*.wav"))
+    assert len(clip) == 1 and abs(sf.info(str(clip[0])).duration - 0.5) < 0.01
+    config = (tmp_path / "config.xml").read_text()
+    assert '<Choices name="emotion" toName="audio"' in config and '<Choice value="sadness"/>' in config
+    res = cli("export-tasks", queue, "-", "--clips", tmp_path / "clips", "--url-prefix", "https://h/a/", "-q")
+    assert json.loads(res.stdout)[0]["data"]["audio"].startswith("https://h/a/")
+
+
+def _label_studio_exports(tasks, tmp_path):
+    """What Label Studio writes for these tasks after two are annotated (one twice, one
+    cancelled): its JSON, JSON-MIN and CSV exports."""
+    full = []
+    for n, t in enumerate(tasks):
+        annotations = []
+        if n == 0:
+            annotations = [
+                {"id": 10, "completed_by": 1, "was_cancelled": False, "created_at": "2026-11-27T10:00:00Z",
+                 "updated_at": "2026-11-27T10:00:00Z", "lead_time": 3.1,
+                 "result": [{"from_name": "emotion", "to_name": "audio", "type": "choices",
+                             "value": {"choices": ["anger"]}}]},
+                {"id": 11, "completed_by": 2, "was_cancelled": False, "created_at": "2026-11-27T11:00:00Z",
+                 "updated_at": "2026-11-27T11:00:00Z", "lead_time": 2.0,
+                 "result": [{"from_name": "emotion", "to_name": "audio", "type": "choices",
+                             "value": {"choices": ["neutral"]}}]}]
+        elif n == 1:
+            annotations = [{"id": 12, "completed_by": 1, "was_cancelled": False, "created_at": "2026-11-27T10:05:00Z",
+                            "updated_at": "2026-11-27T10:05:00Z", "lead_time": 4.0,
+                            "result": [{"from_name": "emotion", "to_name": "audio", "type": "choices",
+                                        "value": {"choices": ["sadness"]}}]}]
+        elif n == 2:
+            annotations = [{"id": 13, "completed_by": 1, "was_cancelled": True, "result": []}]
+        full.append({"id": 100 + n, "annotations": annotations, "data": t["data"], "predictions": []})
+    (tmp_path / "ls.json").write_text(json.dumps(full))
+    minimal = [{**tasks[0]["data"], "id": 100, "emotion": "neutral", "annotator": 2, "annotation_id": 11,
+                "created_at": "2026-11-27T11:00:00Z", "updated_at": "2026-11-27T11:00:00Z", "lead_time": 2.0},
+               {**tasks[1]["data"], "id": 101, "emotion": "sadness", "annotator": 1, "annotation_id": 12,
+                "created_at": "2026-11-27T10:05:00Z", "updated_at": "2026-11-27T10:05:00Z", "lead_time": 4.0}]
+    (tmp_path / "ls-min.json").write_text(json.dumps(minimal))
+    with open(tmp_path / "ls.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["annotation_id", "annotator", "audio", "created_at", "emotion", "id",
+                                          "lead_time", "rank", "seral_id", "speaker", "updated_at"])
+        w.writeheader()
+        for m in minimal:
+            w.writerow(m)
+    return [tmp_path / "ls.json", tmp_path / "ls-min.json", tmp_path / "ls.csv"]
+
+
+def test_label_studio_exports_come_back_through_the_seral_id(cli, queue, tmp_path):
+    assert cli("export-tasks", "-q", queue, tmp_path / "tasks.json", "--clips", tmp_path / "c").exit_code == 0
+    tasks = json.loads((tmp_path / "tasks.json").read_text())
+    first, second = tasks[0]["data"]["seral_id"], tasks[1]["data"]["seral_id"]
+    for export in _label_studio_exports(tasks, tmp_path):
+        t = read_labels(export)
+        got = dict(zip(t.column("id").to_pylist(), t.column("emotion").to_pylist()))
+        assert got == {first: "neutral", second: "sadness"}, export.name  # the latest annotation, none cancelled
+        res = cli("cluster-labels", "--replace", queue, export, tmp_path / "cl.parquet")  # the choices only
+        assert res.exit_code == 0, res.stderr
+        cl = read_table(tmp_path / "cl.parquet")
+        added = set(cl.column_names) - set(read_table(queue).column_names)
+        assert added == {"label_source"}, export.name  # emotion replaced; no annotator, lead_time, audio ...
+        row = cl.column("id").to_pylist().index(first)
+        assert cl.column("emotion")[row].as_py() == "neutral" and cl.column("label_source")[row].as_py() == "annotated"
+    bad = tmp_path / "other.json"
+    bad.write_text(json.dumps([{"id": 1, "data": {"audio": "x.wav"}, "annotations": []}]))
+    with pytest.raises(BadInput, match="no 'seral_id'"):
+        read_labels(bad)
+
+
+def test_default_label_columns_are_never_bookkeeping(tmp_path):
+    from seraltools.labels import label_columns
+
+    t = pa.table({"id": ["a"], "mood": ["x"], "annotator": ["me"], "time": ["t"], "lead_time": [1.0],
+                  "annotation_id": [3], "rank": [1], "emotion_predicted": ["y"]})
+    assert label_columns(t, None, "t") == ["mood"]
+    assert label_columns(t.append_column("emotion", pa.array(["anger"])), None, "t") == ["emotion"]
+
+
+def test_next_round_from_the_answer_log(cli, queue, tmp_path):
+    """mal-select --labelled reads the answer log: answered ids are not queued again."""
+    log = AnswerLog(tmp_path / "l.csv", ["emotion"])
+    q = read_table(queue)
+    ranked = sorted((r, i) for i, r in zip(q.column("id").to_pylist(), q.column("rank").to_pylist()) if r)
+    for _, i in ranked[:3]:
+        log.append(i, {"emotion": "anger"}, "a")
+    f = queue.parent / "f.parquet"
+    res = cli("mal-select", "-q", "--budget", 4, "--labelled", tmp_path / "l.csv", "--only-queries", f,
+              tmp_path / "q2.parquet")
+    assert res.exit_code == 0, res.stderr
+    new = read_table(tmp_path / "q2.parquet").column("id").to_pylist()
+    assert len(new) == 4 and not set(new) & {i for _, i in ranked[:3]}
+    full = read_table(f)
+    assert np.all(np.isfinite(np.asarray(full.column("features").to_pylist())))
+
+
+# ------------------------------------------------------------------ in a real browser
+
+CHROMIUM = os.environ.get("SERAL_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; `make test` installs it as root)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"])
+        yield b
+        b.close()
+
+
+def test_label_in_the_browser_by_click_and_key_then_reload(browser, queue, tmp_path):
+    labels = tmp_path / "labels.csv"
+    proc, port, _ = _start(queue, labels)
+    try:
+        items = json.loads(request(port, "GET", "/api/state")[1])["items"]
+        ids = [it["id"] for it in items]
+        page = browser.new_page(viewport={"width": 900, "height": 620})
+        page.goto(f"http://127.0.0.1:{port}/?annotator=web")
+        page.wait_for_function("document.getElementById('uid').textContent.length > 0")
+        assert page.text_content("#rank") == "1" and page.text_content("#uid") == ids[0]
+        page.wait_for_function("(() => { const a = document.getElementById('audio');"
+                               " return a.readyState >= 1 && isFinite(a.duration) && a.duration > 0; })()")
+        duration = page.evaluate("document.getElementById('audio').duration")
+        assert abs(duration - items[0]["duration"]) < 0.05  # the browser decoded the served audio
+
+        def wait_rank(rank):
+            try:
+                page.wait_for_function(f"document.getElementById('rank').textContent === '{rank}'", timeout=10_000)
+            except Exception:
+                raise AssertionError(f"rank {page.text_content('#rank')} shown, not {rank}; "
+                                     f"status: {page.text_content('#status')!r}") from None
+
+        page.click("button.choice[data-choice='anger']")  # rank 1 by click
+        wait_rank(2)
+        page.keyboard.press("3")  # rank 2 by key: the third choice, neutral
+        wait_rank(3)
+        page.keyboard.press("ArrowRight")  # skip rank 3
+        wait_rank(4)
+        page.keyboard.press("4")  # rank 4: sadness
+        wait_rank(5)
+        page.keyboard.press("ArrowLeft")  # back to rank 4 and change the answer
+        wait_rank(4)
+        assert page.get_attribute("button.choice.chosen", "data-choice") == "sadness"
+        page.click("button.choice[data-choice='happiness']")
+        wait_rank(5)
+        page.wait_for_function("document.getElementById('status').textContent.startsWith('Saved rank 4')")
+        if os.environ.get("SERAL_SCREENSHOT"):
+            page.screenshot(path=os.environ["SERAL_SCREENSHOT"])
+        page.reload()  # goes on at the first row this annotator has not answered: rank 3
+        page.wait_for_function("document.getElementById('uid').textContent.length > 0")
+        assert page.text_content("#rank") == "3"
+        assert page.text_content("#progress") == "3 of 6 answered"
+        page.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    rows = [(r["id"], r["emotion"], r["annotator"]) for r in csv.DictReader(open(labels, newline=""))]
+    assert rows == [(ids[0], "anger", "web"), (ids[1], "neutral", "web"), (ids[3], "sadness", "web"),
+                    (ids[3], "happiness", "web")]
+    t = read_labels(labels)
+    assert dict(zip(t.column("id").to_pylist(), t.column("emotion").to_pylist())) == {
+        ids[0]: "anger", ids[1]: "neutral", ids[3]: "happiness"}
