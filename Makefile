@@ -71,6 +71,8 @@ bench: venv
 	$(BIN)/python benchmarks/long_files.py
 	$(BIN)/python benchmarks/segment.py --emodb $(CORPUS)
 	$(BIN)/python benchmarks/predict.py --emodb $(CORPUS)
+	$(BIN)/python benchmarks/mal_rounds.py --emodb $(CORPUS)
+	$(BIN)/python benchmarks/annotate_kill.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

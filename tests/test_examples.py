@@ -65,3 +65,48 @@ def test_examples_makefile(synth_4x4, tmp_path):
     assert (tmp_path / "out" / "al.png").exists() and (tmp_path / "out" / "queue.parquet").exists()
     again = subprocess.run(args, capture_output=True, text=True, env=_env())
     assert "Nothing to be done" in again.stdout or "extract" not in again.stdout
+
+
+def _annotate_round(env, out):
+    """Run examples/annotate.sh until its page is up, answer every queued utterance over
+    HTTP as a person would with the page, then press Ctrl-C (SIGINT to the process group)."""
+    import http.client
+    import json
+    import re
+    import signal
+
+    proc = subprocess.Popen(["bash", str(ROOT / "examples" / "annotate.sh")], stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    log = []
+    for line in proc.stderr:
+        log.append(line)
+        m = re.search(r"open http://127\.0\.0\.1:(\d+)/", line)
+        if m:
+            break
+    assert m, "".join(log)
+    port = int(m.group(1))
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/api/state")
+    items = json.loads(c.getresponse().read())["items"]
+    choices = ["anger", "happiness", "neutral", "sadness"]
+    for i, it in enumerate(items):
+        c.request("POST", "/api/answer", body=json.dumps({"annotator": "annotator", "id": it["id"],
+                                                          "values": {"emotion": choices[i % 4]}}),
+                  headers={"Content-Type": "application/json"})
+        assert c.getresponse().read() and True
+    c.close()
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the terminal
+    stdout, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 0, "".join(log) + rest
+    return [it["id"] for it in items], stdout
+
+
+def test_annotate_script_runs_two_rounds(tmp_path):
+    _seral_on_path()
+    env = _env(OUT=str(tmp_path / "out"), PORT="0", BUDGET="8")
+    first, stdout = _annotate_round(env, tmp_path / "out")
+    assert len(first) == 8 and "predictions for every utterance" in stdout
+    predicted = read_table(tmp_path / "out" / "predicted.parquet")
+    assert predicted.column("emotion_labelled").to_pylist().count(True) >= 8
+    second, _ = _annotate_round(env, tmp_path / "out")  # the next round: only new utterances
+    assert len(second) == 8 and not set(first) & set(second)

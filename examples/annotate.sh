@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The annotation loop on your own audio: features -> MAL queue -> people label it in the
+# browser (or in Label Studio) -> cluster labels -> predictions for the rest -> next round.
+#
+#   CORPUS=~/recordings examples/annotate.sh                # label in the browser, Ctrl-C when done
+#   CORPUS=~/recordings examples/annotate.sh                # again: the next round
+#   CORPUS=~/recordings LABEL_STUDIO=1 examples/annotate.sh # tasks for Label Studio instead
+#
+# CORPUS   a directory of audio or a manifest (unset: a synthetic corpus is made); long
+#          recordings: SEGMENT=1 cuts them into utterances first (seral segment)
+# CHOICES  the labels to choose from (default anger,happiness,neutral,sadness); COLUMN their
+#          column (default emotion)
+# BUDGET   new queries per round (default 5%); PORT the page's port (default 8000)
+# LABELS   the answers (default $OUT/labels.csv; a Label Studio export works too)
+# OUT      where everything goes (default annotate-out)
+set -euo pipefail
+OUT=${OUT:-annotate-out}
+SERAL=${SERAL:-seral}
+CHOICES=${CHOICES:-anger,happiness,neutral,sadness}
+COLUMN=${COLUMN:-emotion}
+LABELS=${LABELS:-$OUT/labels.csv}
+mkdir -p "$OUT"
+if [ -z "${CORPUS:-}" ]; then
+    [ -d "$OUT/corpus" ] || $SERAL synth "$OUT/corpus"
+    CORPUS="$OUT/corpus"
+fi
+
+# 1. Utterances (cut from long recordings when SEGMENT=1) and their log-mel functionals,
+#    without labels: nobody has labelled anything yet
+if [ ! -f "$OUT/features.parquet" ]; then
+    if [ -n "${SEGMENT:-}" ]; then
+        $SERAL segment "$CORPUS" "$OUT/utterances.parquet"
+        CORPUS="$OUT/utterances.parquet"
+    fi
+    $SERAL extract --feat logmel --corpus none --on-error skip "$CORPUS" "$OUT/features.parquet"
+fi
+
+# 2. The queue: the MAL order (medoids of the largest clusters first). A next round leaves
+#    out every utterance already answered and continues the same order.
+ROUND=(--budget "${BUDGET:-5%}")
+[ -s "$LABELS" ] && ROUND+=(--labelled "$LABELS")
+$SERAL mal-select "${ROUND[@]}" "$OUT/features.parquet" "$OUT/queue.parquet"
+
+# 3. People label it: a page on http://127.0.0.1:${PORT:-8000} (Ctrl-C to stop; every answer
+#    is saved at once), or tasks and a labelling config for Label Studio
+if [ -n "${LABEL_STUDIO:-}" ]; then
+    $SERAL export-tasks "$OUT/queue.parquet" "$OUT/tasks.json" --clips "$OUT/clips" \
+        --column "$COLUMN" --choices "$CHOICES" --config "$OUT/label-config.xml"
+    echo "Import $OUT/tasks.json into Label Studio (labelling config: $OUT/label-config.xml), export the"
+    echo "annotations as JSON or CSV, and run again with LABELS=that-export."
+    exit 0
+fi
+$SERAL annotate "$OUT/queue.parquet" "$LABELS" --column "$COLUMN" --choices "$CHOICES" --port "${PORT:-8000}"
+
+# 4. Every medoid's label for its whole cluster (the paper's cluster labels), then the
+#    paper's classifier (RBF SVM) trained on the labels predicts every utterance
+$SERAL cluster-labels --column "$COLUMN" "$OUT/queue.parquet" "$LABELS" "$OUT/labelled.parquet"
+$SERAL predict --column "$COLUMN" "$OUT/labelled.parquet" "$OUT/features.parquet" "$OUT/predicted.parquet"
+echo "answers: $LABELS; cluster labels: $OUT/labelled.parquet; predictions for every utterance:"
+echo "$OUT/predicted.parquet (${COLUMN}_predicted, ${COLUMN}_score). Run again for the next round."
