@@ -87,7 +87,7 @@ def table(summary: list[dict]) -> str:
     for s in summary:
         mark = " *" if s["p"] < 0.05 and s["diff"] > 0 else (" (-)" if s["p"] < 0.05 else "")
         lines.append(f"{s['feature_set']:<10} {s['labels']:<7} {s['budget'] * 100:>5g}% {s['budget_n']:>4} "
-                     f"{s['mal_mcc']:>6.3f} {s['random_mcc']:>6.3f} {s['diff']:>+7.3f} {s['p']:>8.2g}{mark}")
+                     f"{s['selector_mcc']:>6.3f} {s['random_mcc']:>6.3f} {s['diff']:>+7.3f} {s['p']:>8.2g}{mark}")
     return "\n".join(lines)
 
 

@@ -59,7 +59,7 @@ def main() -> None:
         for n in names:
             cells = {s["budget"]: s for s in summary if s["feature_set"] == n}
             print(f"{n:<12}" + "".join(
-                f"{cells[b]['mal_mcc']:.3f}{'*' if cells[b]['p'] < 0.05 and cells[b]['diff'] > 0 else '-' if cells[b]['p'] < 0.05 else ' '}".rjust(11)
+                f"{cells[b]['selector_mcc']:.3f}{'*' if cells[b]['p'] < 0.05 and cells[b]['diff'] > 0 else '-' if cells[b]['p'] < 0.05 else ' '}".rjust(11)
                 for b in budgets))
         random = {s["budget"]: s["random_mcc"] for s in summary if s["feature_set"] == "logmel"}
         print(f"{'random':<12}" + "".join(f"{random[b]:.3f} ".rjust(11) for b in budgets), flush=True)

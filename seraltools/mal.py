@@ -382,19 +382,24 @@ def select(
         if beyond:
             summary += f" ({beyond} beyond the {c.k} medoids: from clusterings of the rows not yet queued)"
         summary += note
-    elif method == "random":
+    else:  # random and the other cold-start selectors (seraltools.selectors)
+        from seraltools.selectors import queue
+
         b = min(resolve_budget(budget, n, default=default_k(n)), n - int(done.sum()))
-        if done.any():  # the same seeded order, labelled rows left out
-            queries = random_queue(n, n, seed)
-            queries = queries[~done[queries]][:b]
+        if method == "random":  # the seeded order of all rows, labelled rows left out
+            queries = queue("random", x, b, seed=seed, labelled=done)
+            summary = f"random order, {b} queries{note}"
         else:
-            queries = random_queue(n, b, seed)
+            if standardize:
+                from seraltools.standardize import zscore
+
+                x = zscore(x)
+            params["standardize"] = standardize
+            queries = queue(method, x, b, seed=seed, labelled=done)
+            summary = f"{method}, {b} queries{note}"
         cluster = pa.nulls(n, pa.int32())
         cluster_size = pa.nulls(n, pa.int32())
         is_medoid = np.zeros(n, dtype=bool)
-        summary = f"random order, {b} queries{note}"
-    else:
-        raise BadInput(f"--method {method!r}: choose mal or random")
     rank = np.zeros(n, dtype=np.int32)
     rank[queries] = np.arange(1, len(queries) + 1, dtype=np.int32)
     out = table

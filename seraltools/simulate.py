@@ -41,6 +41,8 @@ import numpy as np
 from seraltools.errors import BadInput
 
 BUDGETS = (0.01, 0.02, 0.05, 0.10, 0.20, 0.50, 1.00)
+SELECTOR_NAMES = {"mal": "MAL", "kcenter": "k-center", "typiclust": "TypiClust", "probcover": "ProbCover",
+                  "stratified": "stratified"}
 TASKS = ("valence", "arousal")
 
 
@@ -55,6 +57,7 @@ class SimulationConfig:
     labels: str = "medoid"  # medoid | cluster | both (the paper's medoid and cluster labels)
     k_fraction: float = 1 / 3  # MAL's k as a fraction of the training fold (paper: N/3)
     kmedoids: str = "fasterpam"  # the k-medoids algorithm after farthest-first initialisation
+    methods: tuple[str, ...] = ("mal",)  # selectors compared with random sampling (seraltools.selectors)
     c_grid: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)
     gamma_grid: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)  # multiples of 1/D
     grid_folds: int = 5
@@ -106,6 +109,7 @@ def _training_sets(train: np.ndarray, select_sets: dict, budget_n: dict, modes: 
     """Each selector's training rows per budget: (selector, feature set, labels) ->
     budget -> (rows of the training set, row whose label each one gets)."""
     from seraltools.mal import mal_queue, random_queue, resolve_metric
+    from seraltools.selectors import UNSTABLE, queue
 
     n_train = len(train)
     perm = train[random_queue(n_train, None, int(np.random.default_rng(seed + [0]).integers(2**31)))]
@@ -113,21 +117,31 @@ def _training_sets(train: np.ndarray, select_sets: dict, budget_n: dict, modes: 
     k = max(1, round(n_train * cfg.k_fraction))
     mal_seed = int(np.random.default_rng(seed + [1]).integers(2**31))
     for name, xs in select_sets.items():
-        metric = resolve_metric(cfg.metric, xs.shape[1], cfg.standardize)
-        order, base = mal_queue(xs[train], max(budget_n.values()), k, metric=metric, seed=mal_seed,
-                                algorithm=cfg.kmedoids)
-        for mode in modes:
-            sets[("mal", name, mode)] = {}
-        for p, b in budget_n.items():
-            queries = order[:b]  # prefix-stable: above k, medoids of clusterings of the rows not yet queued
-            if "medoid" in modes:
-                sets[("mal", name, "medoid")][p] = (train[queries], train[queries])
-            if "cluster" in modes:  # clusters are numbered in query order: the first b were asked
-                members = np.flatnonzero(base.cluster < b)
-                source = base.medoids[base.cluster[members]]
-                own = np.isin(members, queries)  # a queried row beyond the medoids keeps its own label
-                source[own] = members[own]
-                sets[("mal", name, "cluster")][p] = (train[members], train[source])
+        for method in cfg.methods:
+            if method == "random":
+                continue
+            if method != "mal":  # the other selectors: the queried rows with their own labels
+                longest = queue(method, xs[train], max(budget_n.values()), seed=mal_seed)
+                sets[(method, name, "queried")] = by_budget = {}
+                for p, b in budget_n.items():  # TypiClust is not prefix-stable: its k grows with the budget
+                    q = queue(method, xs[train], b, seed=mal_seed) if method in UNSTABLE else longest[:b]
+                    by_budget[p] = (train[q], train[q])
+                continue
+            metric = resolve_metric(cfg.metric, xs.shape[1], cfg.standardize)
+            order, base = mal_queue(xs[train], max(budget_n.values()), k, metric=metric, seed=mal_seed,
+                                    algorithm=cfg.kmedoids)
+            for mode in modes:
+                sets[("mal", name, mode)] = {}
+            for p, b in budget_n.items():
+                queries = order[:b]  # prefix-stable: above k, medoids of clusterings of the rows not yet queued
+                if "medoid" in modes:
+                    sets[("mal", name, "medoid")][p] = (train[queries], train[queries])
+                if "cluster" in modes:  # clusters are numbered in query order: the first b were asked
+                    members = np.flatnonzero(base.cluster < b)
+                    source = base.medoids[base.cluster[members]]
+                    own = np.isin(members, queries)  # a queried row beyond the medoids keeps its own label
+                    source[own] = members[own]
+                    sets[("mal", name, "cluster")][p] = (train[members], train[source])
     return sets
 
 
@@ -234,38 +248,54 @@ def _cell_means(rows: list[dict]) -> dict:
 
 
 def summarize(rows: list[dict]) -> list[dict]:
-    """MAL against random per feature set, label mode and budget, as in the paper's Sec. 4:
-    mean MCC over tasks, folds, repeats and seeds, and the paired t-test over the
-    (seed, repeat, fold) cells (each cell's MCC averaged over the tasks)."""
-    from scipy import stats
-
+    """Each selector against random sampling per feature set, label mode and budget, as in
+    the paper's Sec. 4: mean MCC over tasks, folds, repeats and seeds, and the paired
+    t-test over the (seed, repeat, fold) cells (each cell's MCC averaged over the
+    tasks); selectors other than MAL also against MAL (medoid labels, same features)."""
     def key(r):
-        return r["feature_set"], r.get("labels") or "medoid"
+        return r["selector"], r["feature_set"], r.get("labels") or "medoid"
 
     budgets = sorted({r["budget"] for r in rows})
-    groups = sorted({key(r) for r in rows if r["selector"] == "mal"})
+    order = {"mal": 0}
+    groups = sorted({key(r) for r in rows if r["selector"] != "random"},
+                    key=lambda g: (order.get(g[0], 1), g[0], str(g[1]), g[2]))
+    cells = {(g, b): _cell_means([r for r in rows if key(r) == g and r["budget"] == b])
+             for g in groups for b in budgets}
     random = {b: _cell_means([r for r in rows if r["selector"] == "random" and r["budget"] == b]) for b in budgets}
     out = []
-    for name, mode in groups:
+    for g in groups:
+        selector, name, mode = g
         for b in budgets:
-            mal_rows = [r for r in rows if r["selector"] == "mal" and key(r) == (name, mode) and r["budget"] == b]
-            cells = _cell_means(mal_rows)
-            a = np.array(list(cells.values()))
-            c = np.array([random[b][cell] for cell in cells])
-            diff = a - c
-            if np.allclose(diff, 0):
-                t, p = 0.0, 1.0
-            else:
-                t, p = stats.ttest_rel(a, c)
-            out.append({"feature_set": name, "labels": mode, "budget": b,
-                        "budget_n": int(round(np.mean([r["budget_n"] for r in mal_rows]))),
-                        "mal_mcc": float(a.mean()), "random_mcc": float(c.mean()), "diff": float(diff.mean()),
-                        "t": float(t), "p": float(p), "df": len(a) - 1,
-                        "mal_single_class": int(sum(r["single_class"] for r in mal_rows)),
-                        "random_single_class": int(sum(r["single_class"] for r in rows if r["selector"] == "random"
-                                                       and r["budget"] == b and (r.get("seed", 0), r["repeat"],
-                                                                                 r["fold"]) in cells))})
+            own = cells[(g, b)]
+            sel_rows = [r for r in rows if key(r) == g and r["budget"] == b]
+            diff, t, p, a, c = _paired(own, random[b])
+            row = {"selector": selector, "feature_set": name, "labels": mode, "budget": b,
+                   "budget_n": int(round(np.mean([r["budget_n"] for r in sel_rows]))),
+                   "selector_mcc": float(a.mean()), "random_mcc": float(c.mean()), "diff": diff,
+                   "t": t, "p": p, "df": len(a) - 1,
+                   "selector_single_class": int(sum(r["single_class"] for r in sel_rows)),
+                   "random_single_class": int(sum(r["single_class"] for r in rows if r["selector"] == "random"
+                                                  and r["budget"] == b and (r.get("seed", 0), r["repeat"],
+                                                                            r["fold"]) in own))}
+            mal = cells.get((("mal", name, "medoid"), b))
+            if selector != "mal" and mal:
+                row["mal_mcc"] = float(np.mean([mal[cell] for cell in own]))
+                row["diff_mal"], row["t_mal"], row["p_mal"] = _paired(own, mal)[:3]
+            out.append(row)
     return out
+
+
+def _paired(a_cells: dict, b_cells: dict):
+    """(mean difference, t, p, a, b) of a paired t-test over the cells of ``a_cells``."""
+    from scipy import stats
+
+    a = np.array(list(a_cells.values()))
+    b = np.array([b_cells[cell] for cell in a_cells])
+    diff = a - b
+    if np.allclose(diff, 0):
+        return float(diff.mean()), 0.0, 1.0, a, b
+    t, p = stats.ttest_rel(a, b)
+    return float(diff.mean()), float(t), float(p), a, b
 
 
 def format_summary(summary: list[dict], hyper: dict) -> str:
@@ -274,16 +304,21 @@ def format_summary(summary: list[dict], hyper: dict) -> str:
         lines.append(f"SVM (RBF), seed {seed}: " + ", ".join(
             f"{t}: C={h['C']:g} gamma={h['gamma']:.3g} (CV MCC {h['cv_mcc']:.3f})" for t, h in tasks.items()))
     cells = summary[0]["df"] + 1 if summary else 0
-    head = (f"{'feature set':<20} {'labels':<7} {'budget':>6} {'n':>5} {'MAL MCC':>8} {'random':>8} {'diff':>7} "
-            f"{'t':>6} {'p':>8}")
-    lines += ["", f"mean MCC over tasks, folds, repeats and seeds; paired t-test MAL vs random over {cells} cells",
+    others = any(s["selector"] != "mal" for s in summary)
+    head = (f"{'selector':<10} {'feature set':<20} {'labels':<7} {'budget':>6} {'n':>5} {'MCC':>6} {'random':>7} "
+            f"{'diff':>7} {'t':>6} {'p':>8}") + (f" {'vs MAL':>7} {'p':>8}" if others else "")
+    lines += ["", f"mean MCC over tasks, folds, repeats and seeds; paired t-tests over {cells} cells",
               head, "-" * len(head)]
     for s in summary:
-        star = " *" if s["p"] < 0.05 and s["diff"] > 0 else ("  (-)" if s["p"] < 0.05 else "")
-        lines.append(f"{s['feature_set'][:20]:<20} {s['labels']:<7} {s['budget'] * 100:>5g}% {s['budget_n']:>5} "
-                     f"{s['mal_mcc']:>8.3f} {s['random_mcc']:>8.3f} {s['diff']:>+7.3f} {s['t']:>6.2f} {s['p']:>8.2g}"
-                     f"{star}")
-    lines.append("* MAL above random at p < 0.05; (-) below")
+        star = " *" if s["p"] < 0.05 and s["diff"] > 0 else (" -" if s["p"] < 0.05 else "  ")
+        line = (f"{s['selector'][:10]:<10} {s['feature_set'][:20]:<20} {s['labels']:<7} {s['budget'] * 100:>5g}% "
+                f"{s['budget_n']:>5} {s['selector_mcc']:>6.3f} {s['random_mcc']:>7.3f} {s['diff']:>+7.3f} "
+                f"{s['t']:>6.2f} {s['p']:>8.2g}{star}")
+        if "diff_mal" in s:
+            line += f" {s['diff_mal']:>+7.3f} {s['p_mal']:>8.2g}"
+        lines.append(line)
+    lines.append("* above random at p < 0.05; - below" + ("; vs MAL: the selector's MCC minus MAL's (medoid labels, "
+                                                          "same features), paired" if others else ""))
     return "\n".join(lines)
 
 
@@ -311,8 +346,8 @@ def plot(rows: list[dict], path: str) -> None:
             means.append(v.mean())
             errs.append(v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0)
         means, errs = np.array(means), np.array(errs)
-        label = "Random sampling" if selector == "random" else f"MAL: {name}" + (
-            f", {mode} labels" if len(modes) > 1 or mode != "medoid" else "")
+        label = "Random sampling" if selector == "random" else f"{SELECTOR_NAMES.get(selector, selector)}: {name}" + (
+            f", {mode} labels" if selector == "mal" and (len(modes) > 1 or mode != "medoid") else "")
         style = {"color": "black", "linestyle": "--"} if selector == "random" else {}
         line, = ax.plot(np.array(budgets) * 100, means, marker="o", label=label, **style)
         ax.fill_between(np.array(budgets) * 100, means - errs, means + errs, alpha=0.2, color=line.get_color())

@@ -53,6 +53,7 @@ def al_cmd(
     metric: Annotated[Literal["auto", "cosine", "euclidean"], typer.Option("--metric", help="MAL's distance; auto: Euclidean on standardised (or 2-D) features, cosine on raw ones above 2 dims.")] = "auto",
     standardize: Standardize = True,
     labels: Annotated[Literal["medoid", "cluster", "both"], typer.Option("--labels", help="Train on the queried medoids (medoid), give each medoid's label to its whole cluster (cluster), or report both.")] = "medoid",
+    method: Annotated[str, typer.Option("--method", "-m", help="Selectors to compare with random sampling, comma-separated: mal, kcenter, typiclust, probcover, stratified (random is always run).")] = "mal",
     c_grid: Annotated[str, typer.Option("--c-grid", help="SVM box constraints C to search.")] = "0.1,1,10,100",
     gamma_grid: Annotated[str, typer.Option("--gamma-grid", help="SVM kernel gammas to search, in multiples of 1/D.")] = "0.1,0.3,1,3",
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw mean MCC against budget (the paper's Fig. 4/5) to this PNG.", dir_okay=False)] = None,
@@ -62,15 +63,16 @@ def al_cmd(
     address: Address = None,
     quiet: Quiet = False,
 ) -> None:
-    """Simulate active learning: MAL against random sampling across labelling budgets.
+    """Simulate active learning: MAL (and other selectors) against random sampling across budgets.
 
-    Stratified k-fold CV x repeats (x seeds); MAL on each training fold with each
+    Stratified k-fold CV x repeats (x seeds); MAL (or each --method) on each training fold with each
     --select table (z-scored at the corpus level unless --no-standardize); an RBF SVM
     on the --classify features of the queried samples (--labels medoid) or of their
     whole clusters (--labels cluster); MCC, UAR and accuracy on the test fold. Writes
     one row per feature set, selector, label mode, task, budget, seed, repeat and
-    fold, and prints the mean MCC with the paired t-test of MAL against random per
-    budget (pairs: the seed x repeat x fold cells, MCC averaged over tasks).
+    fold, and prints the mean MCC with the paired t-test of each selector against random
+    (and against MAL) per budget (pairs: the seed x repeat x fold cells, MCC averaged
+    over tasks). Selectors other than MAL train on the queried rows' own labels.
 
     Example: seral evaluate al --select logmel.parquet --classify logmel.parquet --plot fig.png al.parquet
     """
@@ -78,8 +80,13 @@ def al_cmd(
     from seraltools.progress import log
     from seraltools.simulate import SimulationConfig
 
+    from seraltools.selectors import check_method
+
+    methods = tuple(dict.fromkeys(check_method(m.strip()) for m in method.split(",") if m.strip()))
     cfg = SimulationConfig(budgets=_floats(budgets, "--budgets", 0.01, most=1.0), folds=folds, repeats=repeats,
-                           seeds=_seeds(seed), metric=metric, standardize=standardize, labels=labels, c_grid=_floats(c_grid, "--c-grid"), gamma_grid=_floats(gamma_grid, "--gamma-grid"))
+                           seeds=_seeds(seed), metric=metric, standardize=standardize, labels=labels,
+                           c_grid=_floats(c_grid, "--c-grid"), gamma_grid=_floats(gamma_grid, "--gamma-grid"),
+                           methods=methods or ("mal",))
     report = run_al([str(p) for p in select], str(classify), output, tasks=task, cfg=cfg,
                     workers=cpu_workers(workers), figure=str(plot) if plot else None, quiet=quiet,
                     engine=engine, address=address)

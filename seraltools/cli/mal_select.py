@@ -17,7 +17,7 @@ Metric = Literal["auto", "cosine", "euclidean"]
 def mal_select_cmd(
     table: InputTable,
     output: Output,
-    method: Annotated[Literal["mal", "random"], typer.Option("--method", help="mal: medoid-based active learning; random: the baseline.")] = "mal",
+    method: Annotated[Literal["mal", "random", "kcenter", "typiclust", "probcover", "stratified"], typer.Option("--method", help="mal: medoid-based active learning; random: the baseline; kcenter (core-set), typiclust, probcover, stratified: other cold-start selectors (README: 'Other selectors').")] = "mal",
     k: Annotated[Optional[int], typer.Option("--k", min=1, help="Number of clusters (default: N/3, as the paper).")] = None,
     metric: Annotated[Metric, typer.Option("--metric", help="Distance of the affinity matrix; auto: Euclidean on standardised (or 2-D) features, cosine on raw ones above 2 dims (the paper's best for raw features).")] = "auto",
     standardize: Standardize = True,
@@ -33,8 +33,8 @@ def mal_select_cmd(
     paper's classifier sees them); --no-standardize measures them on the raw values.
 
     Adds cluster (int32, 0 = largest), cluster_size (int32), is_medoid (bool) and rank
-    (int32, 1 = ask first; null for rows outside the budget). The random method fills
-    rank with a seeded random order and leaves cluster and cluster_size null.
+    (int32, 1 = ask first; null for rows outside the budget). The other methods fill
+    rank with their order and leave cluster and cluster_size null.
 
     Example: seral mal-select --budget 5% logmel.parquet queue.parquet
     """
