@@ -35,6 +35,9 @@ EXTRAS = {
     "webrtcvad": "pip install 'seraltools[dvector]'",
     "speechbrain": "pip install 'seraltools[ecapa]'",
     "ray": "pip install 'seraltools[ray]'",
+    "opensmile": "pip install 'seraltools[opensmile]'",
+    "transformers": "pip install 'seraltools[ssl]'",
+    "ssl": "pip install 'seraltools[ssl]'",
 }
 
 

@@ -23,8 +23,9 @@ def extract_cmd(
     feat: Annotated[Feature, typer.Option("--feat", "-f", help="Feature to extract.")] = "logmel",
     corpus: Annotated[CorpusName, typer.Option("--corpus", help="Labels from file names: a corpus's naming, auto (the one every file follows) or none. Manifests keep their own columns.")] = "auto",
     va_map: Annotated[Optional[Path], typer.Option("--va-map", help="CSV emotion,valence,arousal that replaces the built-in valence/arousal map.", dir_okay=False)] = None,
-    model: Annotated[Optional[Path], typer.Option("--model", help="Model for learned features: --feat cpc a file from seral train-cpc; --feat ecapa a SpeechBrain directory; --feat dvector other GE2E weights than resemblyzer's (optional).")] = None,
+    model: Annotated[Optional[Path], typer.Option("--model", help="Model for learned features: --feat cpc a file from seral train-cpc; --feat ecapa a SpeechBrain directory; --feat ssl a Hugging Face wav2vec 2.0 / HuBERT / WavLM directory; --feat dvector other GE2E weights than resemblyzer's (optional).")] = None,
     context: Annotated[bool, typer.Option("--context", help="--feat cpc: mean of the context vectors c_t instead of the encoder outputs z_t.")] = False,
+    layer: Annotated[Optional[str], typer.Option("--layer", help="--feat ssl: the hidden layer to pool, 0 (the CNN features) to the number of transformer layers (default: the last), or mean (all layers averaged).")] = None,
     device: Device = "auto",
     workers: Workers = 0,
     threads: Threads = 0,
@@ -76,7 +77,7 @@ def extract_cmd(
                 if not quiet:
                     log(f"seral extract: shard {i}/{n} already written ({output}); skipped")
                 return
-    options = {"model": str(model) if model else None, "context": context, "device": device}
+    options = {"model": str(model) if model else None, "context": context, "device": device, "layer": layer}
     user_map = read_va_map(va_map) if va_map else None
     utterances, described = collect_inputs(inputs, corpus, user_map, check_files=on_error == "fail", warn=log)
     if shard:

@@ -20,6 +20,9 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "dvector": ("seraltools.features.dvector:DVectorFeatures", "256-dim GE2E d-vectors, resemblyzer's pretrained weights (speaker paper Sec. 2)"),
     "encoder": ("seraltools.features.encoder:EncoderFeatures", "mean-pooled outputs of an SER encoder from seral pretrain; needs --model"),
     "ecapa": ("seraltools.features.ecapa:ECAPAFeatures", "ECAPA-TDNN embeddings from a SpeechBrain model directory; needs --model DIR"),
+    "egemaps": ("seraltools.features.opensmile:EGeMAPSFeatures", "88 eGeMAPSv02 functionals, openSMILE (the hand-crafted SER baseline)"),
+    "compare": ("seraltools.features.opensmile:ComParEFeatures", "6,373 ComParE 2016 functionals, openSMILE"),
+    "ssl": ("seraltools.features.ssl:SSLFeatures", "mean-pooled hidden states of a local wav2vec 2.0 / HuBERT / WavLM checkpoint; needs --model DIR"),
 }
 
 NAMES = tuple(REGISTRY)
