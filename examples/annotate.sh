@@ -4,7 +4,8 @@
 #
 #   CORPUS=~/recordings examples/annotate.sh                # label in the browser, Ctrl-C when done
 #   CORPUS=~/recordings examples/annotate.sh                # again: the next round
-#   CORPUS=~/recordings LABEL_STUDIO=1 examples/annotate.sh # tasks for Label Studio instead
+#   CORPUS=~/recordings LABEL_STUDIO=1 examples/annotate.sh # tasks for Label Studio instead; then
+#   CORPUS=~/recordings LABEL_STUDIO=1 LABELS=export.json examples/annotate.sh   # its labels, next round
 #
 # CORPUS   a directory of audio or a manifest (unset: a synthetic corpus is made); long
 #          recordings: SEGMENT=1 cuts them into utterances first (seral segment)
@@ -46,14 +47,18 @@ $SERAL mal-select "${ROUND[@]}" "$OUT/features.parquet" "$OUT/queue.parquet"
 if [ -n "${LABEL_STUDIO:-}" ]; then
     $SERAL export-tasks "$OUT/queue.parquet" "$OUT/tasks.json" --clips "$OUT/clips" \
         --column "$COLUMN" --choices "$CHOICES" --config "$OUT/label-config.xml"
-    echo "Import $OUT/tasks.json into Label Studio (labelling config: $OUT/label-config.xml), export the"
-    echo "annotations as JSON or CSV, and run again with LABELS=that-export."
-    exit 0
+    echo "Import $OUT/tasks.json into Label Studio (labelling config: $OUT/label-config.xml), label, export"
+    echo "JSON or CSV, and run again with LABEL_STUDIO=1 LABELS=that-export for the labels and the next round."
+else
+    $SERAL annotate "$OUT/queue.parquet" "$LABELS" --column "$COLUMN" --choices "$CHOICES" --port "${PORT:-8000}"
 fi
-$SERAL annotate "$OUT/queue.parquet" "$LABELS" --column "$COLUMN" --choices "$CHOICES" --port "${PORT:-8000}"
 
 # 4. Every medoid's label for its whole cluster (the paper's cluster labels), then the
 #    paper's classifier (RBF SVM) trained on the labels predicts every utterance
+if [ ! -s "$LABELS" ]; then
+    echo "No labels yet ($LABELS): nothing to propagate or predict."
+    exit 0
+fi
 $SERAL cluster-labels --column "$COLUMN" "$OUT/queue.parquet" "$LABELS" "$OUT/labelled.parquet"
 $SERAL predict --column "$COLUMN" "$OUT/labelled.parquet" "$OUT/features.parquet" "$OUT/predicted.parquet"
 echo "answers: $LABELS; cluster labels: $OUT/labelled.parquet; predictions for every utterance:"

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seraltools.errors import BadInput
+from seraltools.errors import BadInput, first_line
 
-ANNOTATOR = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+ANNOTATOR = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 PAGE = Path(__file__).with_name("web") / "annotate.html"
 
 
@@ -61,8 +61,17 @@ def parse_scheme(columns: list[str] | None, choices: list[str] | None) -> dict[s
         options = [c.strip() for c in text.split(",") if c.strip()]
         if len(options) < 2 or len(set(options)) != len(options):
             raise BadInput(f"--choices {text!r}: give two or more different labels separated by commas")
-        if col in scheme or col in ("id", "annotator", "time"):
-            raise BadInput(f"--column {col!r}: give each label column once, not id, annotator or time")
+        from seraltools.labels import bookkeeping
+        from seraltools.table import BINARY_WORDS
+
+        if col in scheme or not col.strip() or bookkeeping(col):
+            raise BadInput(f"--column {col!r}: give each label column once, named for what it labels (not a "
+                           "queue or bookkeeping column such as id, rank, speaker, annotator or time)")
+        if col in ("valence", "arousal"):
+            odd = [o for o in options if o.lower() not in BINARY_WORDS]
+            if odd or len(options) != 2:
+                raise BadInput(f"--column {col} is binary: give two of 0/1, negative/positive, low/high "
+                               f"(not {', '.join(odd or options)}), or name the column otherwise")
         scheme[col] = options
     return scheme
 
@@ -78,9 +87,15 @@ def queue_items(table, source: str) -> list[Item]:
     ids = table.column("id").cast("string").to_pylist()
     srcs = sources(table)
     ranks = table.column("rank").to_pylist() if "rank" in table.column_names else list(range(1, len(ids) + 1))
+    for i, r in enumerate(ranks):
+        if isinstance(r, float) and r != r:  # NaN: not queued (a queue saved through pandas)
+            ranks[i] = None
+        elif r is not None and (isinstance(r, (str, bool)) or float(r) != int(r)):
+            raise BadInput(f"{source}: row {i + 1}: rank {r!r} is not a whole number; make the queue with "
+                           "`seral mal-select`")
     speakers = table.column("speaker").to_pylist() if "speaker" in table.column_names else [None] * len(ids)
     durations = table.column("duration").to_pylist() if "duration" in table.column_names else [None] * len(ids)
-    rows = sorted((r, i) for i, r in enumerate(ranks) if r is not None)
+    rows = sorted((int(r), i) for i, r in enumerate(ranks) if r is not None)
     if not rows:
         raise BadInput(f"{source}: no ranked rows; make a queue with `seral mal-select --budget N`")
     return [Item(int(r), ids[i], srcs[i], None if speakers[i] is None else str(speakers[i]), durations[i])
@@ -111,10 +126,13 @@ class AnswerLog:
         self._lock = threading.Lock()
         if self.path.exists() and not self.path.is_file():
             raise BadInput(f"{self.path}: not a regular file; give a CSV file for the labels")
-        if self.path.suffix.lower() not in (".csv", ""):
-            raise BadInput(f"{self.path}: the labels file is CSV; name it .csv")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.torn = self._check()
+        if str(path) == "-" or self.path.suffix.lower() not in (".csv", ""):
+            raise BadInput(f"{self.path}: the labels file is a CSV file seral appends to; name it .csv")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.torn = self._check()
+        except OSError as e:
+            raise BadInput(f"{self.path}: cannot write it ({e.strerror or e}); give another labels file") from None
 
     def _check(self) -> int:
         """Write the header to a new file, check an existing one's; drop a torn last line
@@ -129,16 +147,22 @@ class AnswerLog:
                 os.write(fd, self._line(self.header))
                 os.fsync(fd)
                 return 0
-            with open(self.path, newline="", encoding="utf-8") as f:
+            with open(self.path, newline="", encoding="utf-8-sig") as f:
                 first = next(csv.reader(f), [])
             if first != self.header:
                 raise BadInput(f"{self.path}: has columns {','.join(first)}, not {','.join(self.header)}; "
                                "give the same --column options as before, or a new labels file")
             os.lseek(fd, max(0, size - 1), os.SEEK_SET)
-            if os.read(fd, 1) != b"\n":  # a line cut by a crash mid-write: never acknowledged
+            if os.read(fd, 1) != b"\n":
                 data = self.path.read_bytes()
                 keep = data.rfind(b"\n") + 1
-                os.ftruncate(fd, keep)
+                tail = data[keep:].decode("utf-8", "replace")
+                rows = list(csv.reader([tail]))
+                if keep == 0 or (tail.count('"') % 2 == 0 and rows and len(rows[0]) == len(self.header)):
+                    os.write(fd, b"\n")  # a whole line (or the header) typed without its newline
+                    os.fsync(fd)
+                    return 0
+                os.ftruncate(fd, keep)  # a line cut by a crash mid-write: never acknowledged
                 os.fsync(fd)
                 return size - keep
             return 0
@@ -184,7 +208,7 @@ class AnswerLog:
 
 
 def check_annotator(name: str) -> str:
-    if not ANNOTATOR.match(name or ""):
+    if not isinstance(name, str) or not ANNOTATOR.fullmatch(name):
         raise BadInput(f"annotator {name!r}: use 1-64 letters, digits, '_', '.', '@' or '-'")
     return name
 
@@ -218,14 +242,20 @@ class Annotation:
         for col, value in values.items():
             if col not in self.scheme:
                 raise BadInput(f"column {col!r} is not one of {', '.join(self.scheme)}")
-            if value not in self.scheme[col] and value != "":
+            if value not in self.scheme[col]:
                 raise BadInput(f"{col} {value!r} is not one of {', '.join(self.scheme[col])}")
+        missing = [c for c in self.scheme if c not in values]
+        if missing:  # an answer is whole: a partial one would blank the others when read back
+            raise BadInput(f"no {', '.join(missing)} given; an answer gives every column")
         time = self.log.append(utterance, {c: str(v) for c, v in values.items()}, annotator)
         return {"ok": True, "time": time}
 
 
-def make_server(annotation: Annotation, host: str = "127.0.0.1", port: int = 8000, *, annotator: str = "annotator"):
-    """A threading HTTP server (standard library) for the page; ``serve_forever`` runs it."""
+def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: int = 8000, *,
+                annotator: str = "annotator"):
+    """A threading HTTP server (standard library) for the page; ``serve_forever`` runs it.
+    ``annotation`` may be set later (``server.annotation``): the port is taken before the
+    labels file is made."""
     from http import HTTPStatus
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from urllib.parse import parse_qs, urlsplit
@@ -261,14 +291,18 @@ def make_server(annotation: Annotation, host: str = "127.0.0.1", port: int = 800
             if url.path == "/api/state":
                 name = parse_qs(url.query).get("annotator", [annotator])[0]
                 try:
-                    return self._json(HTTPStatus.OK, annotation.state(check_annotator(name)))
+                    return self._json(HTTPStatus.OK, self.server.annotation.state(check_annotator(name)))
                 except BadInput as e:
                     return self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
             m = re.fullmatch(r"/audio/([0-9]{1,9})\.wav", url.path)
-            if m and int(m.group(1)) < len(annotation.items):
+            if m and int(m.group(1)) < len(self.server.annotation.items):
+                item = self.server.annotation.items[int(m.group(1))]
                 try:
-                    body = wav_bytes(annotation.items[int(m.group(1))].source)
+                    body = wav_bytes(item.source)
                 except BadInput as e:
+                    import sys
+
+                    print(f"seral annotate: rank {item.rank}: {e}", file=sys.stderr, flush=True)
                     return self._send(HTTPStatus.INTERNAL_SERVER_ERROR, f"{e}\n".encode(), "text/plain; charset=utf-8")
                 return self._send(HTTPStatus.OK, body, "audio/wav")
             return self._not_found()
@@ -285,18 +319,38 @@ def make_server(annotation: Annotation, host: str = "127.0.0.1", port: int = 800
                 payload = json.loads(self.rfile.read(length))
                 if not isinstance(payload, dict):
                     raise BadInput("a JSON object is expected")
-                return self._json(HTTPStatus.OK, annotation.answer(payload))
-            except (BadInput, ValueError) as e:
-                return self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
+                return self._json(HTTPStatus.OK, self.server.annotation.answer(payload))
+            except (BadInput, ValueError, RecursionError) as e:
+                return self._json(HTTPStatus.BAD_REQUEST, {"error": first_line(e) or "not valid JSON"})
+
+    import socket
+
+    if not host.strip():
+        raise BadInput("--host '': give an address to listen on (127.0.0.1: this machine only)")
 
     class Server(ThreadingHTTPServer):
         daemon_threads = True
         allow_reuse_address = True
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        def handle_error(self, request, client_address) -> None:
+            import sys
+
+            error = sys.exc_info()[1]
+            if isinstance(error, (BrokenPipeError, ConnectionResetError)):
+                return  # the browser moved on before the audio was sent: normal
+            print(f"seral annotate: a request failed ({type(error).__name__}: {first_line(error)})",
+                  file=sys.stderr, flush=True)
 
     try:
-        return Server((host, port), Handler)
+        server = Server((host, port), Handler)
+        server.annotation = annotation
+        return server
+    except socket.gaierror as e:
+        raise BadInput(f"--host {host}: not an address of this machine ({e.strerror or e})") from None
     except OSError as e:
-        raise BadInput(f"cannot listen on {host}:{port} ({e.strerror or e}); pass another --port (0: any free one)") from None
+        hint = "pass another --port (0: any free one)" if e.errno == 98 else "check --host and --port"
+        raise BadInput(f"cannot listen on {host} port {port} ({e.strerror or e}); {hint}") from None
 
 
 # ---------------------------------------------------------------------- Label Studio
@@ -341,11 +395,12 @@ def label_studio_tasks(items: list[Item], *, url_prefix: str | None = None, root
             files.append(str(target))
         else:
             files.append(os.path.abspath(str(it.source)))
-    base = os.path.abspath(root) if root else os.path.commonpath([os.path.dirname(f) for f in files])
+    files = [os.path.realpath(f) for f in files]
+    base = os.path.realpath(root) if root else os.path.commonpath([os.path.dirname(f) for f in files])
     tasks = []
     for it, f in zip(items, files):
         rel = os.path.relpath(f, base)
-        if rel.startswith(".."):
+        if rel == ".." or rel.startswith(".." + os.sep):
             raise BadInput(f"rank {it.rank}: {f} is not under --root {base}; give a --root above every file")
         rel = rel.replace(os.sep, "/")
         url = (url_prefix.rstrip("/") + "/" + quote(rel)) if url_prefix else "/data/local-files/?d=" + quote(rel)

@@ -82,9 +82,11 @@ def _label_studio_json(path: Path):
     """Rows of a Label Studio JSON export (full or JSON-MIN) of seral's tasks."""
     name = str(path)
     try:
-        tasks = json.loads(path.read_text(encoding="utf-8"))
+        tasks = json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise BadInput(f"{name}: no such file") from None
+    except OSError as e:
+        raise BadInput(f"{name}: not readable ({e.strerror or e}); give a Label Studio JSON export") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise BadInput(f"{name}: not a JSON file ({e}); labels are CSV, TSV, Parquet or a Label Studio "
                        "JSON export") from None
@@ -124,15 +126,30 @@ def _from_label_studio_table(t):
     """A Label Studio CSV/TSV export: the seral id replaces Label Studio's task id."""
     import pyarrow as pa
 
+
     keep = [c for c in t.column_names if c != "id"]
     t = t.select(keep)
     t = t.rename_columns(["id" if c == TASK_ID else c for c in t.column_names])
+    for i, c in enumerate(t.column_names):  # several choices: a JSON cell {"choices": [...]}, joined as in JSON exports
+        if not bookkeeping(c) and pa.types.is_string(t.column(c).type):
+            values = t.column(c).to_pylist()
+            if any(isinstance(v, str) and v.lstrip().startswith("{") for v in values):
+                t = t.set_column(i, c, pa.array([_json_choice(v) for v in values], pa.string()))
     if "time" not in t.column_names:
         for c in ("updated_at", "created_at"):
             if c in t.column_names:
                 t = t.append_column("time", t.column(c).cast(pa.string()))
                 break
     return t
+
+
+def _json_choice(v):
+    if isinstance(v, str) and v.lstrip().startswith("{"):
+        try:
+            return _choice(json.loads(v))
+        except ValueError:
+            return v
+    return v
 
 
 def last_answers(t, name: str):
@@ -154,7 +171,7 @@ def read_labels(path):
     name = str(path)
     if name == "-":  # a table piped in (seral cluster-labels ... - | seral predict - ...)
         t = read_table("-")
-    elif Path(name).suffix.lower() in (".json", ".jsonl"):
+    elif Path(name).suffix.lower() == ".json":
         t = _label_studio_json(Path(name))
     else:
         t = read_user_table(path, "labels table", strings=("id", TASK_ID), empty_is_null=True)
@@ -163,6 +180,9 @@ def read_labels(path):
     if "id" not in t.column_names:
         raise BadInput(f"{name}: no 'id' column; the labels table needs id plus label columns")
     t = t.set_column(t.column_names.index("id"), "id", t.column("id").cast(pa.string()))
+    empty = [i for i, v in enumerate(t.column("id").to_pylist()) if v is None or not v.strip()]
+    if empty:
+        raise BadInput(f"{name}: row {empty[0] + 1} has no id; every labelled row needs the id of its utterance")
     if "time" in t.column_names:
         t = last_answers(t, name)
     t = cast_well_known(t, name, label_words=True)  # valence/arousal as int8 0/1 (from 0/1, negative/positive, low/high)

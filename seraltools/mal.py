@@ -413,7 +413,8 @@ def select(
     return stamp(out, entry, parent=meta), summary
 
 
-def propagate_labels(queue, labels, *, columns=None, replace: bool = False, source: str = "queue"):
+def propagate_labels(queue, labels, *, columns=None, replace: bool = False, source: str = "queue",
+                     labels_name: str = "labels table"):
     """``seral cluster-labels``: each labelled medoid's label for its whole cluster."""
     import pyarrow as pa
 
@@ -425,7 +426,7 @@ def propagate_labels(queue, labels, *, columns=None, replace: bool = False, sour
                        "`seral mal-select --method mal`); cluster labels need them")
     from seraltools.labels import label_columns
 
-    columns = label_columns(labels, columns, "labels table")
+    columns = label_columns(labels, columns, labels_name)
     clash = [c for c in columns + ["label_source"] if c in queue.column_names]
     if clash and not replace:
         raise BadInput(f"{source}: already has column(s) {', '.join(clash)}; rename them in the labels table "
@@ -435,7 +436,8 @@ def propagate_labels(queue, labels, *, columns=None, replace: bool = False, sour
     label_ids = labels.column("id").cast(pa.string()).to_pylist()
     unknown = [v for v in label_ids if v not in row_of]
     if unknown:
-        raise BadInput(f"labels table: id {unknown[0]!r} is not in {source} ({len(unknown)} unknown ids)")
+        raise BadInput(f"{labels_name}: id {unknown[0]!r} is not in {source} ({len(unknown)} unknown ids); "
+                       "are these the labels of this queue?")
     cluster = np.asarray(queue.column("cluster").to_numpy(zero_copy_only=False))
     rows = np.array([row_of[v] for v in label_ids], dtype=np.int64)
     medoid = np.asarray(queue.column("is_medoid").to_numpy(zero_copy_only=False), dtype=bool)

@@ -120,13 +120,20 @@ def read_user_table(path: str | os.PathLike, what: str, *, strings: tuple[str, .
     suffix = Path(name).suffix.lower()
     try:
         if suffix in (".csv", ".tsv"):
-            return pcsv.read_csv(
+            table = pcsv.read_csv(
                 name,
                 parse_options=pcsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ","),
                 convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in strings},
                                                     strings_can_be_null=empty_is_null),
             )
-        return pq.read_table(name)
+        else:
+            table = pq.read_table(name)
+        seen = set()
+        for c in table.column_names:
+            if c in seen:
+                raise BadInput(f"{name}: column {c!r} appears twice; give each column once")
+            seen.add(c)
+        return table
     except FileNotFoundError:
         raise BadInput(f"{name}: no such file") from None
     except (pa.ArrowInvalid, OSError) as e:

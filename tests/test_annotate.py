@@ -421,12 +421,169 @@ def test_label_in_the_browser_by_click_and_key_then_reload(browser, queue, tmp_p
         assert page.text_content("#rank") == "3"
         assert page.text_content("#progress") == "3 of 6 answered"
         page.close()
-    finally:
+    except Exception as e:
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=10)
+        raise AssertionError(f"{e}; server's stderr: {proc.communicate(timeout=10)[1]}") from None
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=10)
     rows = [(r["id"], r["emotion"], r["annotator"]) for r in csv.DictReader(open(labels, newline=""))]
     assert rows == [(ids[0], "anger", "web"), (ids[1], "neutral", "web"), (ids[3], "sadness", "web"),
                     (ids[3], "happiness", "web")]
     t = read_labels(labels)
     assert dict(zip(t.column("id").to_pylist(), t.column("emotion").to_pylist())) == {
         ids[0]: "anger", ids[1]: "neutral", ids[3]: "happiness"}
+
+
+# ------------------------------------------------------------------ what an adversarial pass found
+
+
+def test_an_output_that_is_an_input_is_refused(cli, queue, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,emotion\nx,anger\n")
+    before = labels.read_bytes()
+    for args in (["cluster-labels", queue, labels, labels], ["predict", labels, queue.parent / "f.parquet", labels],
+                 ["export-tasks", queue, queue], ["export-tasks", queue, tmp_path / "t.json", "--choices", "a,b",
+                                                   "--config", tmp_path / "t.json"]):
+        if args[-1] == tmp_path / "t.json":
+            (tmp_path / "t.json").write_text("[]")
+        res = cli(*args)
+        assert res.exit_code == 2 and "writing it would destroy it" in res.stderr, (args, res.stderr)
+    assert labels.read_bytes() == before and read_table(queue).num_rows > 0
+
+
+def test_lines_without_their_newline_are_kept_when_whole(tmp_path):
+    header_only = tmp_path / "h.csv"
+    header_only.write_text("id,emotion,annotator,time")  # typed by hand
+    log = AnswerLog(header_only, ["emotion"])
+    assert log.torn == 0
+    log.append("a", {"emotion": "anger"}, "x")
+    assert read_labels(header_only).column("id").to_pylist() == ["a"]
+    whole = tmp_path / "w.csv"
+    whole.write_text('id,emotion,annotator,time\nb,"sad, very",bob,2024')
+    assert AnswerLog(whole, ["emotion"]).torn == 0
+    assert AnswerLog(whole, ["emotion"]).answers() == {"b": {"emotion": "sad, very"}}
+    cut = tmp_path / "c.csv"
+    cut.write_text('id,emotion,annotator,time\nb,"sad, ve')  # an open quote: cut mid-write
+    assert AnswerLog(cut, ["emotion"]).torn > 0 and cut.read_text() == "id,emotion,annotator,time\n"
+
+
+@pytest.mark.parametrize("columns, choices, message", [
+    (["rank"], ["a,b"], "bookkeeping"), (["annotator"], ["a,b"], "bookkeeping"), ([" "], ["a,b"], "bookkeeping"),
+    (["valence"], ["happy,sad"], "binary"), (["arousal"], ["low,mid,high"], "binary"),
+])
+def test_label_columns_that_no_reader_would_take_back_are_refused(columns, choices, message):
+    with pytest.raises(BadInput, match=message):
+        parse_scheme(columns, choices)
+    assert parse_scheme(["valence"], ["negative,positive"]) == {"valence": ["negative", "positive"]}
+
+
+def test_partial_answers_and_deep_json_are_refused(queue, tmp_path):
+    items = queue_items(read_table(queue), "q")
+    scheme = parse_scheme(["valence", "arousal"], ["negative,positive", "low,high"])
+    ann = Annotation(items, scheme, AnswerLog(tmp_path / "l.csv", list(scheme)))
+    srv = make_server(ann, "127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    port = srv.server_address[1]
+    try:
+        status, data = request(port, "POST", "/api/answer", {"annotator": "a", "id": items[0].id,
+                                                             "values": {"arousal": "high"}})
+        assert status == 400 and "no valence given" in json.loads(data)["error"]
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("POST", "/api/answer", body="[" * 30000 + "]" * 30000)
+        assert c.getresponse().status == 400
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert (tmp_path / "l.csv").read_text().count("\n") == 1
+
+
+def test_queues_with_nan_or_odd_ranks(tmp_path, queue):
+    t = read_table(queue)
+    ranks = [float("nan") if r is None else float(r) for r in t.column("rank").to_pylist()]
+    t2 = t.set_column(t.column_names.index("rank"), "rank", pa.array(ranks, pa.float64()))
+    assert [it.rank for it in queue_items(t2, "q")] == [1, 2, 3, 4, 5, 6]  # NaN: not queued
+    t3 = t.set_column(t.column_names.index("rank"), "rank", pa.array([1.5] + ranks[1:], pa.float64()))
+    with pytest.raises(BadInput, match="not a whole number"):
+        queue_items(t3, "q")
+
+
+def test_odd_labels_files_are_one_line_errors(cli, queue, tmp_path):
+    (tmp_path / "dup.csv").write_text("id,emotion,emotion\na,b,c\n")
+    (tmp_path / "d.json").mkdir()
+    (tmp_path / "empty-id.csv").write_text("id,emotion\n,anger\n")
+    for f, message in (("dup.csv", "appears twice"), ("d.json", "not readable"), ("empty-id.csv", "has no id")):
+        res = cli("cluster-labels", queue, tmp_path / f, tmp_path / "o.parquet")
+        assert res.exit_code == 2 and message in res.stderr, res.stderr
+    ls = tmp_path / "ls.csv"  # Label Studio writes several choices as a JSON cell
+    ls.write_text('id,seral_id,emotion,annotator\n7,a,"{""choices"": [""anger"", ""neutral""]}",1\n')
+    assert read_labels(ls).column("emotion").to_pylist() == ["anger,neutral"]
+
+
+def test_export_tasks_through_a_symlinked_directory(cli, queue, tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    res = cli("export-tasks", "-q", queue, tmp_path / "t.json", "--clips", tmp_path / "link" / "clips",
+              "--root", tmp_path / "link")
+    assert res.exit_code == 2 and "is not under --root" in res.stderr  # the corpus files are elsewhere
+    res = cli("export-tasks", "-q", queue, tmp_path / "t.json", "--clips", tmp_path / "link" / "clips",
+              "--root", "/")
+    assert res.exit_code == 0, res.stderr
+    clip = [t for t in json.loads((tmp_path / "t.json").read_text()) if t["data"]["rank"] == 6][0]
+    assert "real/clips/000006_" in clip["data"]["audio"]
+
+
+def test_the_page_says_when_audio_fails_and_handles_any_id(browser, queue, tmp_path):
+    """Ids such as "constructor" or "__proto__" are not mistaken for answered rows; audio
+    that does not load is said on the page and cannot be labelled blind."""
+    t = read_table(queue)
+    ids = t.column("id").to_pylist()
+    ranks = t.column("rank").to_pylist()
+    order = sorted((r, i) for i, r in enumerate(ranks) if r)
+    ids[order[0][1]], ids[order[1][1]] = "constructor", "__proto__"
+    paths = t.column("path").to_pylist()
+    (tmp_path / "broken.wav").write_bytes(b"RIFF\x00\x00")
+    paths[order[2][1]] = str(tmp_path / "broken.wav")
+    t = t.set_column(t.column_names.index("id"), "id", pa.array(ids)).set_column(
+        t.column_names.index("path"), "path", pa.array(paths))
+    write_table(t, tmp_path / "q.parquet")
+    proc, port, _ = _start(tmp_path / "q.parquet", tmp_path / "l.csv")
+    try:
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port}/?annotator=w")
+        page.wait_for_function("document.getElementById('uid').textContent.length > 0")
+        assert page.text_content("#uid") == "constructor" and page.text_content("#progress") == "0 of 6 answered"
+        page.keyboard.press("1")
+        page.wait_for_function("document.getElementById('rank').textContent === '2'")
+        page.keyboard.press("2")
+        page.wait_for_function("document.getElementById('rank').textContent === '3'")
+        page.wait_for_function("document.getElementById('status').textContent.includes('did not load')")
+        page.keyboard.press("1")  # blocked
+        page.wait_for_function("document.getElementById('status').textContent.startsWith('Not saved')")
+        assert page.text_content("#rank") == "3"
+        page.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=10)[1]
+    assert "rank 3:" in err and "broken.wav" in err  # the server says it too
+    rows = [(r["id"], r["emotion"]) for r in csv.DictReader(open(tmp_path / "l.csv", newline=""))]
+    assert rows == [("constructor", "anger"), ("__proto__", "happiness")]
+
+
+def test_a_browser_dropping_audio_downloads_does_not_stop_the_server(queue, tmp_path):
+    """Browsers cut audio downloads short when the annotator moves on; the write to the
+    closed socket (SIGPIPE) once killed the server."""
+    import socket
+
+    proc, port, _ = _start(queue, tmp_path / "l.csv")
+    try:
+        for _ in range(20):  # ask for audio and hang up at once: the server's writes meet a closed socket
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"GET /audio/0.wav HTTP/1.0\r\n\r\n")
+            s.close()
+        time.sleep(0.3)
+        status, _ = request(port, "GET", "/api/state")
+        assert status == 200 and proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=10)[1]
+    assert proc.returncode == 0 and "Traceback" not in err

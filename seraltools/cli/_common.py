@@ -49,7 +49,7 @@ def err(message: str) -> None:
 
 
 #: Parameters that name files (and directories) a command writes: checked before any work starts.
-OUTPUT_PARAMETERS = ("output", "out", "plot", "save_model", "folds_out")
+OUTPUT_PARAMETERS = ("output", "out", "plot", "save_model", "folds_out", "config")
 OUTPUT_DIRECTORIES = ("out_dir",)
 
 
@@ -72,6 +72,7 @@ def tool(app: typer.Typer, name: str, *, label: str | None = None, directory_out
                 for param in OUTPUT_PARAMETERS:
                     if kw.get(param) is not None:
                         check_output(kw[param], directory_ok=directory_output and param == "output")
+                _check_not_an_input(kw)
                 for param in OUTPUT_DIRECTORIES:
                     if kw.get(param) is not None:
                         check_output_directory(kw[param])
@@ -101,6 +102,32 @@ def tool(app: typer.Typer, name: str, *, label: str | None = None, directory_out
         return app.command(name, **kwargs)(run)
 
     return decorate
+
+
+def _files(value) -> list[str]:
+    """The existing regular files a parameter value names (a path or a list of paths)."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return [str(v) for v in values if isinstance(v, (str, os.PathLike)) and str(v) != "-" and os.path.isfile(v)]
+
+
+def _check_not_an_input(kw: dict) -> None:
+    """An output that is one of the command's inputs, or another of its outputs, would
+    destroy it: refused before any work (``cluster-labels q.parquet labels.csv labels.csv``)."""
+    from seraltools.errors import BadInput
+
+    outputs = {p: kw[p] for p in OUTPUT_PARAMETERS if kw.get(p) is not None}
+    seen: list[tuple[str, str]] = []
+    for param, value in kw.items():
+        if param in outputs:
+            continue
+        seen += [(param, f) for f in _files(value)]
+    for param, path in outputs.items():
+        if str(path) == "-" or not os.path.isfile(path):
+            continue
+        for other, f in seen + [(p, str(v)) for p, v in outputs.items() if p != param]:
+            if os.path.isfile(f) and os.path.samefile(path, f):
+                raise BadInput(f"{path}: is also the {other.replace('_', ' ')} of this command; writing it would "
+                               "destroy it: give another output file")
 
 
 def unwrap(doc: str) -> str:

@@ -54,10 +54,14 @@ def annotate_cmd(
     scheme = parse_scheme(column, choices)
     check_annotator(annotator)
     items = _items(queue)
-    answers = AnswerLog(labels, list(scheme))
-    annotation = Annotation(items, scheme, answers)
-    server = make_server(annotation, host, port, annotator=annotator)
-    url_host = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
+    server = make_server(None, host, port, annotator=annotator)  # the port first: a busy one leaves no file
+    try:
+        answers = AnswerLog(labels, list(scheme))
+    except BaseException:
+        server.server_close()
+        raise
+    annotation = server.annotation = Annotation(items, scheme, answers)
+    url_host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)
     url = f"http://{url_host}:{server.server_address[1]}/?annotator={annotator}"
     done = len(answers.answers(annotator).keys() & annotation.by_id.keys())
     if answers.torn:
@@ -65,7 +69,9 @@ def annotate_cmd(
     def stop(*_):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)  # kill, systemd, a closed terminal: stop as Ctrl-C does
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a browser that drops an audio download must not kill us
+    signal.signal(signal.SIGTERM, stop)  # kill, systemd: stop as Ctrl-C does
+    signal.signal(signal.SIGHUP, stop)  # the terminal closed
     try:
         log(f"seral annotate: {len(items)} utterances, {done} answered by {annotator}; open {url} (Ctrl-C to stop)")
         server.serve_forever(poll_interval=0.2)
@@ -104,11 +110,9 @@ def export_tasks_cmd(
 
     from seraltools.annotate import label_config, label_studio_tasks, parse_scheme
     from seraltools.progress import log
-    from seraltools.table import atomic_path, check_output
+    from seraltools.table import atomic_path
 
     scheme = parse_scheme(column, choices) if (choices or column or config) else None
-    if config is not None:
-        check_output(config)
     tasks, base = label_studio_tasks(_items(queue), url_prefix=url_prefix, root=None if root is None else str(root),
                                      clips=None if clips is None else str(clips))
     text = json.dumps(tasks, indent=1, ensure_ascii=False) + "\n"

@@ -80,7 +80,7 @@ def cluster_labels_cmd(
 
     queue = read_table(table)
     result, summary = propagate_labels(queue, read_labels(labels), columns=column, replace=replace,
-                                       source="<stdin>" if table == "-" else table)
+                                       source="<stdin>" if table == "-" else table, labels_name=str(labels))
     write_table(result, output)
     if not quiet:
         log(f"seral cluster-labels: {summary} -> {output}")
