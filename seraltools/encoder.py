@@ -98,6 +98,7 @@ def build_encoder(cfg: EncoderConfig):
                                                batch_first=True, norm_first=True)
             self.transformer = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
             self.final_norm = nn.LayerNorm(cfg.width)
+            self.width = cfg.width
 
         def forward(self, wav, lengths):
             """wav (B, S) float, lengths (B,) samples -> frames (B, T, width), mask (B, T) of real frames."""
@@ -174,24 +175,58 @@ def encoder_config(cfg: EncoderConfig) -> dict:
 
 
 def save_encoder(path: str, encoder, cfg: EncoderConfig, extra: dict, heads: dict | None = None) -> None:
-    """An ``encoder`` model file: the encoder's weights (and any heads', prefixed)."""
+    """An ``encoder`` model file: the encoder's weights (and any heads', prefixed). An
+    encoder around a pretrained SSL checkpoint (``pretrain --init``) records the
+    checkpoint's architecture instead of :class:`EncoderConfig`."""
     from seraltools.models import save_model
 
-    tensors = {f"encoder.{k}": v.detach().cpu().numpy() for k, v in encoder.state_dict().items()}
+    tensors = {f"encoder.{k}": v.detach().cpu().contiguous().numpy() for k, v in encoder.state_dict().items()}
     for name, head in (heads or {}).items():
         tensors.update({f"{name}.{k}": v.detach().cpu().numpy() for k, v in head.state_dict().items()})
-    save_model(path, "encoder", tensors, {**encoder_config(cfg), **extra})
+    if hasattr(encoder, "model"):  # a transformers backbone
+        from seraltools.ssl_backbone import backbone_config
+
+        arch = backbone_config(encoder)
+    else:
+        arch = encoder_config(cfg)
+    save_model(path, "encoder", tensors, {**arch, **extra})
 
 
 def load_encoder(path: str, device: str = "cpu"):
-    """(encoder in eval mode, EncoderConfig, the file's config dict) of an ``encoder`` model file."""
+    """(encoder in eval mode, EncoderConfig or None for a backbone, the file's config dict)
+    of an ``encoder`` model file."""
     import torch
 
     from seraltools.models import load_model
 
     header, tensors = load_model(path, kind="encoder")
     config = header["config"]
-    cfg = EncoderConfig(**{k: config[k] for k in EncoderConfig.__dataclass_fields__ if k in config})
-    enc = build_encoder(cfg)
+    if config.get("backbone") == "transformers":
+        from seraltools.ssl_backbone import build_backbone_encoder, model_from_config
+
+        enc, cfg = build_backbone_encoder(model_from_config(config["transformers_config"]), config["normalize"]), None
+    else:
+        cfg = EncoderConfig(**{k: config[k] for k in EncoderConfig.__dataclass_fields__ if k in config})
+        enc = build_encoder(cfg)
     enc.load_state_dict({k[8:]: torch.from_numpy(np.array(v)) for k, v in tensors.items() if k.startswith("encoder.")})
     return enc.to(device).eval(), cfg, config
+
+
+def open_encoder(path: str | None, cfg: "EncoderConfig", device: str = "cpu", *, layers: int | None = None,
+                 freeze_feature_encoder: bool = False):
+    """The encoder to train or fine-tune: a seral encoder file, a Hugging Face SSL
+    checkpoint directory (its first ``layers`` transformer layers), or (``path`` None) a
+    new seral encoder of ``cfg`` with random weights."""
+    from pathlib import Path
+
+    if path and Path(path).is_dir():
+        from seraltools.ssl_backbone import build_backbone_encoder, check_checkpoint, load_pretrained
+
+        model, normalize = load_pretrained(check_checkpoint(str(path), "--init"), str(path))
+        enc = build_backbone_encoder(model, normalize, layers)
+        if freeze_feature_encoder:
+            model.freeze_feature_encoder()  # the CNN feature encoder keeps its weights (the usual practice)
+        return enc.to(device).train()
+    if path:
+        return load_encoder(path, device)[0]
+    return build_encoder(cfg).to(device)

@@ -58,6 +58,10 @@ class PretrainConfig:
     seed: int = 0
     checkpoint_every: int = 50
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    # continued pretraining of a speech SSL checkpoint (the speaker paper's Table 3)
+    init: str | None = None  # a local Hugging Face checkpoint directory; None: seral's encoder, random weights
+    init_layers: int | None = None  # keep the first N transformer layers (the paper: 6); None: all
+    freeze_feature_encoder: bool = True  # the CNN feature encoder keeps its pretrained weights
 
     @property
     def contrastive(self) -> bool:
@@ -167,13 +171,14 @@ def build_pretraining_model(cfg: PretrainConfig, n_speakers: int):
     import torch
     from torch import nn
 
-    from seraltools.encoder import build_encoder, build_head, gradient_reversal, mean_pool
+    from seraltools.encoder import build_head, gradient_reversal, mean_pool, open_encoder
 
     class Pretraining(nn.Module):
         def __init__(self):
             super().__init__()
-            self.encoder = build_encoder(cfg.encoder)
-            w = cfg.encoder.width
+            self.encoder = open_encoder(cfg.init, cfg.encoder, layers=cfg.init_layers,
+                                        freeze_feature_encoder=cfg.freeze_feature_encoder)
+            w = self.encoder.width
             self.contrastive_head = build_head(w, cfg.head_hidden, cfg.projection, tanh=True) if cfg.contrastive else None
             self.speaker_head = build_head(w, cfg.head_hidden, n_speakers) if cfg.speaker else None
 
@@ -187,7 +192,7 @@ def build_pretraining_model(cfg: PretrainConfig, n_speakers: int):
             return z, spk
 
     torch.manual_seed(cfg.seed)
-    return Pretraining()
+    return Pretraining()  # (a checkpoint's weights are loaded, the heads' drawn from the seed)
 
 
 # ----------------------------------------------------------------------------- training
@@ -242,8 +247,14 @@ def pretrain(paths: list[str], speakers: list, clusters: np.ndarray | None, cent
     if len(pool) < cfg.batch_size:
         raise BadInput(f"--batch-size {cfg.batch_size} is more than the {len(pool)} usable utterances")
     model = build_pretraining_model(cfg, len(speaker_names)).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    config = {**asdict(cfg), "speakers": speaker_names,
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
+    init_files = {}
+    if cfg.init:  # which checkpoint (its files' digests), so that --resume cannot continue from another
+        from seraltools.table import fingerprint_file
+
+        init_files = {f.name: fingerprint_file(f) for f in sorted(Path(cfg.init).glob("*.safetensors"))}
+    config = {**asdict(cfg), "init_files": init_files, "speakers": speaker_names,
               "data": checkpoint.fingerprint([str(p) for p in paths], [str(s) for s in speakers],
                                              None if clusters is None else np.asarray(clusters), centres or {})}
     state = {"step": 0, "history": []}

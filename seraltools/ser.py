@@ -85,15 +85,12 @@ def finetune(encoder_path: str | None, enc_cfg: EncoderConfig, train: tuple[list
     import torch
     from torch.nn.functional import cross_entropy
 
-    from seraltools.encoder import batch_waveforms, build_encoder, build_head, crop, load_encoder, mean_pool
+    from seraltools.encoder import batch_waveforms, build_head, crop, mean_pool, open_encoder
 
     t0 = time.perf_counter()
     torch.manual_seed(seed)
-    if encoder_path:
-        model, _, _ = load_encoder(encoder_path, device)
-    else:
-        model = build_encoder(enc_cfg).to(device)
-    width = model.final_norm.normalized_shape[0]
+    model = open_encoder(encoder_path, enc_cfg, device)  # a seral encoder file, an SSL checkpoint directory or new
+    width = model.width
     head = build_head(width, cfg.head_hidden, n_classes).to(device)
     params = list(model.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -20,29 +20,29 @@ MODEL_TYPES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "wav2vec2-confor
 BATCH_SIZE = 8
 
 
-def check_checkpoint(model: str | None) -> Path:
+def check_checkpoint(model: str | None, flag: str = "--model") -> Path:
     """The checkpoint directory, or a one-line error that says what is wrong with it."""
     if not model:
-        raise BadInput("--feat ssl needs --model DIR: a local wav2vec 2.0 / HuBERT / WavLM checkpoint directory")
+        raise BadInput(f"--feat ssl needs {flag} DIR: a local wav2vec 2.0 / HuBERT / WavLM checkpoint directory")
     d = Path(model)
     if not d.exists():
         hint = (" (that looks like a Hugging Face hub id; seral downloads nothing: download it first, e.g. "
                 f"`hf download {model} --local-dir DIR`, and give DIR)") if "/" in model and not model.startswith(("/", ".")) else ""
-        raise BadInput(f"--model {model}: no such directory{hint}")
+        raise BadInput(f"{flag} {model}: no such directory{hint}")
     if not d.is_dir():
-        raise BadInput(f"--model {model}: not a directory; give a Hugging Face checkpoint directory (config.json + weights)")
+        raise BadInput(f"{flag} {model}: not a directory; give a Hugging Face checkpoint directory (config.json + weights)")
     if not (d / "config.json").is_file():
-        raise BadInput(f"--model {model}: no config.json; give a Hugging Face checkpoint directory")
+        raise BadInput(f"{flag} {model}: no config.json; give a Hugging Face checkpoint directory")
     try:
         model_type = json.loads((d / "config.json").read_text()).get("model_type")
     except (ValueError, OSError, AttributeError) as e:
-        raise BadInput(f"--model {model}: config.json is not readable JSON ({e})") from None
+        raise BadInput(f"{flag} {model}: config.json is not readable JSON ({e})") from None
     if model_type not in MODEL_TYPES:
-        raise BadInput(f"--model {model}: model_type {model_type!r} is not a speech SSL model "
+        raise BadInput(f"{flag} {model}: model_type {model_type!r} is not a speech SSL model "
                        f"({', '.join(MODEL_TYPES)})")
     if not any(d.glob("*.safetensors")):
         pickled = [p.name for p in d.glob("*.bin")]
-        raise BadInput(f"--model {model}: no safetensors weights" + (
+        raise BadInput(f"{flag} {model}: no safetensors weights" + (
             f"; {pickled[0]} is a pickle, which can run code when loaded: convert it with transformers' "
             "save_pretrained(DIR, safe_serialization=True) where you trust it" if pickled else ""))
     return d
@@ -76,9 +76,9 @@ def preprocessing(d: Path, name: str) -> bool:
     try:
         conf = json.loads(pre.read_text())
     except ValueError as e:
-        raise BadInput(f"--model {name}: preprocessor_config.json is not readable JSON ({e})") from None
+        raise BadInput(f"{name}: preprocessor_config.json is not readable JSON ({e})") from None
     if conf.get("sampling_rate", 16000) != 16000:
-        raise BadInput(f"--model {name}: expects {conf['sampling_rate']} Hz audio; seral works at 16 kHz")
+        raise BadInput(f"{name}: expects {conf['sampling_rate']} Hz audio; seral works at 16 kHz")
     return bool(conf.get("do_normalize", False))
 
 
@@ -93,7 +93,7 @@ def load_pretrained(d: Path, name: str | None = None):
         model = transformers.AutoModel.from_pretrained(str(d), local_files_only=True, use_safetensors=True,
                                                        trust_remote_code=False)
     except Exception as e:  # transformers' errors: a bad config, weights of another shape ...
-        raise BadInput(f"--model {name}: transformers could not load it ({type(e).__name__}: "
+        raise BadInput(f"{name}: transformers could not load it ({type(e).__name__}: "
                        f"{first_line(e)})") from None
     return model.eval(), normalize
 
@@ -125,6 +125,11 @@ def build_backbone_encoder(model, normalize: bool, layers: int | None = None):
             raise BadInput(f"--init-layers {layers}: give 1 to {total} (the checkpoint's transformer layers)")
         model.encoder.layers = model.encoder.layers[:layers]
         model.config.num_hidden_layers = layers
+
+    # wav2vec 2.0's SpecAugment-style time masking draws from numpy's global generator (no seed,
+    # not in checkpoints): off, so that training is deterministic and resumes exactly; seral's
+    # objectives have their own augmentation (random crops)
+    model.config.apply_spec_augment = False
 
     class BackboneEncoder(nn.Module):
         def __init__(self):

@@ -38,20 +38,9 @@ def test_egemaps_on_too_short_audio_names_the_file(cli, tmp_path):
 
 
 def _tiny_checkpoint(directory, norm="layer", normalize=True):
-    """A randomly initialised wav2vec 2.0 (2 layers, width 32), saved as transformers does."""
-    transformers = pytest.importorskip("transformers", reason="--feat ssl needs transformers: pip install '.[ssl]'")
-    import torch
+    from tests.conftest import tiny_wav2vec2
 
-    torch.manual_seed(0)
-    cfg = transformers.Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                      intermediate_size=64, conv_dim=(32, 32, 32), conv_stride=(5, 4, 2),
-                                      conv_kernel=(10, 8, 4), num_conv_pos_embeddings=16,
-                                      num_conv_pos_embedding_groups=4, feat_extract_norm=norm,
-                                      do_stable_layer_norm=norm == "layer")
-    model = transformers.Wav2Vec2Model(cfg)
-    model.save_pretrained(directory, safe_serialization=True)
-    (directory / "preprocessor_config.json").write_text(json.dumps({"do_normalize": normalize, "sampling_rate": 16000}))
-    return model.eval()
+    return tiny_wav2vec2(directory, norm, normalize)
 
 
 @pytest.mark.parametrize("norm", ["layer", "group"])

@@ -14,16 +14,6 @@ TINY = EncoderConfig(conv_channels=16, width=32, layers=1, heads=2)
 TINY_ARGS = ["--conv-channels", 16, "--width", 32, "--layers", 1, "--heads", 2]
 
 
-@pytest.fixture(scope="module")
-def synth_3spk(tmp_path_factory):
-    """3 speakers x 2 emotions x 3 utterances: enough for 3 speaker-independent folds."""
-    from seraltools.synth import make_corpus
-
-    d = tmp_path_factory.mktemp("synth3")
-    make_corpus(d, speakers=3, emotions=("anger", "sadness"), per_cell=3, seed=5)
-    return d
-
-
 def _corpus(d):
     import pyarrow.csv as pcsv
 

@@ -47,6 +47,9 @@ def pretrain_cmd(
     width: Width = 128,
     layers: Layers = 2,
     heads: Heads = 4,
+    init: Annotated[Optional[Path], typer.Option("--init", help="Continue pretraining a local wav2vec 2.0 / HuBERT / WavLM checkpoint directory (Hugging Face, safetensors) instead of seral's encoder from random weights (the paper's Table 3); the size options then do not apply.", rich_help_panel="Starting from a checkpoint")] = None,
+    init_layers: Annotated[Optional[int], typer.Option("--init-layers", min=1, help="--init: keep the first N transformer layers (the paper: 6); default all.", rich_help_panel="Starting from a checkpoint")] = None,
+    freeze_feature_encoder: Annotated[bool, typer.Option("--freeze-feature-encoder/--train-feature-encoder", help="--init: keep the convolutional feature encoder's weights (the usual practice) or train it too.", rich_help_panel="Starting from a checkpoint")] = True,
     corpus: Annotated[CorpusName, typer.Option("--corpus", help="File-name labels (speakers) of audio inputs, as for extract.")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT.ckpt after a crash or Ctrl-C.")] = False,
     seed: Seed = 0,
@@ -73,8 +76,16 @@ def pretrain_cmd(
 
     cfg = PretrainConfig(objective=objective, steps=steps, batch_size=batch_size, lr=lr, segment_s=segment,
                          temperature=temperature, contrastive_weight=contrastive_weight, speaker_weight=speaker_weight,
-                         grl_scale=grl_scale, seed=seed, encoder=encoder_options(conv_channels, width, layers, heads))
+                         grl_scale=grl_scale, seed=seed, encoder=encoder_options(conv_channels, width, layers, heads),
+                         init=str(init) if init else None, init_layers=init_layers,
+                         freeze_feature_encoder=freeze_feature_encoder)
     cfg.check()
+    if init:
+        from seraltools.ssl_backbone import check_checkpoint
+
+        check_checkpoint(str(init), "--init")  # before any audio is read
+    elif init_layers:
+        raise BadInput("--init-layers goes with --init (a checkpoint directory)")
     from seraltools.corpora import sources
 
     utterances, _ = collect_inputs(inputs, corpus, warn=log)
@@ -109,7 +120,7 @@ def pretrain_cmd(
 def evaluate_ser_cmd(
     inputs: Annotated[list[str], typer.Argument(help="Labelled audio: files, directories or manifests with speaker and emotion (as for extract).", metavar="IN...")],
     output: Annotated[str, typer.Argument(help="Per-run results table (Parquet); - for stdout.", metavar="OUTPUT")],
-    encoder: Annotated[Optional[list[str]], typer.Option("--encoder", help="Pretrained encoder (from seral pretrain), NAME=FILE or FILE; repeat for several conditions.")] = None,
+    encoder: Annotated[Optional[list[str]], typer.Option("--encoder", help="Pretrained encoder, NAME=PATH or PATH: a file from seral pretrain, or a local wav2vec 2.0 / HuBERT / WavLM checkpoint directory (fine-tuned as it is: the paper's Table 3 baseline); repeat for several conditions.")] = None,
     no_pretrain: Annotated[bool, typer.Option("--no-pretrain", help="Also a randomly initialised encoder (the paper's no-pretraining baseline; size from the options below).")] = False,
     emotions: Annotated[Optional[str], typer.Option("--emotions", help="Keep these emotions (comma-separated); the paper: anger,happiness,neutral,sadness.")] = None,
     folds: Annotated[int, typer.Option("--folds", min=2, help="Speaker-independent folds.")] = 5,
@@ -152,8 +163,10 @@ def evaluate_ser_cmd(
     if not conditions:
         raise BadInput("nothing to evaluate: give --encoder FILE and/or --no-pretrain")
     for _, path in conditions:
-        if path and not Path(path).is_file():
-            raise BadInput(f"--encoder {path}: no such file")
+        if path and not Path(path).is_file():  # a checkpoint directory (or a hub id, said to download it)
+            from seraltools.ssl_backbone import check_checkpoint
+
+            check_checkpoint(path, "--encoder")
     utterances, _ = collect_inputs(inputs, corpus, warn=log)
     wavs, spk, emo = labelled_audio(utterances, emotions)
     cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size, segment_s=segment)

@@ -21,7 +21,7 @@ class EncoderFeatures:
             raise BadInput("--feat encoder needs --model encoder.safetensors (made by `seral pretrain`)")
         self.device = resolve_device(device, f"--feat {self.name}")
         self.model, self.cfg, self.file_config = load_encoder(model, self.device)
-        self.model_path, self.dim = model, self.cfg.width
+        self.model_path, self.dim = model, self.model.width
 
     def config(self) -> dict:
         return {"model": str(self.model_path), "pooling": "mean over frames",
