@@ -38,8 +38,10 @@ fi
 
 # 2. The queue: the MAL order (medoids of the largest clusters first). A next round leaves
 #    out every utterance already answered and continues the same order.
+# labels exist when the file holds more than a header (a Label Studio JSON export: when not empty)
+has_labels() { [ -s "$LABELS" ] && { [ "${LABELS##*.}" = json ] || [ "$(wc -l < "$LABELS")" -gt 1 ]; }; }
 ROUND=(--budget "${BUDGET:-5%}")
-[ -s "$LABELS" ] && ROUND+=(--labelled "$LABELS")
+if has_labels; then ROUND+=(--labelled "$LABELS"); fi
 $SERAL mal-select "${ROUND[@]}" "$OUT/features.parquet" "$OUT/queue.parquet"
 
 # 3. People label it: a page on http://127.0.0.1:${PORT:-8000} (Ctrl-C to stop; every answer
@@ -55,7 +57,7 @@ fi
 
 # 4. Every medoid's label for its whole cluster (the paper's cluster labels), then the
 #    paper's classifier (RBF SVM) trained on the labels predicts every utterance
-if [ ! -s "$LABELS" ]; then
+if ! has_labels; then
     echo "No labels yet ($LABELS): nothing to propagate or predict."
     exit 0
 fi

@@ -116,6 +116,17 @@ def wav_bytes(source) -> bytes:
     return buf.getvalue()
 
 
+def _is_time(text: str) -> bool:
+    """A complete time cell (seral writes ISO 8601 with milliseconds; a hand-written date
+    or time parses too): a line cut mid-write usually ends in a partial one."""
+    try:
+        _dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?",
+                             text.strip()))
+
+
 class AnswerLog:
     """The labels CSV: ``id, <label columns>, annotator, time``, one line per answer,
     appended. Safe for threads of one server and for several servers on one file."""
@@ -158,7 +169,9 @@ class AnswerLog:
                 keep = data.rfind(b"\n") + 1
                 tail = data[keep:].decode("utf-8", "replace")
                 rows = list(csv.reader([tail]))
-                if keep == 0 or (tail.count('"') % 2 == 0 and rows and len(rows[0]) == len(self.header)):
+                whole = (tail.count('"') % 2 == 0 and rows and len(rows[0]) == len(self.header)
+                         and _is_time(rows[0][-1]))
+                if keep == 0 or whole:
                     os.write(fd, b"\n")  # a whole line (or the header) typed without its newline
                     os.fsync(fd)
                     return 0
@@ -185,7 +198,14 @@ class AnswerLog:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                os.write(fd, line)  # one write of the whole line: whole or not at all
+                size = os.fstat(fd).st_size
+                try:
+                    written = os.write(fd, line)  # one write of the whole line
+                except OSError:
+                    written = -1
+                if written != len(line):  # disk full, a file-size limit: undo, and the page hears it
+                    os.ftruncate(fd, size)
+                    raise OSError("the labels file could not take the answer (disk full?)")
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -284,7 +304,18 @@ def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: in
         def _not_found(self) -> None:
             self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
 
+        def _foreign(self) -> bool:
+            """A request another web site's page makes the browser send (cross-site POST, DNS
+            rebinding): its Host is not this server's address, or its Origin another site."""
+            port = self.server.server_address[1]
+            ours = {f"{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]", self.server.public_host)}
+            host = (self.headers.get("Host") or "").lower()
+            origin = self.headers.get("Origin")
+            return host not in ours or (origin is not None and urlsplit(origin).netloc.lower() not in ours)
+
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            if self._foreign():
+                return self._send(HTTPStatus.FORBIDDEN, b"not this server's page\n", "text/plain; charset=utf-8")
             url = urlsplit(self.path)
             if url.path == "/":
                 return self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
@@ -312,6 +343,8 @@ def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: in
         def do_POST(self) -> None:  # noqa: N802
             if urlsplit(self.path).path != "/api/answer":
                 return self._not_found()
+            if self._foreign() or (self.headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
+                return self._json(HTTPStatus.FORBIDDEN, {"error": "answers come from the annotate page (JSON)"})
             try:
                 length = int(self.headers.get("Content-Length") or 0)
                 if not 0 < length <= 65536:
@@ -322,6 +355,8 @@ def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: in
                 return self._json(HTTPStatus.OK, self.server.annotation.answer(payload))
             except (BadInput, ValueError, RecursionError) as e:
                 return self._json(HTTPStatus.BAD_REQUEST, {"error": first_line(e) or "not valid JSON"})
+            except OSError as e:
+                return self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"not saved: {first_line(e)}"})
 
     import socket
 
@@ -345,6 +380,7 @@ def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: in
     try:
         server = Server((host, port), Handler)
         server.annotation = annotation
+        server.public_host = (f"[{host}]" if ":" in host else host).lower()  # the address the page is opened at
         return server
     except socket.gaierror as e:
         raise BadInput(f"--host {host}: not an address of this machine ({e.strerror or e})") from None

@@ -168,7 +168,9 @@ def mal_queue(x: np.ndarray, budget: int, k: int | None = None, *, labelled: np.
     while count < budget and not asked.all():
         level += 1
         rest = np.flatnonzero(~asked)
-        level_seed = int(np.random.default_rng([seed, level]).integers(2**31))
+        from seraltools.selectors import sub_seed
+
+        level_seed = sub_seed(seed, level)
         sub = mal(x[rest], default_k(len(rest)), seed=level_seed, **options)
         medoids = rest[sub.medoids]
         asked[medoids] = True

@@ -121,10 +121,11 @@ def _training_sets(train: np.ndarray, select_sets: dict, budget_n: dict, modes: 
             if method == "random":
                 continue
             if method != "mal":  # the other selectors: the queried rows with their own labels
-                longest = queue(method, xs[train], max(budget_n.values()), seed=mal_seed)
+                stable = method not in UNSTABLE  # TypiClust is not prefix-stable: its k grows with the budget
+                longest = queue(method, xs[train], max(budget_n.values()), seed=mal_seed) if stable else None
                 sets[(method, name, "queried")] = by_budget = {}
-                for p, b in budget_n.items():  # TypiClust is not prefix-stable: its k grows with the budget
-                    q = queue(method, xs[train], b, seed=mal_seed) if method in UNSTABLE else longest[:b]
+                for p, b in budget_n.items():
+                    q = longest[:b] if stable else queue(method, xs[train], b, seed=mal_seed)
                     by_budget[p] = (train[q], train[q])
                 continue
             metric = resolve_metric(cfg.metric, xs.shape[1], cfg.standardize)

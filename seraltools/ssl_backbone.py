@@ -149,7 +149,7 @@ def build_backbone_encoder(model, normalize: bool, layers: int | None = None):
 
         def forward(self, wav, lengths, layer=None):
             """(B, S), (B,) samples -> frames (B, T, width) of the last layer (``layer``: a
-            hidden-state index, 0 = the projected CNN features, or "mean" of all), mask (B, T)."""
+            hidden-state index, 0 = the transformer's input, or "mean" of all), mask (B, T)."""
             hidden = layer is not None
             smask = torch.arange(wav.shape[1], device=wav.device)[None, :] < lengths[:, None]
             if self.normalize:

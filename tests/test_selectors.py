@@ -29,6 +29,8 @@ def test_every_selector_is_deterministic_and_never_requeues(method):
     done[q[:10]] = True
     nxt = queue(method, x, 20, seed=3, labelled=done)
     assert len(nxt) == 20 and not done[nxt].any()
+    if method not in UNSTABLE:  # a next round whose labelled rows are the queue's start continues it
+        np.testing.assert_array_equal(nxt, q[10:30])
     everything = queue(method, x, len(x), seed=3)
     assert sorted(everything.tolist()) == list(range(len(x)))
 
@@ -82,16 +84,22 @@ def test_probcover_delta_is_the_largest_with_pure_enough_balls():
     assert purity(above[0]) < 0.95  # the next radius at which a ball changes is not pure enough
 
 
-def test_probcover_coverage_grows_with_the_budget_and_gains_shrink():
+def test_probcover_is_greedy_maximum_coverage():
     x, _ = blobs(sizes=(200, 100, 50, 25), seed=4)
     delta = probcover_delta(x, seed=0)
     q = probcover(x, 120, seed=1, delta=delta)
-    cov = [coverage(x, q[:b], delta) for b in range(1, 121)]
-    assert all(a <= b + 1e-12 for a, b in zip(cov, cov[1:]))  # monotone in the budget
-    gains = np.diff([0.0] + cov)
-    covered_all = int(np.argmax(np.isclose(cov, 1.0))) if np.isclose(cov[-1], 1.0) else len(cov)
-    greedy = gains[:covered_all]
-    assert all(a >= b - 1e-12 for a, b in zip(greedy, greedy[1:]))  # greedy maximum coverage: gains never grow
+    ball = np.linalg.norm(x[:, None, :].astype(np.float64) - x[None, :, :], axis=2) <= delta
+    covered = np.zeros(len(x), dtype=bool)
+    gains = []
+    for r in q:  # each query covers the most rows no earlier query covers (greedy maximum coverage)
+        new = (ball & ~covered[None, :]).sum(axis=1)
+        if new.max() == 0:
+            break  # all covered: the rest is a seeded random order
+        assert new[r] == new.max()
+        gains.append(new[r])
+        covered |= ball[r]
+    assert gains and all(a >= b for a, b in zip(gains, gains[1:]))  # so the gains never grow
+    assert coverage(x, q[:len(gains)], delta) == pytest.approx(covered.mean())
 
 
 def test_stratified_follows_the_strata_shares():
@@ -122,3 +130,20 @@ def test_mal_select_and_evaluate_al_take_the_selectors(cli, tmp_path, synth_4x4)
     assert "vs MAL" in res.stderr and "probcover" in res.stderr
     res = cli("evaluate", "al", "--select", f, "--classify", f, "--method", "coreset", tmp_path / "x.parquet")
     assert res.exit_code == 2 and "choose one of" in res.stderr
+
+
+def test_typiclust_never_queues_a_row_twice_with_duplicate_rows():
+    x = np.repeat(np.arange(6, dtype=np.float32)[:, None] * np.ones((1, 4), np.float32), 5, axis=0)  # 30 rows, 6 distinct
+    q = typiclust(x, 20, seed=0)
+    assert len(q) == 20 == len(set(q.tolist()))
+
+
+def test_kcenter_memory_stays_linear():
+    import tracemalloc
+
+    x = np.random.default_rng(0).normal(size=(4000, 8)).astype(np.float32)
+    tracemalloc.start()
+    kcenter(x, 1000, seed=0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20 * 4000 * 8 * 8  # a few N x D arrays, never budget x N

@@ -53,7 +53,7 @@ def al_cmd(
     metric: Annotated[Literal["auto", "cosine", "euclidean"], typer.Option("--metric", help="MAL's distance; auto: Euclidean on standardised (or 2-D) features, cosine on raw ones above 2 dims.")] = "auto",
     standardize: Standardize = True,
     labels: Annotated[Literal["medoid", "cluster", "both"], typer.Option("--labels", help="Train on the queried medoids (medoid), give each medoid's label to its whole cluster (cluster), or report both.")] = "medoid",
-    method: Annotated[str, typer.Option("--method", "-m", help="Selectors to compare with random sampling, comma-separated: mal, kcenter, typiclust, probcover, stratified (random is always run).")] = "mal",
+    method: Annotated[str, typer.Option("--method", "-m", help="Selectors to compare with random sampling, comma-separated: mal, kcenter, typiclust, probcover, stratified (random is always run; --metric and --labels cluster are MAL's, the others use Euclidean distance and their queries' own labels).")] = "mal",
     c_grid: Annotated[str, typer.Option("--c-grid", help="SVM box constraints C to search.")] = "0.1,1,10,100",
     gamma_grid: Annotated[str, typer.Option("--gamma-grid", help="SVM kernel gammas to search, in multiples of 1/D.")] = "0.1,0.3,1,3",
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw mean MCC against budget (the paper's Fig. 4/5) to this PNG.", dir_okay=False)] = None,
@@ -83,6 +83,10 @@ def al_cmd(
     from seraltools.selectors import check_method
 
     methods = tuple(dict.fromkeys(check_method(m.strip()) for m in method.split(",") if m.strip()))
+    if not [m for m in methods if m != "random"]:
+        from seraltools.errors import BadInput
+
+        raise BadInput("--method: name a selector to compare with random sampling (random is always run)")
     cfg = SimulationConfig(budgets=_floats(budgets, "--budgets", 0.01, most=1.0), folds=folds, repeats=repeats,
                            seeds=_seeds(seed), metric=metric, standardize=standardize, labels=labels,
                            c_grid=_floats(c_grid, "--c-grid"), gamma_grid=_floats(gamma_grid, "--gamma-grid"),

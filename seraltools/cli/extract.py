@@ -25,7 +25,7 @@ def extract_cmd(
     va_map: Annotated[Optional[Path], typer.Option("--va-map", help="CSV emotion,valence,arousal that replaces the built-in valence/arousal map.", dir_okay=False)] = None,
     model: Annotated[Optional[Path], typer.Option("--model", help="Model for learned features: --feat cpc a file from seral train-cpc; --feat ecapa a SpeechBrain directory; --feat ssl a Hugging Face wav2vec 2.0 / HuBERT / WavLM directory; --feat dvector other GE2E weights than resemblyzer's (optional).")] = None,
     context: Annotated[bool, typer.Option("--context", help="--feat cpc: mean of the context vectors c_t instead of the encoder outputs z_t.")] = False,
-    layer: Annotated[Optional[str], typer.Option("--layer", help="--feat ssl: the hidden layer to pool, 0 (the CNN features) to the number of transformer layers (default: the last), or mean (all layers averaged).")] = None,
+    layer: Annotated[Optional[str], typer.Option("--layer", help="--feat ssl: the hidden layer to pool, 0 (the transformer's input: CNN features + positional convolution) to the number of transformer layers (default: the last), or mean (all layers averaged).")] = None,
     device: Device = "auto",
     workers: Workers = 0,
     threads: Threads = 0,

@@ -18,7 +18,7 @@ def mal_select_cmd(
     table: InputTable,
     output: Output,
     method: Annotated[Literal["mal", "random", "kcenter", "typiclust", "probcover", "stratified"], typer.Option("--method", help="mal: medoid-based active learning; random: the baseline; kcenter (core-set), typiclust, probcover, stratified: other cold-start selectors (README: 'Other selectors').")] = "mal",
-    k: Annotated[Optional[int], typer.Option("--k", min=1, help="Number of clusters (default: N/3, as the paper).")] = None,
+    k: Annotated[Optional[int], typer.Option("--k", min=1, help="Number of clusters (default: N/3, as the paper); queries past the k medoids come from clusterings of the rows left, each with k = a third of them.")] = None,
     metric: Annotated[Metric, typer.Option("--metric", help="Distance of the affinity matrix; auto: Euclidean on standardised (or 2-D) features, cosine on raw ones above 2 dims (the paper's best for raw features).")] = "auto",
     standardize: Standardize = True,
     budget: Annotated[Optional[str], typer.Option("--budget", help="Queries to rank: a count (50), a fraction (0.1) or a percentage (10%). Default: k (every medoid).")] = None,
@@ -44,6 +44,11 @@ def mal_select_cmd(
     from seraltools.progress import log
     from seraltools.table import read_table, write_table
 
+    from seraltools.errors import BadInput
+
+    if method != "mal" and (k is not None or metric != "auto"):
+        raise BadInput(f"--method {method} takes no {'--k' if k is not None else '--metric'} (MAL's options; "
+                       "the other selectors measure Euclidean distance on the (standardised) features)")
     done = None
     if labelled:
         from seraltools.labels import read_labels

@@ -26,8 +26,9 @@ class _OpenSmile:
         try:
             import opensmile
         except ImportError as e:
-            raise BadInput(f"--feat {self.name} needs openSMILE, which is not installed: "
-                           "pip install 'seraltools[opensmile]'") from e
+            from seraltools.errors import EXTRAS
+
+            raise BadInput(f"--feat {self.name} needs openSMILE, which is not installed: {EXTRAS['opensmile']}") from e
         self._smile = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, self.feature_set),
                                       feature_level=opensmile.FeatureLevel.Functionals)
         self.names = list(self._smile.feature_names)

@@ -2,7 +2,7 @@
 HuBERT, WavLM or data2vec-audio checkpoint (``--feat ssl --model DIR [--layer N|mean]``).
 
 The utterance vector is the mean over the utterance's frames of one layer's hidden
-states (``--layer N``: 0 = the transformer's input, the projected CNN features; the
+states (``--layer N``: 0 = the transformer's input, CNN features + positional convolution; the
 number of transformer layers = the last, the default) or the unweighted mean of all of
 them (``--layer mean``). Loaded with ``transformers`` from DIR only (``config.json`` and
 ``model.safetensors``): a hub id is an error that says to download it first, and pickle
