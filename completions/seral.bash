@@ -7,20 +7,42 @@ _seral() {
         w="${COMP_WORDS[i]}"
         [[ $w == -* ]] && continue
         case "${path:+$path }$w" in
-            'extract'|'info'|'mal-select'|'cluster-labels'|'predict'|'pretrain'|'reduce'|'segment'|'cluster-speakers'|'synth'|'train-cpc'|'evaluate'|'evaluate al'|'evaluate ser'|'evaluate clusters')
+            'annotate'|'export-tasks'|'extract'|'info'|'mal-select'|'cluster-labels'|'predict'|'pretrain'|'reduce'|'segment'|'cluster-speakers'|'synth'|'train-cpc'|'evaluate'|'evaluate al'|'evaluate ser'|'evaluate clusters')
                 path="${path:+$path }$w" ;;
         esac
     done
     case "$path" in
         '')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--version --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -W "extract info mal-select cluster-labels predict pretrain reduce segment cluster-speakers synth train-cpc evaluate" -- "$cur")); fi ;;
+            else COMPREPLY=($(compgen -W "annotate export-tasks extract info mal-select cluster-labels predict pretrain reduce segment cluster-speakers synth train-cpc evaluate" -- "$cur")); fi ;;
+        'annotate')
+            case "$prev" in
+                --column|-c) return ;;
+                --choices) return ;;
+                --host) return ;;
+                --port) return ;;
+                --annotator) return ;;
+            esac
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --choices --host --port --annotator --quiet -q --help -h" -- "$cur"))
+            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+        'export-tasks')
+            case "$prev" in
+                --url-prefix) return ;;
+                --root) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --clips) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --column|-c) return ;;
+                --choices) return ;;
+                --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            esac
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--url-prefix --root --clips --column -c --choices --config --quiet -q --help -h" -- "$cur"))
+            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'extract')
             case "$prev" in
-                --feat|-f) COMPREPLY=($(compgen -W "logmel cpc dvector encoder ecapa" -- "$cur")); return ;;
+                --feat|-f) COMPREPLY=($(compgen -W "logmel cpc dvector encoder ecapa egemaps compare ssl" -- "$cur")); return ;;
                 --corpus) COMPREPLY=($(compgen -W "auto none emodb ravdess cremad tess savee synthetic" -- "$cur")); return ;;
                 --va-map) COMPREPLY=($(compgen -f -- "$cur")); return ;;
                 --model) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --layer) return ;;
                 --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
                 --workers|-j) return ;;
                 --threads) return ;;
@@ -29,14 +51,14 @@ _seral() {
                 --address) return ;;
                 --shard) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--feat -f --corpus --va-map --model --context --device --workers -j --threads --on-error --engine --address --shard --resume --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--feat -f --corpus --va-map --model --context --layer --device --workers -j --threads --on-error --engine --address --shard --resume --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'info')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'mal-select')
             case "$prev" in
-                --method) COMPREPLY=($(compgen -W "mal random" -- "$cur")); return ;;
+                --method) COMPREPLY=($(compgen -W "mal random kcenter typiclust probcover stratified" -- "$cur")); return ;;
                 --k) return ;;
                 --metric) COMPREPLY=($(compgen -W "auto cosine euclidean" -- "$cur")); return ;;
                 --budget) return ;;
@@ -75,12 +97,14 @@ _seral() {
                 --width) return ;;
                 --layers) return ;;
                 --heads) return ;;
+                --init) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --init-layers) return ;;
                 --corpus) COMPREPLY=($(compgen -W "auto none emodb ravdess cremad tess savee synthetic" -- "$cur")); return ;;
                 --seed) return ;;
                 --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
                 --threads) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--out -o --clusters --objective --steps --batch-size --lr --segment --temperature --contrastive-weight --speaker-weight --grl-scale --conv-channels --width --layers --heads --corpus --resume --seed --device --threads --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--out -o --clusters --objective --steps --batch-size --lr --segment --temperature --contrastive-weight --speaker-weight --grl-scale --conv-channels --width --layers --heads --init --init-layers --freeze-cnn --train-cnn --corpus --resume --seed --device --threads --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'reduce')
             case "$prev" in
@@ -165,6 +189,7 @@ _seral() {
                 --repeats) return ;;
                 --metric) COMPREPLY=($(compgen -W "auto cosine euclidean" -- "$cur")); return ;;
                 --labels) COMPREPLY=($(compgen -W "medoid cluster both" -- "$cur")); return ;;
+                --method|-m) return ;;
                 --c-grid) return ;;
                 --gamma-grid) return ;;
                 --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -173,7 +198,7 @@ _seral() {
                 --engine) COMPREPLY=($(compgen -W "local ray" -- "$cur")); return ;;
                 --address) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--select -s --classify -c --task -t --budgets --folds --repeats --metric --standardize --no-standardize --labels --c-grid --gamma-grid --plot --seed --workers -j --engine --address --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--select -s --classify -c --task -t --budgets --folds --repeats --metric --standardize --no-standardize --labels --method -m --c-grid --gamma-grid --plot --seed --workers -j --engine --address --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'evaluate ser')
             case "$prev" in

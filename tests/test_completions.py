@@ -33,8 +33,8 @@ def _bash_complete(line: str) -> list[str]:
 
 
 def test_bash_completes_commands_options_and_choices():
-    assert "extract" in _bash_complete("seral ex")
-    assert _bash_complete("seral ex") == ["extract"]
+    assert _bash_complete("seral ex") == ["export-tasks", "extract"]
+    assert _bash_complete("seral ext") == ["extract"]
     assert set(_bash_complete("seral extract --feat ")) >= {"logmel", "cpc"}
     assert _bash_complete("seral extract --corpus em") == ["emodb"]
     assert "--on-error" in _bash_complete("seral extract --on")

@@ -45,8 +45,8 @@ def test_the_backbone_encoder_is_transformers_and_batches_equal_one_by_one(tmp_p
 def test_each_objective_loss_falls_from_a_checkpoint(objective, checkpoint, synth_4x4, tmp_path):
     paths, speakers, emotions = _corpus(synth_4x4)
     clusters, centres = _clusters_from_emotions(speakers, emotions)
-    # a random checkpoint's CNN features carry nothing, so here they train too (--train-feature-encoder)
-    cfg = PretrainConfig(objective=objective, steps=60, batch_size=8, lr=1e-3, segment_s=1.0, checkpoint_every=60,
+    # a random checkpoint's CNN features carry nothing, so here they train too (--train-cnn)
+    cfg = PretrainConfig(objective=objective, steps=60, batch_size=8, lr=5e-4, segment_s=0.5, checkpoint_every=60,
                          init=str(checkpoint), init_layers=2, freeze_feature_encoder=False)
     history = pretrain(paths, speakers, clusters, centres, cfg, str(tmp_path / "e.safetensors"))
     key = "speaker_loss" if objective == "speaker" else "contrastive_loss"

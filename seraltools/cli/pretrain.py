@@ -49,7 +49,7 @@ def pretrain_cmd(
     heads: Heads = 4,
     init: Annotated[Optional[Path], typer.Option("--init", help="Continue pretraining a local wav2vec 2.0 / HuBERT / WavLM checkpoint directory (Hugging Face, safetensors) instead of seral's encoder from random weights (the paper's Table 3); the size options then do not apply.", rich_help_panel="Starting from a checkpoint")] = None,
     init_layers: Annotated[Optional[int], typer.Option("--init-layers", min=1, help="--init: keep the first N transformer layers (the paper: 6); default all.", rich_help_panel="Starting from a checkpoint")] = None,
-    freeze_feature_encoder: Annotated[bool, typer.Option("--freeze-feature-encoder/--train-feature-encoder", help="--init: keep the convolutional feature encoder's weights (the usual practice) or train it too.", rich_help_panel="Starting from a checkpoint")] = True,
+    freeze_feature_encoder: Annotated[bool, typer.Option("--freeze-cnn/--train-cnn", help="--init: keep the convolutional feature encoder's weights (the usual practice) or train it too.", rich_help_panel="Starting from a checkpoint")] = True,
     corpus: Annotated[CorpusName, typer.Option("--corpus", help="File-name labels (speakers) of audio inputs, as for extract.")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT.ckpt after a crash or Ctrl-C.")] = False,
     seed: Seed = 0,
