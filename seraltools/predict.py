@@ -90,5 +90,8 @@ def predict_table(features, labels, *, columns: list[str] | None = None, seed: i
         fits[col] = fit
     if not fits:
         raise BadInput(f"{source}: no column can be learnt: " + "; ".join(f"{c}: {r}" for c, r in skipped.items()))
+    propagated = 0
+    if "label_source" in labels.column_names:  # a table of seral cluster-labels: most labels are propagated
+        propagated = sum(v == "propagated" for v in labels.column("label_source").to_pylist())
     return out, {"columns": list(fits), "fits": fits, "rows": len(ids), "skipped": skipped,
-                 "labels_not_in_features": unknown}
+                 "labels_not_in_features": unknown, "propagated": propagated}

@@ -26,8 +26,11 @@ def check_checkpoint(model: str | None, flag: str = "--model") -> Path:
         raise BadInput(f"--feat ssl needs {flag} DIR: a local wav2vec 2.0 / HuBERT / WavLM checkpoint directory")
     d = Path(model)
     if not d.exists():
+        import re
+
+        hub = re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", model) is not None  # org/name, nothing more
         hint = (" (that looks like a Hugging Face hub id; seral downloads nothing: download it first, e.g. "
-                f"`hf download {model} --local-dir DIR`, and give DIR)") if "/" in model and not model.startswith(("/", ".")) else ""
+                f"`hf download {model} --local-dir DIR`, and give DIR)") if hub else ""
         raise BadInput(f"{flag} {model}: no such directory{hint}")
     if not d.is_dir():
         raise BadInput(f"{flag} {model}: not a directory; give a Hugging Face checkpoint directory (config.json + weights)")
@@ -42,7 +45,7 @@ def check_checkpoint(model: str | None, flag: str = "--model") -> Path:
                        f"({', '.join(MODEL_TYPES)})")
     if not any(d.glob("*.safetensors")):
         pickled = [p.name for p in d.glob("*.bin")]
-        raise BadInput(f"{flag} {model}: no safetensors weights" + (
+        raise BadInput(f"{flag} {model}: no safetensors weights (model.safetensors)" + (
             f"; {pickled[0]} is a pickle, which can run code when loaded: convert it with transformers' "
             "save_pretrained(DIR, safe_serialization=True) where you trust it" if pickled else ""))
     return d

@@ -70,6 +70,7 @@ def annotate_cmd(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a browser that drops an audio download must not kill us
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops it even when started in the background
     signal.signal(signal.SIGTERM, stop)  # kill, systemd: stop as Ctrl-C does
     signal.signal(signal.SIGHUP, stop)  # the terminal closed
     try:
@@ -81,8 +82,9 @@ def annotate_cmd(
         server.server_close()
     if not quiet:
         everyone = answers.answers()
+        mine = len(answers.answers(annotator).keys() & annotation.by_id.keys())
         log(f"seral annotate: {len(everyone.keys() & annotation.by_id.keys())} of {len(items)} utterances answered "
-            f"-> {labels}")
+            f"by anyone ({mine} by {annotator}) -> {labels}")
 
 
 @tool(app, "export-tasks")
@@ -129,5 +131,6 @@ def export_tasks_cmd(
             Path(tmp).write_text(label_config(scheme), encoding="utf-8")
     if not quiet:
         where = (f"audio under {url_prefix}" if url_prefix else
-                 f"start Label Studio with LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT={base}")
+                 f"start Label Studio with LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT={base} and "
+                 f"add a Local Storage to the project with the path {base} (no sync needed)")
         log(f"seral export-tasks: {len(tasks)} tasks -> {output}; {where}")

@@ -54,6 +54,10 @@ def predict_cmd(
                 f"C={f['C']:g} gamma={f['gamma']:.3g}, {cv}")
         for col, reason in summary["skipped"].items():
             log(f"seral predict: warning: column {col} left out: {reason}")
+        if summary["propagated"]:
+            log(f"seral predict: note: {summary['propagated']} of the labelled rows carry labels cluster-labels "
+                "propagated from the annotated medoids: the cross-validated MCC on them says how well the SVM "
+                "follows the clusters, not how right the labels are; classes nobody annotated cannot be predicted")
         if summary["labels_not_in_features"]:
             log(f"seral predict: warning: {summary['labels_not_in_features']} labelled ids are not in {source}")
         log(f"seral predict: {summary['rows']} rows, {', '.join(summary['columns'])} predicted -> {output}")
