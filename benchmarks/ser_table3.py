@@ -13,8 +13,10 @@ The numbers therefore say that the pipeline runs end to end, not what the paper 
 (its checkpoint was pretrained on VoxCeleb2). With --checkpoint DIR a real one is used.
 
 Per corpus: d-vectors -> `seral cluster-speakers --k 20` -> `seral pretrain --init CKPT`
-with the contrastive and the mtl objective (--steps steps, 2-s segments, batch 8, CNN
-feature encoder frozen) -> one `seral evaluate ser` with four conditions: no
+with the contrastive and the mtl objective (--steps steps, 2-s segments, batch 8, lr
+5e-4, CNN feature encoder frozen) -> one `seral evaluate ser --train-cnn` (a random
+checkpoint's CNN must learn; with a real one leave the default, --freeze-cnn) with four
+conditions: no
 pretraining (seral's encoder, random weights, the same width and depth), the checkpoint
 as it is ("wav2vec 2.0"), and the two continued ones; 4 emotions; speaker-independent
 folds (EMO-DB 5, TurEV-DB 3: 6 speakers); --seeds seeds; --epochs epochs at lr 1e-4.
@@ -88,12 +90,12 @@ def main() -> None:
             t = time.perf_counter()
             if not (d / f"{objective}.safetensors").exists():
                 seral("pretrain", "-q", "--corpus", corpus, source, "--clusters", d / "clusters.parquet", "--init", ckpt,
-                      "--objective", objective, "--steps", args.steps, "--segment", 2, "--out",
+                      "--objective", objective, "--steps", args.steps, "--segment", 2, "--lr", "5e-4", "--out",
                       d / f"{objective}.safetensors")
             times[f"pretrain --init, {objective} ({args.steps} steps)"] = time.perf_counter() - t
         t = time.perf_counter()
         report = seral("evaluate", "ser", "--corpus", corpus, source, "--emotions", emotions, "--folds", folds,
-                       "--seeds", args.seeds, "--epochs", args.epochs, "--lr", "1e-4", "--segment", 2,
+                       "--seeds", args.seeds, "--epochs", args.epochs, "--lr", "1e-4", "--segment", 2, "--train-cnn",
                        "--no-pretrain", "--conv-channels", 64, "--width", 128, "--layers", 2, "--heads", 4,
                        "--encoder", f"wav2vec 2.0={ckpt}",
                        "--encoder", f"wav2vec 2.0 + contrastive={d / 'contrastive.safetensors'}",

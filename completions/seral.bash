@@ -210,6 +210,7 @@ _seral() {
                 --lr) return ;;
                 --batch-size) return ;;
                 --segment) return ;;
+                --init-layers) return ;;
                 --folds-out) return ;;
                 --conv-channels) return ;;
                 --width) return ;;
@@ -219,7 +220,7 @@ _seral() {
                 --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
                 --threads) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--encoder --no-pretrain --emotions --folds --seeds --epochs --lr --batch-size --segment --folds-out --conv-channels --width --layers --heads --corpus --device --threads --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--encoder --no-pretrain --emotions --folds --seeds --epochs --lr --batch-size --segment --init-layers --freeze-cnn --train-cnn --folds-out --conv-channels --width --layers --heads --corpus --device --threads --quiet -q --help -h" -- "$cur"))
             else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
         'evaluate clusters')
             case "$prev" in

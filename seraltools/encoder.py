@@ -216,17 +216,19 @@ def open_encoder(path: str | None, cfg: "EncoderConfig", device: str = "cpu", *,
                  freeze_feature_encoder: bool = False):
     """The encoder to train or fine-tune: a seral encoder file, a Hugging Face SSL
     checkpoint directory (its first ``layers`` transformer layers), or (``path`` None) a
-    new seral encoder of ``cfg`` with random weights."""
+    new seral encoder of ``cfg`` with random weights. ``freeze_feature_encoder``: an
+    encoder around an SSL backbone keeps its convolutional feature encoder's weights."""
     from pathlib import Path
 
     if path and Path(path).is_dir():
         from seraltools.ssl_backbone import build_backbone_encoder, check_checkpoint, load_pretrained
 
         model, normalize = load_pretrained(check_checkpoint(str(path), "--init"), str(path))
-        enc = build_backbone_encoder(model, normalize, layers)
-        if freeze_feature_encoder:
-            model.freeze_feature_encoder()  # the CNN feature encoder keeps its weights (the usual practice)
-        return enc.to(device).train()
-    if path:
-        return load_encoder(path, device)[0]
-    return build_encoder(cfg).to(device)
+        enc = build_backbone_encoder(model, normalize, layers).to(device).train()
+    elif path:
+        enc = load_encoder(path, device)[0]
+    else:
+        return build_encoder(cfg).to(device)
+    if freeze_feature_encoder and hasattr(enc, "freeze_cnn"):  # a backbone: its CNN keeps its weights
+        enc.freeze_cnn()
+    return enc

@@ -254,7 +254,13 @@ def pretrain(paths: list[str], speakers: list, clusters: np.ndarray | None, cent
         from seraltools.table import fingerprint_file
 
         init_files = {f.name: fingerprint_file(f) for f in sorted(Path(cfg.init).glob("*.safetensors"))}
-    config = {**asdict(cfg), "init_files": init_files, "speakers": speaker_names,
+    settings = asdict(cfg)
+    if not cfg.init:  # seral's own encoder: the settings (and checkpoints) of before --init existed
+        for key in ("init", "init_layers", "freeze_feature_encoder"):
+            settings.pop(key)
+    else:
+        settings["init_files"] = init_files
+    config = {**settings, "speakers": speaker_names,
               "data": checkpoint.fingerprint([str(p) for p in paths], [str(s) for s in speakers],
                                              None if clusters is None else np.asarray(clusters), centres or {})}
     state = {"step": 0, "history": []}

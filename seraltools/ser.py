@@ -33,6 +33,8 @@ class FinetuneConfig:
     weight_decay: float = 0.01
     segment_s: float = 4.0  # random training crops; evaluation sees whole utterances
     head_hidden: int = 256
+    init_layers: int | None = None  # a checkpoint directory: keep its first N transformer layers
+    freeze_cnn: bool = True  # an SSL backbone's convolutional feature encoder keeps its weights
 
 
 def speaker_folds(speakers: list, folds: int = 5, val_speakers: int = 1) -> list[dict]:
@@ -89,10 +91,11 @@ def finetune(encoder_path: str | None, enc_cfg: EncoderConfig, train: tuple[list
 
     t0 = time.perf_counter()
     torch.manual_seed(seed)
-    model = open_encoder(encoder_path, enc_cfg, device)  # a seral encoder file, an SSL checkpoint directory or new
+    # a seral encoder file, an SSL checkpoint directory (its CNN frozen by default, the usual practice) or a new one
+    model = open_encoder(encoder_path, enc_cfg, device, layers=cfg.init_layers, freeze_feature_encoder=cfg.freeze_cnn)
     width = model.width
     head = build_head(width, cfg.head_hidden, n_classes).to(device)
-    params = list(model.parameters()) + list(head.parameters())
+    params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     seg = int(round(cfg.segment_s * SAMPLE_RATE))
     wavs, labels = train

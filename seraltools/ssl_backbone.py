@@ -98,18 +98,18 @@ def load_pretrained(d: Path, name: str | None = None):
     except Exception as e:  # transformers' errors: a bad config, weights of another shape ...
         raise BadInput(f"{name}: transformers could not load it ({type(e).__name__}: "
                        f"{first_line(e)})") from None
-    return model.eval(), normalize
+    return model.float().eval(), normalize  # a half-precision checkpoint runs in float32 (seral's inputs)
 
 
 def model_from_config(config: dict):
     """A model of the architecture ``config`` (a transformers config as a dict), random
     weights: what a seral encoder file's weights are loaded into."""
     transformers = _quiet_transformers()
-    config = dict(config)
+    config = {k: v for k, v in config.items() if k not in ("dtype", "torch_dtype")}  # float32, as loaded
     kind = config.pop("model_type", None)
     if kind not in MODEL_TYPES:
         raise BadInput(f"model_type {kind!r} is not a speech SSL model ({', '.join(MODEL_TYPES)})")
-    return transformers.AutoModel.from_config(transformers.AutoConfig.for_model(kind, **config))
+    return transformers.AutoModel.from_config(transformers.AutoConfig.for_model(kind, **config)).float()
 
 
 def build_backbone_encoder(model, normalize: bool, layers: int | None = None):
@@ -145,6 +145,11 @@ def build_backbone_encoder(model, normalize: bool, layers: int | None = None):
         def _frames(self, lengths):
             return self.model._get_feat_extract_output_lengths(lengths)
 
+        def freeze_cnn(self) -> None:
+            """Keep the convolutional feature encoder's weights (every SSL model type has
+            ``feature_extractor._freeze_parameters``; HubertModel lacks the public method)."""
+            self.model.feature_extractor._freeze_parameters()
+
         def _states(self, out, layer):
             if layer is None:
                 return out.last_hidden_state
@@ -163,9 +168,17 @@ def build_backbone_encoder(model, normalize: bool, layers: int | None = None):
             frames = self._frames(lengths)
             if self.masked:
                 h = self._states(self.model(wav, attention_mask=smask.long(), output_hidden_states=hidden), layer)
-            else:
-                outs = [self._states(self.model(wav[i:i + 1, :int(lengths[i])], output_hidden_states=hidden), layer)[0]
-                        for i in range(len(wav))]
+            else:  # group norm spans the whole input: rows of one length together, never padded
+                shortest = min_samples(self.model.config.conv_kernel, self.model.config.conv_stride)
+                cut = [max(int(n), shortest) for n in lengths]  # under one frame: padded to one (masked out)
+                if wav.shape[1] < max(cut):
+                    wav = torch.nn.functional.pad(wav, (0, max(cut) - wav.shape[1]))
+                outs = [None] * len(wav)
+                for n in sorted(set(cut)):
+                    rows = [i for i, c in enumerate(cut) if c == n]
+                    states = self._states(self.model(wav[rows, :n], output_hidden_states=hidden), layer)
+                    for j, i in enumerate(rows):
+                        outs[i] = states[j]
                 h = torch.nn.utils.rnn.pad_sequence(outs, batch_first=True)
             fmask = torch.arange(h.shape[1], device=wav.device)[None, :] < frames[:, None]
             return h * fmask[..., None], fmask

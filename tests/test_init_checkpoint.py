@@ -118,3 +118,34 @@ def test_cli_pretrain_init_extract_and_evaluate_ser(cli, checkpoint, synth_3spk,
         assert res.exit_code == 2 and message in res.stderr, (args, res.stderr)
     res = cli("evaluate", "ser", m, "--encoder", "org/model", tmp_path / "x.parquet")
     assert res.exit_code == 2 and "download it first" in res.stderr
+
+
+def test_hubert_half_precision_and_very_short_utterances(tmp_path, synth_4x4):
+    """HuBERT has no public freeze method; a float16 checkpoint runs in float32; an
+    utterance shorter than the CNN's receptive field does not stop a group-norm model."""
+    import json
+
+    import torch
+    transformers = pytest.importorskip("transformers")
+
+    from seraltools.encoder import batch_waveforms, open_encoder
+
+    torch.manual_seed(0)
+    cfg = transformers.HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                    conv_dim=(32, 32, 32), conv_stride=(5, 4, 2), conv_kernel=(10, 8, 4),
+                                    num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+                                    feat_extract_norm="group")
+    transformers.HubertModel(cfg).half().save_pretrained(tmp_path / "hubert", safe_serialization=True)
+    conf = json.loads((tmp_path / "hubert" / "config.json").read_text())
+    conf["torch_dtype"] = conf["dtype"] = "float16"
+    (tmp_path / "hubert" / "config.json").write_text(json.dumps(conf))
+    enc = open_encoder(str(tmp_path / "hubert"), None, freeze_feature_encoder=True)
+    assert not any(p.requires_grad for p in enc.model.feature_extractor.parameters())
+    assert all(p.dtype == torch.float32 for p in enc.parameters())
+    x, n = batch_waveforms([np.zeros(50, np.float32), np.random.default_rng(0).normal(size=3000).astype(np.float32)])
+    h, mask = enc.eval()(torch.from_numpy(x), torch.from_numpy(n))
+    assert int(mask[0].sum()) == 0 and int(mask[1].sum()) > 0 and torch.isfinite(h).all()
+    paths, speakers, emotions = _corpus(synth_4x4)
+    clusters, centres = _clusters_from_emotions(speakers, emotions)
+    cfg = PretrainConfig(objective="mtl", steps=2, batch_size=4, segment_s=0.5, init=str(tmp_path / "hubert"))
+    assert len(pretrain(paths, speakers, clusters, centres, cfg, str(tmp_path / "h.safetensors"))) == 2

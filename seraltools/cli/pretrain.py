@@ -37,7 +37,7 @@ def pretrain_cmd(
     objective: Annotated[Objective, typer.Option("--objective", help="contrastive (Eq. 1, soft sampling), mtl (+ speaker head), adversarial (mtl with gradient reversal), speaker (classification only).")] = "contrastive",
     steps: Annotated[int, typer.Option("--steps", min=1, help="Optimiser steps (the paper: 250,000).")] = 1000,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Anchor utterances per step (the paper: 8).")] = 8,
-    lr: Annotated[float, typer.Option("--lr", help="AdamW learning rate (the paper gives none; wav2vec 2.0 base peaks at 5e-4).")] = 5e-4,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="AdamW learning rate (the paper gives none; default 5e-4, wav2vec 2.0 base's peak, and 5e-5 with --init: a pretrained model is continued, not trained anew).")] = None,
     segment: Annotated[float, typer.Option("--segment", help="Segment length in seconds (the paper: 4).")] = 4.0,
     temperature: Annotated[float, typer.Option("--temperature", help="NT-Xent temperature tau.")] = 0.1,
     contrastive_weight: Annotated[float, typer.Option("--contrastive-weight", help="Weight of the contrastive loss (mtl, adversarial).")] = 1.0,
@@ -74,16 +74,23 @@ def pretrain_cmd(
     from seraltools.pretrain import PretrainConfig, log_path, pretrain, read_clusters
     from seraltools.progress import log, progress
 
+    if lr is None:
+        lr = 5e-5 if init else 5e-4
     cfg = PretrainConfig(objective=objective, steps=steps, batch_size=batch_size, lr=lr, segment_s=segment,
                          temperature=temperature, contrastive_weight=contrastive_weight, speaker_weight=speaker_weight,
                          grl_scale=grl_scale, seed=seed, encoder=encoder_options(conv_channels, width, layers, heads),
-                         init=str(init) if init else None, init_layers=init_layers,
+                         init=str(init.resolve()) if init else None, init_layers=init_layers,
                          freeze_feature_encoder=freeze_feature_encoder)
     cfg.check()
     if init:
         from seraltools.ssl_backbone import check_checkpoint
 
-        check_checkpoint(str(init), "--init")  # before any audio is read
+        import json
+
+        d = check_checkpoint(str(init), "--init")  # before any audio is read
+        total = json.loads((d / "config.json").read_text()).get("num_hidden_layers")
+        if init_layers and total and not 1 <= init_layers <= int(total):
+            raise BadInput(f"--init-layers {init_layers}: give 1 to {total} (the checkpoint's transformer layers)")
     elif init_layers:
         raise BadInput("--init-layers goes with --init (a checkpoint directory)")
     from seraltools.corpora import sources
@@ -129,6 +136,8 @@ def evaluate_ser_cmd(
     lr: Annotated[float, typer.Option("--lr", help="AdamW learning rate (the paper: 1e-5).")] = 1e-5,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Utterances per step.")] = 8,
     segment: Annotated[float, typer.Option("--segment", help="Training crop in seconds.")] = 4.0,
+    init_layers: Annotated[Optional[int], typer.Option("--init-layers", min=1, help="Checkpoint directories given to --encoder: keep their first N transformer layers (as pretrain --init-layers; the paper: 6); default all.")] = None,
+    freeze_cnn: Annotated[bool, typer.Option("--freeze-cnn/--train-cnn", help="Encoders around an SSL checkpoint (--encoder DIR, files of pretrain --init): keep the convolutional feature encoder's weights while fine-tuning (the usual practice), or train it too.")] = True,
     folds_out: Annotated[Optional[str], typer.Option("--folds-out", help="Write the folds (fold, speaker, role) as a table.")] = None,
     conv_channels: ConvChannels = 64,
     width: Width = 128,
@@ -169,7 +178,8 @@ def evaluate_ser_cmd(
             check_checkpoint(path, "--encoder")
     utterances, _ = collect_inputs(inputs, corpus, warn=log)
     wavs, spk, emo = labelled_audio(utterances, emotions)
-    cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size, segment_s=segment)
+    cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size, segment_s=segment, init_layers=init_layers,
+                         freeze_cnn=freeze_cnn)
     dev = prepare_torch(device, threads, "evaluate ser")
     runs = len(conditions) * folds * seeds
     with progress(runs, "evaluate ser", quiet=quiet, unit="run") as advance:

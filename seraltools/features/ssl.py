@@ -11,11 +11,11 @@ them with ``transformers``' ``save_pretrained(..., safe_serialization=True)`` on
 trusted machine). Samples are normalised to zero mean and unit variance per utterance
 when the checkpoint's ``preprocessor_config.json`` says ``do_normalize``.
 
-Batches: models with layer-normalised CNN features (wav2vec 2.0 large, HuBERT large,
-WavLM) take padded batches with an attention mask, and pooling covers only the real
+Batches: models with layer-normalised CNN features (the large models: wav2vec 2.0
+large, HuBERT large, WavLM large) take padded batches with an attention mask, and pooling covers only the real
 frames, so a batch gives the vectors of one utterance at a time; models with
 group-normalised CNN features (the base models, trained without attention masks: the
-normalisation spans the padding) run one utterance at a time.
+normalisation spans the padding) run utterances of one length together, never padded.
 """
 
 from __future__ import annotations
@@ -85,6 +85,8 @@ class SSLFeatures:
             rows = order[i:i + self.batch_size]
             x, n = batch_waveforms([np.asarray(batch[r], dtype=np.float32) for r in rows])
             with torch.no_grad():
+                # hidden_states[N], also for the last layer: in pre-norm (stable layer norm) models it is the
+                # state before the final layer norm, unlike last_hidden_state
                 h, mask = self.encoder(torch.from_numpy(x).to(self.device), torch.from_numpy(n).to(self.device),
                                        layer=self.layer)
                 out[rows] = mean_pool(h, mask).cpu().numpy()
