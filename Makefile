@@ -73,6 +73,9 @@ bench: venv
 	$(BIN)/python benchmarks/predict.py --emodb $(CORPUS)
 	$(BIN)/python benchmarks/mal_rounds.py --emodb $(CORPUS)
 	$(BIN)/python benchmarks/annotate_kill.py
+	$(BIN)/python benchmarks/al_selectors.py --emodb $(CORPUS) --out bench-out/al
+	$(BIN)/python benchmarks/selectors_scale.py
+	$(BIN)/python benchmarks/ser_table3.py --emodb $(CORPUS) --out bench-out/table3
 
 clean:
 	rm -rf $(DEMO) .pytest_cache
