@@ -14,8 +14,9 @@ seed, same queue.
 - ``typiclust``: TypiClust (Hacohen, Dekel & Weinshall, ICML 2022, "Active learning on
   a budget"): k-means with k = labelled + budget clusters; from the largest clusters
   without a labelled row, the most typical member, typicality = 1 / mean Euclidean
-  distance to its K = 20 nearest neighbours in the cluster (the paper's K).
-  scikit-activeml's ``TypiClust``.
+  distance to its K = 20 nearest neighbours in the cluster (the paper's K). seral's own
+  few lines, as scikit-activeml's ``TypiClust`` does it: importing scikit-activeml's
+  selectors imports PyTorch where it is installed (2.5 s and 660 MB per process here).
 - ``probcover``: ProbCover (Yehuda, Dekel, Hacohen & Weinshall, NeurIPS 2022): balls of
   radius delta around every row; each query is the row whose ball holds the most rows
   no query's ball holds yet (greedy maximum coverage); once every row is covered, the
@@ -88,13 +89,6 @@ def queue(method: str, x: np.ndarray, budget: int, *, seed: int = 0, labelled=No
             "stratified": stratified}[method](x, budget, seed=seed, labelled=done)
 
 
-def _y(done: np.ndarray) -> np.ndarray:
-    """scikit-activeml's label vector: NaN = unlabelled (a labelled row's class does not matter here)."""
-    y = np.full(len(done), np.nan)
-    y[done] = 0.0
-    return y
-
-
 def kcenter(x: np.ndarray, budget: int, *, seed: int = 0, labelled=None) -> np.ndarray:
     """k-center greedy (core-set): each query the row farthest (Euclidean) from every row
     queried or labelled so far; with none, the first at random. Memory O(N)."""
@@ -117,26 +111,56 @@ def kcenter(x: np.ndarray, budget: int, *, seed: int = 0, labelled=None) -> np.n
     return np.asarray(out, dtype=np.int64)
 
 
-def typiclust(x: np.ndarray, budget: int, *, seed: int = 0, labelled=None) -> np.ndarray:
-    """TypiClust: scikit-activeml's ``TypiClust`` with the paper's K = 20 neighbours."""
+def typicality(x: np.ndarray, k: int = TYPICLUST_NEIGHBOURS) -> np.ndarray:
+    """TypiClust's typicality of each row of ``x``: 1 / mean Euclidean distance to its
+    min(k, len - 1) nearest other rows (1 for a lone row)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    kk = min(int(k), len(x) - 1)
+    if kk < 1:
+        return np.ones(len(x))
+    dist = NearestNeighbors(n_neighbors=kk + 1).fit(x).kneighbors(x)[0][:, 1:]
+    return 1.0 / (dist.mean(axis=1) + 1e-12)
+
+
+def typiclust(x: np.ndarray, budget: int, *, seed: int = 0, labelled=None, k: int = TYPICLUST_NEIGHBOURS) -> np.ndarray:
+    """TypiClust: k-means with labelled + budget clusters; from the largest cluster without
+    a labelled or queried row, its most typical unqueried row; repeat. Ties between
+    clusters of one size: a seeded choice. Clusters run out (fewer distinct rows than
+    clusters): the rest in a seeded order."""
     import warnings
 
     from sklearn.cluster import KMeans
-    from skactiveml.pool import TypiClust
 
-    done = _done(len(x), labelled)
-    selector = TypiClust(random_state=sub_seed(seed, 2), k=TYPICLUST_NEIGHBOURS, cluster_algo=KMeans,
-                         cluster_algo_dict={"n_init": 1})
-    with warnings.catch_warnings():  # k-means warns when there are fewer distinct points than clusters
+    x = np.asarray(x, dtype=np.float64)
+    n = len(x)
+    done = _done(n, labelled)
+    budget = int(budget)
+    clusters = max(1, min(int(done.sum()) + budget, len(np.unique(x, axis=0))))
+    with warnings.catch_warnings():  # k-means warns about duplicate points
         warnings.simplefilter("ignore")
-        q = selector.query(np.asarray(x, dtype=np.float64), _y(done), batch_size=int(budget))
-    q = list(dict.fromkeys(int(r) for r in q))  # k-means with empty clusters can give a row twice
-    if len(q) < budget:  # then the rest from a seeded order of the rows not queued
-        taken = done.copy()
-        taken[q] = True
-        rest = np.random.default_rng(sub_seed(seed, 7)).permutation(len(x))
-        q += rest[~taken[rest]][:int(budget) - len(q)].tolist()
-    return np.asarray(q, dtype=np.int64)
+        labels = KMeans(clusters, n_init=1, random_state=sub_seed(seed, 2)).fit_predict(x)
+    sizes = np.bincount(labels, minlength=clusters).astype(np.float64)
+    sizes[np.unique(labels[done])] = 0  # covered: a labelled row is in it
+    rng = np.random.default_rng(sub_seed(seed, 7))
+    chosen = done.copy()
+    out: list[int] = []
+    while len(out) < budget and sizes.max() > 0:
+        largest = np.flatnonzero(sizes == sizes.max())
+        c = int(largest[rng.integers(len(largest))]) if len(largest) > 1 else int(largest[0])
+        sizes[c] = 0
+        rows = np.flatnonzero(labels == c)
+        free = ~chosen[rows]
+        if not free.any():
+            continue
+        typ = typicality(x[rows], k)
+        pick = int(rows[free][np.argmax(typ[free])])
+        out.append(pick)
+        chosen[pick] = True
+    if len(out) < budget:
+        rest = rng.permutation(n)
+        out += rest[~chosen[rest]][:budget - len(out)].tolist()
+    return np.asarray(out, dtype=np.int64)
 
 
 def pseudo_labels(x: np.ndarray, classes: int, seed: int) -> np.ndarray:
