@@ -364,12 +364,13 @@ def select(
         if done.all():
             raise BadInput(f"{source}: every row is already labelled; nothing left to queue")
         params["labelled"] = int(done.sum())
-    if method == "mal":
+    if method != "random":  # every selector but random measures distances: on z-scored features by default
         if standardize:
             from seraltools.standardize import zscore
 
             x = zscore(x)
         params["standardize"] = standardize
+    if method == "mal":
         metric = resolve_metric(metric, x.shape[1], standardize)
         k0 = default_k(n) if k is None else int(k)
         b = min(resolve_budget(budget, n, default=k0), n - int(done.sum()))
@@ -388,17 +389,8 @@ def select(
         from seraltools.selectors import queue
 
         b = min(resolve_budget(budget, n, default=default_k(n)), n - int(done.sum()))
-        if method == "random":  # the seeded order of all rows, labelled rows left out
-            queries = queue("random", x, b, seed=seed, labelled=done)
-            summary = f"random order, {b} queries{note}"
-        else:
-            if standardize:
-                from seraltools.standardize import zscore
-
-                x = zscore(x)
-            params["standardize"] = standardize
-            queries = queue(method, x, b, seed=seed, labelled=done)
-            summary = f"{method}, {b} queries{note}"
+        queries = queue(method, x, b, seed=seed, labelled=done)  # random: its seeded order, labelled rows left out
+        summary = f"{'random order' if method == 'random' else method}, {b} queries{note}"
         cluster = pa.nulls(n, pa.int32())
         cluster_size = pa.nulls(n, pa.int32())
         is_medoid = np.zeros(n, dtype=bool)

@@ -109,13 +109,13 @@ def _training_sets(train: np.ndarray, select_sets: dict, budget_n: dict, modes: 
     """Each selector's training rows per budget: (selector, feature set, labels) ->
     budget -> (rows of the training set, row whose label each one gets)."""
     from seraltools.mal import mal_queue, random_queue, resolve_metric
-    from seraltools.selectors import UNSTABLE, queue
+    from seraltools.selectors import UNSTABLE, queue, sub_seed
 
     n_train = len(train)
-    perm = train[random_queue(n_train, None, int(np.random.default_rng(seed + [0]).integers(2**31)))]
+    perm = train[random_queue(n_train, None, sub_seed(*seed, 0))]
     sets = {("random", None, None): {p: (perm[:b], perm[:b]) for p, b in budget_n.items()}}
     k = max(1, round(n_train * cfg.k_fraction))
-    mal_seed = int(np.random.default_rng(seed + [1]).integers(2**31))
+    mal_seed = sub_seed(*seed, 1)
     for name, xs in select_sets.items():
         for method in cfg.methods:
             if method == "random":

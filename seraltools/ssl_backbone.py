@@ -62,6 +62,11 @@ def min_samples(kernels, strides) -> int:
 
 
 def _quiet_transformers():
+    import os
+
+    # offline before transformers (and huggingface_hub) are imported: seral never downloads
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
         import transformers
     except ImportError as e:
@@ -90,6 +95,8 @@ def load_pretrained(d: Path, name: str | None = None):
     from seraltools.errors import first_line
 
     name = name or str(d)
+    if not Path(d).is_dir():  # a name would be a hub id: only a local directory is ever loaded
+        raise BadInput(f"{name}: not a local checkpoint directory; seral downloads nothing")
     normalize = preprocessing(d, name)
     transformers = _quiet_transformers()
     try:

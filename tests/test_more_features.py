@@ -103,3 +103,16 @@ def test_ssl_layer_option_belongs_to_ssl(cli, synth_dir, tmp_path):
         from seraltools.features.ssl import check_checkpoint
 
         check_checkpoint(str(tmp_path / "nothing"))
+
+
+def test_checkpoints_load_offline_and_only_from_a_directory(tmp_path):
+    import os
+
+    from seraltools.features.ssl import SSLFeatures
+    from seraltools.ssl_backbone import load_pretrained
+
+    _tiny_checkpoint(tmp_path / "w2v")
+    SSLFeatures(model=str(tmp_path / "w2v"), device="cpu")
+    assert os.environ["HF_HUB_OFFLINE"] == "1"  # set before transformers loads anything
+    with pytest.raises(BadInput, match="downloads nothing"):
+        load_pretrained(tmp_path / "facebook-wav2vec2-base")  # a name, not a directory
