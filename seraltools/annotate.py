@@ -405,12 +405,73 @@ def label_config(scheme: dict[str, list[str]]) -> str:
     return "\n".join(parts) + "\n"
 
 
+class Clips:
+    """WAV clips of export-tasks' spans and embedded rows, for directory ``directory``:
+    written into a hidden staging directory inside it and moved to their names only by
+    :meth:`commit`, so an export that fails part-way leaves no clips (leaving the block
+    without commit removes them; a killed export's staging directory is removed by the
+    next export into the same directory)."""
+
+    PREFIX = ".seral-clips-"
+
+    def __init__(self, directory: str):
+        self.dir = Path(directory).resolve()
+        self.stage: Path | None = None
+        self.names: list[str] = []
+
+    def __enter__(self) -> Clips:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.stage is not None:
+            import shutil
+
+            shutil.rmtree(self.stage, ignore_errors=True)
+            self.stage = None
+
+    def add(self, name: str, data: bytes) -> str:
+        """Stage one clip; returns the path it will have."""
+        if self.stage is None:
+            import tempfile
+
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._remove_stale()
+            self.stage = Path(tempfile.mkdtemp(prefix=f"{self.PREFIX}{os.getpid()}-", dir=self.dir))
+        (self.stage / name).write_bytes(data)
+        self.names.append(name)
+        return str(self.dir / name)
+
+    def commit(self) -> None:
+        for name in self.names:
+            os.replace(self.stage / name, self.dir / name)
+        self.__exit__()
+
+    def _remove_stale(self) -> None:
+        import shutil
+
+        for d in self.dir.glob(f"{self.PREFIX}*"):
+            pid = d.name[len(self.PREFIX):].split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(d, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def label_studio_tasks(items: list[Item], *, url_prefix: str | None = None, root: str | None = None,
-                       clips: str | None = None) -> tuple[list[dict], str]:
+                       clips: Clips | None = None) -> tuple[list[dict], str]:
     """Label Studio tasks for the queue, in rank order, and the document root of their
     audio (for ``LOCAL_FILES_DOCUMENT_ROOT``). Audio: ``url_prefix`` + the path relative
     to ``root``, else a local-files URL. A segment or an embedded row has no file of its
-    own: ``clips`` (a directory) gets one WAV per such item; without it they are an error."""
+    own: ``clips`` stages one WAV per such item (the caller commits them once the tasks
+    are written); without it they are an error."""
     from urllib.parse import quote
 
     from seraltools.audio import Embedded, Segment
@@ -421,14 +482,8 @@ def label_studio_tasks(items: list[Item], *, url_prefix: str | None = None, root
             if clips is None:
                 raise BadInput(f"rank {it.rank} ({it.id}) is a span or an embedded row, which Label Studio cannot "
                                "play from a file; pass --clips DIR to write it as a WAV file there")
-            from seraltools.table import atomic_path
-
             name = re.sub(r"[^A-Za-z0-9_.-]", "_", it.id)[:100]
-            target = Path(clips).resolve() / f"{it.rank:06d}_{name}.wav"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(target) as tmp:
-                Path(tmp).write_bytes(wav_bytes(it.source))
-            files.append(str(target))
+            files.append(clips.add(f"{it.rank:06d}_{name}.wav", wav_bytes(it.source)))
         else:
             files.append(os.path.abspath(str(it.source)))
     files = [os.path.realpath(f) for f in files]

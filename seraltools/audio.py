@@ -195,9 +195,10 @@ def _embedded_file(source: Embedded):
 
 
 @contextlib.contextmanager
-def _opened(source: Source):
-    """(label, rate, digest or None, mono float32 blocks at the file's rate) of a file or
-    a span of it; only the span is read (soundfile seeks to it)."""
+def _opened(source: Source, digest: bool = True):
+    """(label, rate, digest or None, frames, mono float32 blocks at the file's rate) of a
+    file or a span of it; only the span is read (soundfile seeks to it). ``digest=False``:
+    None, the file's bytes are not hashed."""
     import soundfile as sf
 
     path, start, end = _span(source)
@@ -211,7 +212,7 @@ def _opened(source: Source):
     with f:
         _check_wav_length(f, size, label)
         whole = start is None and end is None
-        digest = _digest(f) if whole else None  # a span: hashed from its samples (never the whole file)
+        digest = _digest(f) if whole and digest else None  # a span: hashed from its samples (never the whole file)
         f.seek(0)
         try:
             sound = sf.SoundFile(f)
@@ -279,6 +280,58 @@ def stream_audio(source: Source):
     memory must not grow with the recording (``seral segment``)."""
     with _opened(source) as (_, rate, _, count, blocks):
         yield count / rate, resampled(blocks, rate)
+
+
+class AudioStream:
+    """A file or span read as 16 kHz mono float32 blocks, in as many passes as a method
+    needs (:meth:`blocks` opens it again each time): the samples of :func:`load_audio`
+    without ever holding them. Opening checks the file as :func:`load_audio` does;
+    ``seconds`` is its length from the header, ``digest`` the file's (a span's: known
+    after the first whole pass, hashed from its samples as :func:`load_audio` does)."""
+
+    def __init__(self, source: Source):
+        self.source = source
+        with _opened(source, digest=False) as (self.label, rate, _, count, _):
+            self.seconds = count / rate
+        self.digest = None  # set by the first whole pass
+        self.samples = None  # 16 kHz samples, counted by the first whole pass
+
+    def blocks(self):
+        _, start, end = _span(self.source)
+        whole = start is None and end is None
+        h = None
+        if self.digest is None and not whole:
+            h = hashlib.blake2b(f"{start}-{end}\n".encode(), digest_size=16)
+        n = 0
+        with _opened(self.source, digest=self.digest is None and whole) as (_, rate, digest, _, raw):
+            for block in resampled(raw, rate):
+                n += len(block)
+                if h is not None:
+                    h.update(block.tobytes())
+                yield block
+        if not n:
+            raise BadInput(f"{self.label}: holds no audio samples; remove it from the input")
+        self.samples = n
+        self.digest = self.digest or digest or (h.hexdigest() if h is not None else None)
+
+    def read(self) -> np.ndarray:
+        """All the samples at once (what :func:`load_audio` returns)."""
+        return np.concatenate(list(self.blocks()))
+
+
+def rechunked(blocks, size: int):
+    """The samples of ``blocks`` again, in blocks of exactly ``size`` (the last: the rest)."""
+    buf, held = [], 0
+    for block in blocks:
+        buf.append(block)
+        held += len(block)
+        if held >= size:
+            joined = np.concatenate(buf)
+            cut = held - held % size
+            yield from (joined[i : i + size] for i in range(0, cut, size))
+            buf, held = [joined[cut:]], held - cut
+    if held:
+        yield np.concatenate(buf)
 
 
 def _unreadable(path: str, e: Exception) -> BadInput:

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import soundfile  # noqa: F401  (loaded before workers fork, so none of them pays for it)
 
-from seraltools.audio import load_audio
+from seraltools.audio import SAMPLE_RATE, AudioStream, load_audio
 from seraltools.errors import BadInput, first_line
 from seraltools.features import make_extractor
 from seraltools.frontend import DEFAULT, num_frames
@@ -31,6 +31,9 @@ ON_ERROR = ("fail", "skip")
 #: one per CPU. Starting a worker (Python, torch, the model) costs about 2 s; below this
 #: one process with several threads (seraltools.compute.torch_threads) is faster.
 TORCH_FILES_PER_WORKER = 1000
+#: Files longer than this (seconds) go to extractors with a ``stream`` method as a stream
+#: (:class:`seraltools.audio.AudioStream`): memory then stays flat in the file's length.
+STREAM_SECONDS = 60.0
 
 
 @dataclass
@@ -91,11 +94,29 @@ def _load(path):
         return None, None, None, str(e)
 
 
-def _embed_one(source, samples: np.ndarray):
+def _streamed(path):
+    """(vector, duration, digest, None) or (None, None, None, reason) for a file longer than
+    STREAM_SECONDS given to an extractor that streams; None for any other file."""
+    if not hasattr(_EXTRACTOR, "stream"):
+        return None
+    try:
+        audio = AudioStream(path)
+    except BadInput as e:
+        return None, None, None, str(e)
+    if audio.seconds <= STREAM_SECONDS:
+        return None
+    from seraltools.compute import return_large_frees
+
+    return_large_frees()
+    vector, reason = _embed_one(path, audio, _EXTRACTOR.stream)
+    return (None, None, None, reason) if reason else (vector, audio.samples / SAMPLE_RATE, audio.digest, None)
+
+
+def _embed_one(source, samples, method=None):
     """(vector, None) or (None, reason): a model that fails on one file names the file."""
     label = str(source)
     try:
-        return _EXTRACTOR(samples), None
+        return (method or _EXTRACTOR)(samples), None
     except BadInput as e:
         return None, str(e) if str(e).startswith(label) else f"{label}: {e}"
     except Exception as e:
@@ -108,7 +129,8 @@ def _extract_chunk(paths: list) -> list[tuple]:
     Extractors with a ``batch`` method (CPC) get the chunk's good files at once; when a
     batch fails, its files go one by one so that the failing one is named (and skipped
     under ``--on-error skip``)."""
-    loaded = [_load(p) for p in paths]
+    streamed = [_streamed(p) for p in paths]
+    loaded = [_load(p) if s is None else (None, None, None, s[3]) for p, s in zip(paths, streamed)]
     good = [i for i, r in enumerate(loaded) if r[0] is not None]
     samples = [loaded[i][0] for i in good]
     vectors = None
@@ -119,7 +141,7 @@ def _extract_chunk(paths: list) -> list[tuple]:
             vectors = None
     if vectors is None:
         vectors = [_embed_one(paths[i], s) for i, s in zip(good, samples)]
-    out = [(None, None, None, r[3]) for r in loaded]
+    out = [(None, None, None, r[3]) if s is None else s for r, s in zip(loaded, streamed)]
     for i, (v, reason) in zip(good, vectors):
         out[i] = (v, loaded[i][1], loaded[i][2], None) if reason is None else (None, None, None, reason)
     return out

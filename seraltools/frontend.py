@@ -215,14 +215,90 @@ def logmel(x: np.ndarray, cfg: LogMelConfig = DEFAULT) -> np.ndarray:
     out = np.empty((n, cfg.n_mels), np.float32)
     for start in range(0, n, FRAME_BLOCK):
         stop = min(start + FRAME_BLOCK, n)
-        block = fr[start:stop] if keep is None else fr[keep[start:stop]]
-        # float64 on purpose: numpy's float64 FFT is as fast as scipy's here (its float32 one is
-        # several times slower), and numpy spares every run the ~0.2 s import of scipy.fft
-        spec = np.fft.rfft(block * hann_window(cfg.win_length), n=cfg.n_fft, axis=-1)
-        power = spec.real**2 + spec.imag**2
-        mel = power @ mel_filterbank(cfg)
-        out[start:stop] = np.log(np.maximum(mel, cfg.log_floor, out=mel), out=mel)
+        out[start:stop] = _logmel_block(fr[start:stop] if keep is None else fr[keep[start:stop]], cfg)
     return out
+
+
+def _logmel_block(block: np.ndarray, cfg: LogMelConfig) -> np.ndarray:
+    """Log-mel rows of a (frames, win_length) block of at most FRAME_BLOCK frames."""
+    # float64 on purpose: numpy's float64 FFT is as fast as scipy's here (its float32 one is
+    # several times slower), and numpy spares every run the ~0.2 s import of scipy.fft
+    spec = np.fft.rfft(block * hann_window(cfg.win_length), n=cfg.n_fft, axis=-1)
+    power = spec.real**2 + spec.imag**2
+    mel = power @ mel_filterbank(cfg)
+    return np.log(np.maximum(mel, cfg.log_floor, out=mel), out=mel)
+
+
+class NotStreamable(Exception):
+    """Less than one frame between the first and the last loud sample: :func:`logmel` then
+    frames the whole signal, which a stream has already passed."""
+
+
+def logmel_stream(blocks, cfg: LogMelConfig = DEFAULT, samples_hint: int = 0) -> np.ndarray:
+    """:func:`logmel` of the signal given as an iterable of mono 16 kHz blocks, bitwise,
+    holding only the frames' log-mels and one :data:`FRAME_BLOCK` of frames (a long
+    recording's memory is its log-mel frames, a quarter of its samples' in float32).
+
+    The same frames in the same blocks of FRAME_BLOCK as :func:`logmel`: from the first
+    loud sample, a hop apart, those with a loud sample, ending by the last loud sample.
+    Raises :class:`NotStreamable` in the one case the stream cannot follow (less than one
+    frame of audio between the first and the last loud sample); the caller then reads the
+    signal whole. ``samples_hint``: about how many samples will come (the log-mels are
+    then written into one array, not gathered and copied)."""
+    win, hop = cfg.win_length, cfg.hop_length
+    out = np.empty((num_frames(samples_hint + win, cfg), cfg.n_mels), np.float32)  # untouched pages cost nothing
+    n_out = 0
+    pending: list[np.ndarray] = []  # kept frames not yet transformed, (k, win) each
+    pending_ends: list[np.ndarray] = []  # their end sample (exclusive, from the first loud one)
+    n_pending = 0
+    buf = np.empty(0, np.float32)  # samples from ``origin`` on, not yet framed
+    loud_buf = np.empty(0, bool)
+    origin = None  # index (from the first loud sample) of buf[0]
+    stop = 0  # one past the last loud sample, from the first loud sample
+
+    def transform(count: int) -> None:
+        nonlocal pending, pending_ends, n_pending, out, n_out
+        rows, ends = np.concatenate(pending), np.concatenate(pending_ends)
+        if n_out + count > len(out):  # more than the hint said
+            out = np.concatenate((out[:n_out], np.empty((max(count, n_out), cfg.n_mels), np.float32)))
+        out[n_out : n_out + count] = _logmel_block(rows[:count], cfg)
+        n_out += count
+        pending, pending_ends, n_pending = [rows[count:]], [ends[count:]], len(rows) - count
+
+    for block in blocks:
+        block = np.asarray(block, np.float32)
+        loud = np.abs(block) > DIGITAL_SILENCE if cfg.skip_silence else np.ones(len(block), bool)
+        if origin is None:
+            if not loud.any():
+                continue
+            first = int(loud.argmax())
+            block, loud, origin = block[first:], loud[first:], 0
+        loud_at = np.flatnonzero(loud)
+        if len(loud_at):
+            stop = origin + len(buf) + int(loud_at[-1]) + 1
+        buf, loud_buf = np.concatenate((buf, block)), np.concatenate((loud_buf, loud))
+        t = num_frames(len(buf), cfg)
+        if t:
+            count = np.zeros(len(buf) + 1, np.int32)
+            np.cumsum(loud_buf, out=count[1:])
+            starts = np.arange(t) * hop
+            keep = np.flatnonzero(count[starts + win] > count[starts])
+            pending.append(frames(buf, cfg)[keep])
+            pending_ends.append(origin + starts[keep] + win)
+            n_pending += len(keep)
+            buf, loud_buf, origin = buf[t * hop :].copy(), loud_buf[t * hop :].copy(), origin + t * hop
+        # transform a full FRAME_BLOCK once its frames surely end by the last loud sample
+        while n_pending > FRAME_BLOCK and np.concatenate(pending_ends)[FRAME_BLOCK - 1] <= stop:
+            transform(FRAME_BLOCK)
+    if origin is None or stop < win:
+        raise NotStreamable
+    ends = np.concatenate(pending_ends) if pending_ends else np.empty(0, int)
+    valid = int(np.searchsorted(ends, stop, side="right"))  # frames ending by the last loud sample
+    while valid > 0:
+        take = min(FRAME_BLOCK, valid)
+        transform(take)
+        valid -= take
+    return out[:n_out]
 
 
 def deltas(c: np.ndarray, width: int = DEFAULT.delta_width) -> np.ndarray:

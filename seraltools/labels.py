@@ -78,11 +78,12 @@ def _choice(value):
     return value
 
 
-def _label_studio_json(path: Path):
-    """Rows of a Label Studio JSON export (full or JSON-MIN) of seral's tasks."""
+def _label_studio_json(path: Path, data: bytes | None = None):
+    """Rows of a Label Studio JSON export (full or JSON-MIN) of seral's tasks (``data``:
+    its bytes, when read already from a pipe)."""
     name = str(path)
     try:
-        tasks = json.loads(path.read_text(encoding="utf-8-sig"))
+        tasks = json.loads(path.read_text(encoding="utf-8-sig") if data is None else data.decode("utf-8-sig"))
     except FileNotFoundError:
         raise BadInput(f"{name}: no such file") from None
     except OSError as e:
@@ -166,17 +167,23 @@ def read_labels(path):
     stdin. Returns a table with a string ``id`` column, one row per id."""
     import pyarrow as pa
 
-    from seraltools.table import cast_well_known, check_unique_ids, read_table, read_user_table
+    from seraltools.table import cast_well_known, check_unique_ids, file_head, read_table, read_unseekable, read_user_table
 
     name = str(path)
     if name == "-":  # a table piped in (seral cluster-labels ... - | seral predict - ...)
         t = read_table("-")
-    elif Path(name).suffix.lower() == ".json":
-        t = _label_studio_json(Path(name))
     else:
-        t = read_user_table(path, "labels table", strings=("id", TASK_ID), empty_is_null=True)
-        if TASK_ID in t.column_names:
-            t = _from_label_studio_table(t)
+        suffix, data, t = Path(name).suffix.lower(), None, None
+        if suffix not in (".csv", ".tsv", ".parquet", ".json"):  # a pipe, /dev/fd/N, no suffix: its first bytes
+            data = read_unseekable(name)
+            if (data if data is not None else file_head(name)).lstrip()[:1] in (b"[", b"{"):
+                suffix = ".json"
+        if suffix == ".json":
+            t = _label_studio_json(Path(name), read_unseekable(name) if data is None else data)
+        else:
+            t = read_user_table(path, "labels table", strings=("id", TASK_ID), empty_is_null=True, data=data)
+            if TASK_ID in t.column_names:
+                t = _from_label_studio_table(t)
     if "id" not in t.column_names:
         raise BadInput(f"{name}: no 'id' column; the labels table needs id plus label columns")
     t = t.set_column(t.column_names.index("id"), "id", t.column("id").cast(pa.string()))

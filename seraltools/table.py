@@ -109,8 +109,9 @@ def read_table(path: str | os.PathLike, *, need_features: bool = False) -> pa.Ta
 
 
 def read_user_table(path: str | os.PathLike, what: str, *, strings: tuple[str, ...] = (ID,),
-                    empty_is_null: bool = False) -> pa.Table:
-    """A table a user wrote by hand or by script (manifest, annotations): CSV, TSV or Parquet.
+                    empty_is_null: bool = False, data: bytes | None = None) -> pa.Table:
+    """A table a user wrote by hand or by script (manifest, annotations): CSV, TSV or Parquet,
+    from a file or a pipe (``data``: a pipe's bytes, read already).
 
     ``strings`` are read as text whatever they look like (speaker "03" stays "03");
     ``empty_is_null`` reads empty CSV cells of those columns as nulls."""
@@ -118,16 +119,23 @@ def read_user_table(path: str | os.PathLike, what: str, *, strings: tuple[str, .
 
     name = str(path)
     suffix = Path(name).suffix.lower()
+    source: Any = name
     try:
+        data = read_unseekable(name) if data is None else data
+        if data is not None:  # a pipe: read once
+            source = pa.BufferReader(data)
+        if suffix not in (".csv", ".tsv", ".parquet"):  # no telling name (a pipe, /dev/fd/N): its first bytes
+            head = data[:1 << 16] if data is not None else file_head(name)
+            suffix = ".parquet" if head[:4] == b"PAR1" else ".tsv" if b"\t" in head.split(b"\n", 1)[0] else ".csv"
         if suffix in (".csv", ".tsv"):
             table = pcsv.read_csv(
-                name,
+                source,
                 parse_options=pcsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ","),
                 convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in strings},
                                                     strings_can_be_null=empty_is_null),
             )
         else:
-            table = pq.read_table(name)
+            table = pq.read_table(source)
         seen = set()
         for c in table.column_names:
             if c in seen:
@@ -138,6 +146,60 @@ def read_user_table(path: str | os.PathLike, what: str, *, strings: tuple[str, .
         raise BadInput(f"{name}: no such file") from None
     except (pa.ArrowInvalid, OSError) as e:
         raise BadInput(f"{name}: not a readable {what} ({_first_line(e)})") from None
+
+
+def file_head(name: str, size: int = 1 << 16) -> bytes:
+    """The first bytes of a regular file (b"" when it cannot be read: the reader says why)."""
+    try:
+        with open(name, "rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""
+
+
+def read_unseekable(name: str) -> bytes | None:
+    """The bytes of ``name`` when it is a pipe (a FIFO, /dev/stdin, a shell's ``<(...)``),
+    read to its end; None for a regular file (read where it lies) or a missing one. A FIFO
+    that no program writes to yet would block without a word: stderr says what it waits for."""
+    import stat
+
+    try:
+        mode = os.stat(name).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        try:
+            return _read_fifo(name)
+        except OSError as e:
+            raise BadInput(f"{name}: cannot read ({e.strerror})") from None
+    try:
+        with open(name, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise BadInput(f"{name}: cannot read ({e.strerror})") from None
+
+
+def _read_fifo(name: str) -> bytes:
+    fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK)  # never waits; kept open, so no written byte is lost
+    try:
+        try:
+            first = os.read(fd, 1 << 16)  # b"": no writer
+        except BlockingIOError:  # a writer, nothing written yet
+            first = None
+        if first is None or first:
+            os.set_blocking(fd, True)
+            chunks = [first or b""]
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        print(f"seral: {name} is a FIFO with no writer yet; waiting for one to write to it (Ctrl-C to stop)",
+              file=sys.stderr, flush=True)
+        with open(name, "rb") as f:  # returns once a program opens it for writing
+            return f.read()
+    finally:
+        os.close(fd)
 
 
 def validate(table: pa.Table, name: str, *, need_features: bool = False) -> pa.Table:

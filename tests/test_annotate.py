@@ -603,3 +603,48 @@ def test_a_browser_dropping_audio_downloads_does_not_stop_the_server(queue, tmp_
         proc.send_signal(signal.SIGINT)
         err = proc.communicate(timeout=10)[1]
     assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_labels_from_pipes_fifos_and_process_substitution(tmp_path):
+    """Labels may come through a pipe (a FIFO, /dev/fd/N of a shell's <(...)) in any
+    format; a FIFO nobody writes to yet is said on stderr instead of a silent hang."""
+    text = "id,emotion\nu1,anger\nu2,calm\n"
+    ls_json = json.dumps([{"id": 1, "data": {"seral_id": "u1"}, "annotations": [
+        {"result": [{"from_name": "emotion", "type": "choices", "value": {"choices": ["anger"]}}]}]}])
+    code = ("import sys; from seraltools.labels import read_labels; "
+            "print(read_labels(sys.argv[1]).select(['id', 'emotion']).to_pylist())")
+    for name, payload, delay in (("labels.csv", text, 0), ("labels", text, 0), ("ls", ls_json, 0),
+                                 ("late.csv", text, 1.5)):
+        fifo = tmp_path / name
+        os.mkfifo(fifo)
+        p = subprocess.Popen([sys.executable, "-c", code, str(fifo)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        time.sleep(delay)
+        with open(fifo, "w") as w:
+            w.write(payload)
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        assert "'u1', 'emotion': 'anger'" in out
+        assert ("no writer yet" in err) == bool(delay), err
+    r, w = os.pipe()  # /dev/fd/N: no name to tell the format by
+    os.write(w, text.encode())
+    os.close(w)
+    try:
+        assert read_labels(f"/dev/fd/{r}").column("emotion").to_pylist() == ["anger", "calm"]
+    finally:
+        os.close(r)
+
+
+def test_a_failed_export_leaves_no_clips(cli, queue, tmp_path):
+    """Clips are staged and moved into --clips only once the tasks are written: an export
+    failing after them (a --root not above every file) leaves the directory as it was,
+    and a killed export's staging directory goes at the next export."""
+    clips = tmp_path / "clips"
+    stale = clips / ".seral-clips-999999999-x"  # a pid no process has
+    stale.mkdir(parents=True)
+    (stale / "000006_u.wav").write_bytes(b"RIFF")
+    res = cli("export-tasks", queue, tmp_path / "tasks.json", "--clips", clips, "--root", tmp_path / "elsewhere")
+    assert res.exit_code == 2 and "--root" in res.stderr
+    assert list(clips.iterdir()) == [] and not (tmp_path / "tasks.json").exists()
+    res = cli("export-tasks", "-q", queue, tmp_path / "tasks.json", "--clips", clips)
+    assert res.exit_code == 0 and [p.suffix for p in clips.iterdir()] == [".wav"]

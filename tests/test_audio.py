@@ -132,3 +132,64 @@ def test_long_signals_take_the_blockwise_paths_with_the_same_values(monkeypatch)
     blocks = frontend.logmel(x)
     np.testing.assert_array_equal(blocks, whole)
     np.testing.assert_array_equal(lm.functionals(blocks), whole_f)
+
+
+@pytest.mark.parametrize("skip_silence", [True, False])
+def test_logmel_of_a_stream_is_logmel_of_the_whole_signal(monkeypatch, skip_silence):
+    """Long recordings are framed from a stream (memory: the log-mel frames, not the
+    samples): the same frames, bitwise, wherever the blocks and the silences fall."""
+    from seraltools import frontend
+
+    rng = np.random.default_rng(11)
+    x = (0.1 * rng.standard_normal(16000 * 4)).astype(np.float32)
+    x[:3001] = 0  # leading, interior and trailing digital silence
+    x[20000:26000] = 0
+    x[40000:40100] = 0
+    x[-4321:] = 0
+    x[-9000] = 0.5  # a lone loud sample near the end: the last frames must end by it
+    cfg = frontend.LogMelConfig(skip_silence=skip_silence)
+    monkeypatch.setattr(frontend, "FRAME_BLOCK", 97)
+    whole = frontend.logmel(x, cfg)
+    for sizes in ([1 << 18], [1000, 37, 5555], [1]):
+        blocks = (x[i : i + n] for i, n in zip(np.cumsum([0] + sizes * (len(x) // min(sizes) + 1))[:-1],
+                                               sizes * (len(x) // min(sizes) + 1)) if i < len(x))
+        np.testing.assert_array_equal(frontend.logmel_stream(blocks, cfg), whole)
+
+
+def test_logmel_stream_gives_way_when_no_frame_lies_between_the_loud_samples():
+    from seraltools import frontend
+
+    x = np.zeros(16000, np.float32)
+    x[5000:5100] = 0.2  # less than one frame of loud audio: logmel frames the whole signal
+    with pytest.raises(frontend.NotStreamable):
+        frontend.logmel_stream([x[:7000], x[7000:]])
+    with pytest.raises(frontend.NotStreamable):
+        frontend.logmel_stream([np.zeros(8000, np.float32)])
+
+
+def test_extract_streams_long_files_with_the_same_table(monkeypatch, tmp_path):
+    """Files past STREAM_SECONDS go to the extractor as a stream: the same features,
+    durations and fingerprint as reading them whole (44.1 kHz stereo, a span, silences)."""
+    import pyarrow as pa
+    import soundfile as sf
+
+    from seraltools import audio, extract
+
+    rng = np.random.default_rng(4)
+    st = (0.2 * rng.standard_normal((44100 * 3, 2))).astype(np.float32)
+    st[:5000] = 0
+    sf.write(tmp_path / "st.wav", st, 44100, subtype="PCM_16")
+    mono = (0.2 * rng.standard_normal(16000 * 3)).astype(np.float32)
+    mono[16000:20000] = 0
+    sf.write(tmp_path / "mono.flac", mono, 16000)
+    table = pa.table({"id": ["st", "mono", "span"], "path": [str(tmp_path / f) for f in ("st.wav", "mono.flac", "st.wav")],
+                      "start": [None, None, 0.5], "end": [None, None, 2.75]})
+    monkeypatch.setattr(audio, "READ_BLOCK", 10000)
+    monkeypatch.setattr(audio.Resampler, "WHOLE", 30000)
+    whole = extract.extract(table, "logmel", workers=1)
+    calls = []
+    monkeypatch.setattr(extract, "STREAM_SECONDS", 1.0)
+    monkeypatch.setattr(audio.AudioStream, "read", lambda self: calls.append(self) or pytest.fail("read whole"))
+    streamed = extract.extract(table, "logmel", workers=1)
+    assert streamed.table.equals(whole.table) and streamed.audio_fingerprint == whole.audio_fingerprint
+    assert not calls

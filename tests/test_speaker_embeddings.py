@@ -314,3 +314,25 @@ def test_yaml_aliases_are_refused(cli, ecapa_dir, synth_dir, tmp_path):
     bad = ecapa_with(bomb + HYPERPARAMS, ecapa_dir[0], tmp_path)
     res = cli("extract", "--feat", "ecapa", "--model", bad, synth_dir, tmp_path / "o.parquet")
     assert res.exit_code == 2 and "aliases" in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("trim", [True, False])
+def test_dvector_of_a_stream_is_the_dvector_of_the_whole_file(dvec, monkeypatch, tmp_path, trim):
+    """A long recording's d-vector from three passes over the file (level, VAD, mel frames
+    of the windows kept) equals the one of the file read whole, bitwise."""
+    import soundfile as sf
+
+    from seraltools import audio
+    from seraltools.features import dvector
+
+    rng = np.random.default_rng(12)
+    t = np.arange(16000 * 14) / 16000
+    wav = (0.05 * np.sin(2 * np.pi * 150 * t) * (np.sin(2 * np.pi * 2 * t) > 0) + 0.002 * rng.standard_normal(len(t)))
+    wav[16000 * 5 : 16000 * 8] = 0  # a long pause: VAD trims it
+    sf.write(tmp_path / "rec.wav", wav.astype(np.float32), 16000, subtype="PCM_16")
+    monkeypatch.setattr(dvector, "LONG", 300 * dvector.HOP)
+    monkeypatch.setattr(dvector, "PARTIAL_BATCH", 4)
+    monkeypatch.setattr(audio, "READ_BLOCK", 7777)
+    monkeypatch.setattr(dvec, "trim_silence", trim)
+    whole = dvec(audio.load_audio(tmp_path / "rec.wav").samples)
+    np.testing.assert_array_equal(dvec.stream(audio.AudioStream(tmp_path / "rec.wav")), whole)

@@ -108,24 +108,28 @@ def export_tasks_cmd(
 
     Example: seral export-tasks queue.parquet tasks.json --choices anger,happiness,neutral,sadness --config config.xml
     """
+    import contextlib
     import json
 
-    from seraltools.annotate import label_config, label_studio_tasks, parse_scheme
+    from seraltools.annotate import Clips, label_config, label_studio_tasks, parse_scheme
     from seraltools.progress import log
     from seraltools.table import atomic_path
 
     scheme = parse_scheme(column, choices) if (choices or column or config) else None
-    tasks, base = label_studio_tasks(_items(queue), url_prefix=url_prefix, root=None if root is None else str(root),
-                                     clips=None if clips is None else str(clips))
-    text = json.dumps(tasks, indent=1, ensure_ascii=False) + "\n"
-    if output == "-":
-        import sys
+    with contextlib.nullcontext() if clips is None else Clips(str(clips)) as staged:  # no clips left by a failure
+        tasks, base = label_studio_tasks(_items(queue), url_prefix=url_prefix, root=None if root is None else str(root),
+                                         clips=staged)
+        text = json.dumps(tasks, indent=1, ensure_ascii=False) + "\n"
+        if output == "-":
+            import sys
 
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    else:
-        with atomic_path(output) as tmp:
-            Path(tmp).write_text(text, encoding="utf-8")
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            with atomic_path(output) as tmp:
+                Path(tmp).write_text(text, encoding="utf-8")
+        if staged is not None:
+            staged.commit()
     if config is not None and scheme is not None:
         with atomic_path(config) as tmp:
             Path(tmp).write_text(label_config(scheme), encoding="utf-8")

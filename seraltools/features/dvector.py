@@ -67,40 +67,62 @@ def normalize_volume(wav: np.ndarray, target_dbfs: float = TARGET_DBFS) -> np.nd
     if len(wav) <= LONG:
         rms = np.sqrt(np.mean((wav.astype(np.float64) * INT16_MAX) ** 2))
     else:  # a long recording: the mean square a block at a time, not a float64 copy of it all
-        total = sum(float(np.sum((wav[i : i + LONG].astype(np.float64) * INT16_MAX) ** 2))
-                    for i in range(0, len(wav), LONG))
-        rms = np.sqrt(total / len(wav))
+        rms = np.sqrt(sum(_square_sum(wav[i : i + LONG]) for i in range(0, len(wav), LONG)) / len(wav))
+    gain = volume_gain(rms, target_dbfs)
+    return wav if gain is None else (wav * gain).astype(np.float32, copy=False)
+
+
+def _square_sum(block: np.ndarray) -> float:
+    return float(np.sum((block.astype(np.float64) * INT16_MAX) ** 2))
+
+
+def volume_gain(rms: float, target_dbfs: float = TARGET_DBFS) -> float | None:
+    """The factor raising a signal of RMS ``rms`` (16-bit scale) to ``target_dbfs``; None
+    when it is silent or already louder (the level is never lowered)."""
     if rms == 0:
-        return wav
+        return None
     change = target_dbfs - 20 * np.log10(rms / INT16_MAX)
-    return wav if change < 0 else (wav * 10 ** (change / 20)).astype(np.float32, copy=False)
+    return None if change < 0 else 10 ** (change / 20)
 
 
-def trim_long_silences(wav: np.ndarray) -> np.ndarray:
-    """Drop pauses longer than VAD_MAX_SILENCE windows (WebRTC VAD, mode 3)."""
-    from scipy.ndimage import binary_dilation
-
+def _vad():
     try:
         import webrtcvad  # from webrtcvad-wheels (binary wheels) or webrtcvad
     except ImportError:
         raise BadInput(f"--feat dvector trims silences with WebRTC VAD: {INSTALL}") from None
+    return webrtcvad.Vad(3)
+
+
+def _vad_flags(vad, wav: np.ndarray) -> list[bool]:
+    """WebRTC VAD's decision per whole VAD_WINDOW of ``wav`` (16-bit PCM of it)."""
+    pcm = np.empty(len(wav) - len(wav) % VAD_WINDOW, "<i2")  # converted a block at a time (long recordings)
+    for i in range(0, len(pcm), LONG):
+        pcm[i : i + LONG] = np.round(wav[i : min(i + LONG, len(pcm))] * INT16_MAX)
+    return [vad.is_speech(pcm[i : i + VAD_WINDOW].tobytes(), SAMPLE_RATE) for i in range(0, len(pcm), VAD_WINDOW)]
+
+
+def trim_long_silences(wav: np.ndarray) -> np.ndarray:
+    """Drop pauses longer than VAD_MAX_SILENCE windows (WebRTC VAD, mode 3)."""
     wav = wav[: len(wav) - len(wav) % VAD_WINDOW]
-    pcm = np.empty(len(wav), "<i2")  # 16-bit PCM, converted a block at a time (long recordings)
-    for i in range(0, len(wav), LONG):
-        pcm[i : i + LONG] = np.round(wav[i : i + LONG] * INT16_MAX)
-    vad = webrtcvad.Vad(3)
-    flags = np.array([vad.is_speech(pcm[i : i + VAD_WINDOW].tobytes(), SAMPLE_RATE)
-                      for i in range(0, len(pcm), VAD_WINDOW)], dtype=float)
-    del pcm
-    if not len(flags):
+    mask = speech_mask(np.array(_vad_flags(_vad(), wav), dtype=float))
+    if mask is None:
         return wav
+    return wav.reshape(-1, VAD_WINDOW)[mask].reshape(-1)  # the windows kept, without a per-sample mask
+
+
+def speech_mask(flags: np.ndarray) -> np.ndarray | None:
+    """The VAD windows kept: speech smoothed by an 8-window moving average, dilated by
+    VAD_MAX_SILENCE windows (None: no window at all)."""
+    from scipy.ndimage import binary_dilation
+
+    if not len(flags):
+        return None
     w = VAD_AVERAGE
     padded = np.concatenate((np.zeros((w - 1) // 2), flags, np.zeros(w // 2)))
     avg = np.cumsum(padded)
     avg[w:] = avg[w:] - avg[:-w]
     mask = np.round(avg[w - 1 :] / w).astype(bool)
-    mask = binary_dilation(mask, np.ones(VAD_MAX_SILENCE + 1))
-    return wav.reshape(-1, VAD_WINDOW)[mask].reshape(-1)  # the windows kept, without a per-sample mask
+    return binary_dilation(mask, np.ones(VAD_MAX_SILENCE + 1))
 
 
 def partial_slices(n_samples: int) -> list[int]:
@@ -149,20 +171,56 @@ class GE2E:
             return (spec.abs() ** 2).T.matmul(self.fbank).to(torch.float32).numpy()
         # a long recording: the same centred frames, a block of LONG // HOP frames at a time,
         # each cut from the zero-padded signal without padding (copying) the whole of it
-        n_frames = 1 + length // HOP
+        n_frames, step = 1 + length // HOP, LONG // HOP
         out = np.empty((n_frames, N_MELS), np.float32)
-        step = LONG // HOP
         for a in range(0, n_frames, step):
             b = min(a + step, n_frames)
-            lo, hi = a * HOP - N_FFT // 2, (b - 1) * HOP + N_FFT // 2  # in the signal's own indexing
-            seg = np.zeros(hi - lo, np.float64)
-            s0, s1 = max(lo, 0), min(hi, len(wav))
-            if s1 > s0:
-                seg[s0 - lo : s1 - lo] = wav[s0:s1]
-            x = torch.from_numpy(seg)
-            spec = torch.stft(x, N_FFT, HOP, window=self.window, center=False, return_complex=True)
-            out[a:b] = (spec.abs() ** 2).T.matmul(self.fbank).to(torch.float32).numpy()
+            out[a:b] = self._mel_block(wav, 0, a, b)
         return out
+
+    def _mel_block(self, wav: np.ndarray, offset: int, a: int, b: int) -> np.ndarray:
+        """Mel frames a..b-1 of a long signal of which ``wav`` holds the samples from
+        ``offset`` on (zeros before 0 and after its end): one torch.stft, uncentred."""
+        import torch
+
+        lo, hi = a * HOP - N_FFT // 2, (b - 1) * HOP + N_FFT // 2  # in the signal's own indexing
+        seg = np.zeros(hi - lo, np.float64)
+        s0, s1 = max(lo, offset), min(hi, offset + len(wav))
+        if s1 > s0:
+            seg[s0 - lo : s1 - lo] = wav[s0 - offset : s1 - offset]
+        spec = torch.stft(torch.from_numpy(seg), N_FFT, HOP, window=self.window, center=False, return_complex=True)
+        return (spec.abs() ** 2).T.matmul(self.fbank).to(torch.float32).numpy()
+
+    def stream_embed(self, blocks, most_samples: int) -> np.ndarray:
+        """The d-vector of a preprocessed signal given as blocks (at most ``most_samples``):
+        :meth:`partials` and :meth:`embed` of it whole, bitwise, holding its mel frames
+        and not its samples."""
+        buf, offset, n, a, step = np.empty(0, np.float32), 0, 0, 0, LONG // HOP
+        # every frame there can be (untouched pages cost nothing)
+        mels = np.empty((2 + (most_samples + PARTIAL_FRAMES * HOP) // HOP, N_MELS), np.float32)
+        for block in blocks:
+            buf, n = np.concatenate((buf, block)), n + len(block)
+            if n <= LONG:  # may still be short: mel() frames a short signal in one piece
+                continue
+            while (a + step - 1) * HOP + N_FFT // 2 <= n:  # every sample of frames a.. seen
+                mels[a : a + step] = self._mel_block(buf, offset, a, a + step)
+                a += step
+                keep_from = max(0, a * HOP - N_FFT // 2)
+                buf, offset = buf[keep_from - offset :], keep_from
+        starts = partial_slices(n)
+        length = max(n, (starts[-1] + PARTIAL_FRAMES) * HOP)
+        if length <= LONG:
+            mel = self.mel(buf, length)
+        else:
+            n_frames = 1 + length // HOP
+            for b in range(a, n_frames, step):
+                mels[b : min(b + step, n_frames)] = self._mel_block(buf, offset, b, min(b + step, n_frames))
+            mel = mels[:n_frames]
+        del buf
+        embeds = np.concatenate([self.embed(np.stack([mel[s : s + PARTIAL_FRAMES] for s in starts[i : i + PARTIAL_BATCH]]))
+                                 for i in range(0, len(starts), PARTIAL_BATCH)])
+        mean = embeds.mean(axis=0)
+        return mean / np.linalg.norm(mean)
 
     def partials(self, wav: np.ndarray) -> np.ndarray:
         """(n_partials, 160, 40) mel windows of one preprocessed waveform."""
@@ -215,6 +273,44 @@ class DVectorFeatures:
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         return self.batch([samples])[0]
+
+    def stream(self, audio) -> np.ndarray:
+        """The same d-vector from a :class:`seraltools.audio.AudioStream` (a long recording)
+        in three passes over the file: its level, WebRTC VAD's decisions, the mel frames of
+        the windows kept. Memory holds the mel frames, not the samples."""
+        from seraltools.audio import rechunked
+
+        total, n = 0.0, 0
+        for block in rechunked(audio.blocks(), LONG):  # the blocks normalize_volume sums
+            total, n = total + _square_sum(block), n + len(block)
+        if n <= LONG:
+            return self(audio.read())
+        gain = volume_gain(np.sqrt(total / n))
+        chunk = VAD_WINDOW * 1024
+
+        def normalized():
+            for block in rechunked(audio.blocks(), chunk):
+                yield block if gain is None else (block * gain).astype(np.float32, copy=False)
+
+        mask = None
+        if self.trim_silence:
+            vad, flags = _vad(), []
+            for block in normalized():
+                flags += _vad_flags(vad, block)
+            mask = speech_mask(np.array(flags, dtype=float))
+            if mask is not None and not mask.any():
+                mask = None  # all silence: the audio rather than nothing, as preprocess does
+
+        def kept():
+            for i, block in enumerate(normalized()):
+                if mask is None:
+                    yield block
+                else:
+                    whole = len(block) - len(block) % VAD_WINDOW
+                    windows = mask[i * 1024 : i * 1024 + whole // VAD_WINDOW]
+                    yield block[:whole].reshape(-1, VAD_WINDOW)[windows].reshape(-1)
+
+        return self.net.stream_embed(kept(), n).astype(np.float32)
 
     def batch(self, batch: list[np.ndarray]) -> np.ndarray:
         parts = [self.net.partials(self.preprocess(s)) for s in batch]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seraltools.frontend import DEFAULT, LogMelConfig, deltas, logmel
+from seraltools.frontend import DEFAULT, LogMelConfig, NotStreamable, deltas, logmel, logmel_stream
 
 FUNCTIONALS = ("mean", "std", "skewness", "kurtosis", "min", "max", "range")
 MOMENTS = FUNCTIONALS[:4]
@@ -88,3 +88,12 @@ class LogMelFunctionals:
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         return functionals(logmel(samples, self.cfg), self.cfg.delta_width)
+
+    def stream(self, audio) -> np.ndarray:
+        """The same vector from a :class:`seraltools.audio.AudioStream` (a long recording),
+        holding its log-mel frames and not its samples."""
+        try:
+            c = logmel_stream(audio.blocks(), self.cfg, samples_hint=int(audio.seconds * 16000) + 1)
+        except NotStreamable:  # (almost) all digital silence: framed whole, as logmel does
+            c = logmel(audio.read(), self.cfg)
+        return functionals(c, self.cfg.delta_width)
