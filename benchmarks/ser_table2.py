@@ -17,8 +17,9 @@ Per corpus C (a directory or a manifest; labels as `seral evaluate ser` reads th
 4. with two or more corpora, cross-corpus rows: the --cross objectives' encoders of every
    other corpus fine-tuned and tested on C, so no test speaker was heard in pretraining.
 
-Every job's output is kept under OUT/<corpus>/ and skipped when present, so an interrupted
-run continues; wall times go to OUT/<corpus>/*.time. Jobs run --jobs at a time with one
+Every job's output is kept under OUT/<corpus>/ and skipped when present, and pretraining
+resumes from its checkpoint, so an interrupted run continues; wall times go to
+OUT/<corpus>/*.time (a resumed job's: since it resumed). Jobs run --jobs at a time with one
 torch thread each. The printed tables: UAR (%) mean and std over seeds of the mean over
 folds; "vs none": the mean paired difference, with paired t-tests over the seeds (each
 seed's mean over folds) and over the (fold, seed) runs; and contrastive against mtl.
@@ -96,6 +97,8 @@ def run_jobs(jobs: list[Job], workers: int) -> None:
                 print(f"{time.strftime('%H:%M:%S')} start {job.name}", flush=True)
                 t = time.perf_counter()
                 for cmd in job.commands:
+                    if "pretrain" in cmd and Path(str(job.outputs[0]) + ".ckpt").exists():
+                        cmd = [*cmd, "--resume"]  # an interrupted run: continue its checkpoint
                     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
                     if p.returncode:
                         print(f"FAILED {job.name}: {shlex.join(cmd)}\n{p.stderr[-3000:]}", flush=True)
