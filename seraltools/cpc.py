@@ -35,6 +35,7 @@ import numpy as np
 
 from seraltools.checkpoint import checkpoint_path, fingerprint, log_path, write_log  # noqa: F401  (log_path: for callers)
 from seraltools.errors import BadInput
+from seraltools.seeds import seed_torch
 
 FRAMES_PER_SECOND = 100
 
@@ -172,7 +173,7 @@ def train(frames: list[np.ndarray], cfg: CPCConfig, out: str, *, device: str = "
 
     if len(frames) < 5:
         raise BadInput(f"CPC training needs at least 5 utterances (80:20 split, 2 per batch); got {len(frames)}")
-    torch.manual_seed(cfg.seed)
+    seed_torch(cfg.seed)
     split = np.random.default_rng([cfg.seed, 0]).permutation(len(frames))
     n_val = max(2, int(round(cfg.val_fraction * len(frames))))
     val = [frames[i] for i in split[:n_val]]

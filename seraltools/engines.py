@@ -60,21 +60,14 @@ class _ExtractActor:
     """A Ray Data worker: the extractor built once, then batches of files."""
 
     def __init__(self, feat: str, options: dict):
-        from seraltools import extract
+        from seraltools.features.runner import FileExtractor
 
-        extract._use_extractor(feat, options)
-        self.dim = extract._EXTRACTOR.dim
+        self.runner = FileExtractor(feat, options)
+        self.dim = self.runner.extractor.dim
 
     def __call__(self, batch: dict) -> dict:
-        from seraltools import extract
-
         paths = [str(p) for p in batch["path"]]
-        if os.environ.get("SERAL_TEST_KILL_ONCE"):  # tests: this worker dies the first time it sees a batch
-            marker = os.environ["SERAL_TEST_KILL_ONCE"]
-            if not os.path.exists(marker):
-                open(marker, "w").close()
-                os._exit(1)
-        results = extract._extract_chunk(paths)
+        results = self.runner(paths)
         vectors = np.zeros((len(paths), self.dim), np.float32)
         for i, r in enumerate(results):
             if r[0] is not None:
@@ -87,7 +80,7 @@ class _ExtractActor:
 
 def ray_extract(paths: list[str], feat: str, options: dict, *, workers: int, chunk: int,
                 address: str | None = None, uses_torch: bool = False, advance=None) -> list[tuple]:
-    """What :func:`seraltools.extract._extract_chunk` gives per path, in input order."""
+    """What :class:`seraltools.features.runner.FileExtractor` gives per path, in input order."""
     ray = ray_init(address, workers)
     gpus = ray.cluster_resources().get("GPU", 0)
     ds = ray.data.from_items([{"row": i, "path": p} for i, p in enumerate(paths)],

@@ -19,10 +19,8 @@ import numpy as np
 import pyarrow as pa
 import soundfile  # noqa: F401  (loaded before workers fork, so none of them pays for it)
 
-from seraltools.audio import SAMPLE_RATE, AudioStream, load_audio
-from seraltools.errors import BadInput, first_line
-from seraltools.features import make_extractor
-from seraltools.frontend import DEFAULT, num_frames
+from seraltools.errors import BadInput
+from seraltools.features.runner import FileExtractor, init_worker, run_chunk
 from seraltools.progress import progress
 from seraltools.table import ID, set_column, set_features
 
@@ -31,9 +29,6 @@ ON_ERROR = ("fail", "skip")
 #: one per CPU. Starting a worker (Python, torch, the model) costs about 2 s; below this
 #: one process with several threads (seraltools.compute.torch_threads) is faster.
 TORCH_FILES_PER_WORKER = 1000
-#: Files longer than this (seconds) go to extractors with a ``stream`` method as a stream
-#: (:class:`seraltools.audio.AudioStream`): memory then stays flat in the file's length.
-STREAM_SECONDS = 60.0
 
 
 @dataclass
@@ -45,106 +40,6 @@ class Extracted:
     total: int = 0
     audio_fingerprint: str = ""
     config: dict = field(default_factory=dict)
-
-
-# Per-process extractor, built once per worker.
-_EXTRACTOR = None
-
-
-def _use_extractor(feat: str, options: dict) -> None:
-    global _EXTRACTOR
-    _EXTRACTOR = make_extractor(feat, **options)
-
-
-def die_with_parent(parent: int) -> None:
-    """Linux: the kernel kills this process when its parent dies (SIGKILL, SIGTERM, SIGHUP
-    or a crash), so no worker outlives the run blocked on a queue nobody reads."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: workers stop when their queue breaks
-        return
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-
-
-def _init_worker(feat: str, options: dict, parent: int, threads: int) -> None:
-    from seraltools.compute import use_threads
-
-    die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
-    _use_extractor(feat, options)
-    use_threads(threads)  # parallelism is across files; more threads per worker only oversubscribe
-
-
-def _load(path):
-    """(samples, duration, digest, None) or (None, None, None, reason) for a bad file."""
-    try:
-        audio = load_audio(path)
-        if num_frames(len(audio.samples)) == 0:
-            raise BadInput(f"{path}: {audio.duration * 1000:.0f} ms of audio is shorter than one "
-                           f"{DEFAULT.win_ms:.0f} ms frame; remove it from the input")
-        shortest = getattr(_EXTRACTOR, "min_seconds", 0.0)
-        if audio.duration < shortest:
-            raise BadInput(f"{path}: {audio.duration * 1000:.0f} ms of audio is shorter than --feat "
-                           f"{_EXTRACTOR.name}'s {shortest * 1000:.0f} ms; remove it from the input")
-        return audio.samples, audio.duration, audio.digest, None
-    except BadInput as e:
-        return None, None, None, str(e)
-
-
-def _streamed(path):
-    """(vector, duration, digest, None) or (None, None, None, reason) for a file longer than
-    STREAM_SECONDS given to an extractor that streams; None for any other file."""
-    if not hasattr(_EXTRACTOR, "stream"):
-        return None
-    try:
-        audio = AudioStream(path)
-    except BadInput as e:
-        return None, None, None, str(e)
-    if audio.seconds <= STREAM_SECONDS:
-        return None
-    from seraltools.compute import return_large_frees
-
-    return_large_frees()
-    vector, reason = _embed_one(path, audio, _EXTRACTOR.stream)
-    return (None, None, None, reason) if reason else (vector, audio.samples / SAMPLE_RATE, audio.digest, None)
-
-
-def _embed_one(source, samples, method=None):
-    """(vector, None) or (None, reason): a model that fails on one file names the file."""
-    label = str(source)
-    try:
-        return (method or _EXTRACTOR)(samples), None
-    except BadInput as e:
-        return None, str(e) if str(e).startswith(label) else f"{label}: {e}"
-    except Exception as e:
-        return None, (f"{label}: --feat {_EXTRACTOR.name} failed on this file ({type(e).__name__}: "
-                      f"{first_line(e)}); is it very short or unusual?")
-
-
-def _extract_chunk(paths: list) -> list[tuple]:
-    """Per path: (vector, duration, digest, None) or (None, None, None, reason).
-    Extractors with a ``batch`` method (CPC) get the chunk's good files at once; when a
-    batch fails, its files go one by one so that the failing one is named (and skipped
-    under ``--on-error skip``)."""
-    streamed = [_streamed(p) for p in paths]
-    loaded = [_load(p) if s is None else (None, None, None, s[3]) for p, s in zip(paths, streamed)]
-    good = [i for i, r in enumerate(loaded) if r[0] is not None]
-    samples = [loaded[i][0] for i in good]
-    vectors = None
-    if hasattr(_EXTRACTOR, "batch") and samples:
-        try:
-            vectors = [(v, None) for v in _EXTRACTOR.batch(samples)]
-        except Exception:
-            vectors = None
-    if vectors is None:
-        vectors = [_embed_one(paths[i], s) for i, s in zip(good, samples)]
-    out = [(None, None, None, r[3]) if s is None else s for r, s in zip(loaded, streamed)]
-    for i, (v, reason) in zip(good, vectors):
-        out[i] = (v, loaded[i][1], loaded[i][2], None) if reason is None else (None, None, None, reason)
-    return out
 
 
 def extract(
@@ -180,8 +75,8 @@ def extract(
 
     paths = sources(utterances)  # a path, or a Segment of it where the row has start/end
     ids = utterances.column(ID).to_pylist()
-    _use_extractor(feat, options)  # in this process too: fails fast on a bad feature name or model
-    extractor = _EXTRACTOR
+    runner = FileExtractor(feat, options)  # in this process too: fails fast on a bad feature name or model
+    extractor = runner.extractor
     chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
     # Every extractor runs over ``workers`` processes, each with its share of threads
     # (seraltools.compute). torch models get fresh (spawned) processes: forking a process
@@ -210,7 +105,7 @@ def extract(
 
             with limited_threads(torch_threads(threads, 1) if uses_torch else 1), _deferred_interrupt() as check:
                 for c in chunks:
-                    results += [_check(r, on_error) for r in _extract_chunk(c)]
+                    results += [_check(r, on_error) for r in runner(c)]
                     advance(len(c))
                     check()
         else:
@@ -218,11 +113,11 @@ def extract(
 
             per_worker = torch_threads(threads, workers) if uses_torch else 1
             context = multiprocessing.get_context("spawn" if uses_torch else None)
-            pool = context.Pool(workers, initializer=_init_worker,
+            pool = context.Pool(workers, initializer=init_worker,
                                 initargs=(feat, options, os.getpid(), per_worker))
             try:
                 with _deferred_interrupt() as check:  # Ctrl-C raises at the next chunk, wherever it lands
-                    for c, rs in zip(chunks, pool.imap(_extract_chunk, chunks)):
+                    for c, rs in zip(chunks, pool.imap(run_chunk, [(feat, options, c) for c in chunks])):
                         results += [_check(r, on_error) for r in rs]
                         advance(len(c))
                         check()

@@ -168,7 +168,7 @@ def mal_queue(x: np.ndarray, budget: int, k: int | None = None, *, labelled: np.
     while count < budget and not asked.all():
         level += 1
         rest = np.flatnonzero(~asked)
-        from seraltools.selectors import sub_seed
+        from seraltools.seeds import sub_seed
 
         level_seed = sub_seed(seed, level)
         sub = mal(x[rest], default_k(len(rest)), seed=level_seed, **options)

@@ -37,6 +37,7 @@ from seraltools.audio import SAMPLE_RATE
 from seraltools.encoder import EncoderConfig
 from seraltools.checkpoint import checkpoint_path, log_path, write_log  # noqa: F401  (log_path: for callers)
 from seraltools.errors import BadInput
+from seraltools.seeds import seed_torch
 
 OBJECTIVES = ("contrastive", "mtl", "adversarial", "speaker")
 
@@ -168,7 +169,6 @@ def read_clusters(path: str, ids: list[str]) -> tuple[list[tuple], dict[str, np.
 
 
 def build_pretraining_model(cfg: PretrainConfig, n_speakers: int):
-    import torch
     from torch import nn
 
     from seraltools.encoder import build_head, gradient_reversal, mean_pool, open_encoder
@@ -191,7 +191,7 @@ def build_pretraining_model(cfg: PretrainConfig, n_speakers: int):
                 spk = self.speaker_head(s_in)
             return z, spk
 
-    torch.manual_seed(cfg.seed)
+    seed_torch(cfg.seed)
     return Pretraining()  # (a checkpoint's weights are loaded, the heads' drawn from the seed)
 
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from seraltools.errors import BadInput
 from seraltools.standardize import Standardizer
+from seraltools.seeds import seed_torch
 
 METHODS = ("pca", "ae", "tsne")
 
@@ -127,7 +128,7 @@ class AutoEncoder:
         if len(x) < 5:
             raise BadInput(f"the autoencoder needs at least 5 rows to split 80:20; the table has {len(x)}")
         device = resolve_device(self.device)
-        torch.manual_seed(self.seed)
+        seed_torch(self.seed)
         rng = np.random.default_rng(self.seed)
         self.std_ = Standardizer.fit(x, self.standardize)
         z = torch.from_numpy(self.std_(x))

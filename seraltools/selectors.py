@@ -43,6 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from seraltools.errors import BadInput
+from seraltools.seeds import sub_seed
 
 SELECTORS = ("mal", "random", "kcenter", "typiclust", "probcover", "stratified")
 UNSTABLE = ("typiclust",)  # not prefix-stable: the queue for a budget is computed for that budget
@@ -60,11 +61,6 @@ def check_method(method: str) -> str:
 
 def _done(n: int, labelled) -> np.ndarray:
     return np.zeros(n, dtype=bool) if labelled is None else np.asarray(labelled, dtype=bool)
-
-
-def sub_seed(seed: int, *salt: int) -> int:
-    """A seed of its own for one random step, drawn from ``seed`` (and the step's ``salt``)."""
-    return int(np.random.default_rng([int(seed), *salt]).integers(2**31))
 
 
 def queue(method: str, x: np.ndarray, budget: int, *, seed: int = 0, labelled=None, **mal_options) -> np.ndarray:

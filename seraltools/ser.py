@@ -23,6 +23,7 @@ import numpy as np
 from seraltools.audio import SAMPLE_RATE
 from seraltools.encoder import EncoderConfig
 from seraltools.errors import BadInput
+from seraltools.seeds import seed_torch
 
 
 @dataclass
@@ -90,7 +91,7 @@ def finetune(encoder_path: str | None, enc_cfg: EncoderConfig, train: tuple[list
     from seraltools.encoder import batch_waveforms, build_head, crop, mean_pool, open_encoder
 
     t0 = time.perf_counter()
-    torch.manual_seed(seed)
+    seed_torch(seed)
     # a seral encoder file, an SSL checkpoint directory (its CNN frozen by default, the usual practice) or a new one
     model = open_encoder(encoder_path, enc_cfg, device, layers=cfg.init_layers, freeze_feature_encoder=cfg.freeze_cnn)
     width = model.width

@@ -109,7 +109,8 @@ def _training_sets(train: np.ndarray, select_sets: dict, budget_n: dict, modes: 
     """Each selector's training rows per budget: (selector, feature set, labels) ->
     budget -> (rows of the training set, row whose label each one gets)."""
     from seraltools.mal import mal_queue, random_queue, resolve_metric
-    from seraltools.selectors import UNSTABLE, queue, sub_seed
+    from seraltools.seeds import sub_seed
+    from seraltools.selectors import UNSTABLE, queue
 
     n_train = len(train)
     perm = train[random_queue(n_train, None, sub_seed(*seed, 0))]

@@ -68,7 +68,8 @@ def cli():
 def seral(*args, input: bytes | None = None, check: bool = False, env: dict | None = None,
           **kw) -> subprocess.CompletedProcess:
     """Run ``python -m seraltools ARGS`` as a real process (pipes, exit codes, signals)."""
-    env = {**(env or os.environ), "PYTHONPATH": str(ROOT)}
+    extra = [env["PYTHONPATH"]] if env and env.get("PYTHONPATH") else []  # e.g. a test's sitecustomize
+    env = {**(env or os.environ), "PYTHONPATH": os.pathsep.join([*extra, str(ROOT)])}
     proc = subprocess.run([sys.executable, "-m", "seraltools", *map(str, args)], input=input,
                           capture_output=True, env=env, **kw)
     if check and proc.returncode != 0:

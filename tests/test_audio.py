@@ -174,6 +174,7 @@ def test_extract_streams_long_files_with_the_same_table(monkeypatch, tmp_path):
     import soundfile as sf
 
     from seraltools import audio, extract
+    from seraltools.features import runner
 
     rng = np.random.default_rng(4)
     st = (0.2 * rng.standard_normal((44100 * 3, 2))).astype(np.float32)
@@ -188,7 +189,7 @@ def test_extract_streams_long_files_with_the_same_table(monkeypatch, tmp_path):
     monkeypatch.setattr(audio.Resampler, "WHOLE", 30000)
     whole = extract.extract(table, "logmel", workers=1)
     calls = []
-    monkeypatch.setattr(extract, "STREAM_SECONDS", 1.0)
+    monkeypatch.setattr(runner, "STREAM_SECONDS", 1.0)
     monkeypatch.setattr(audio.AudioStream, "read", lambda self: calls.append(self) or pytest.fail("read whole"))
     streamed = extract.extract(table, "logmel", workers=1)
     assert streamed.table.equals(whole.table) and streamed.audio_fingerprint == whole.audio_fingerprint

@@ -46,10 +46,46 @@ def test_evaluate_al_with_ray_equals_the_local_run(cli, ray_local, synth_4x4, tm
     assert pq.read_table(tmp_path / "a.parquet").equals(pq.read_table(tmp_path / "b.parquet"))
 
 
+# Imported by every Python process started with this directory on PYTHONPATH (Ray's workers
+# inherit it): the first FileExtractor call of any worker kills its process, once.
+KILL_ONCE = """
+import importlib.util, os, sys
+
+class _Killer:
+    def find_spec(self, name, path=None, target=None):
+        if name != "seraltools.features.runner":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            call = module.FileExtractor.__call__
+
+            def dying(self, paths):
+                if not os.path.exists(MARKER):
+                    open(MARKER, "w").close()
+                    os._exit(1)
+                return call(self, paths)
+
+            module.FileExtractor.__call__ = dying
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+MARKER = %r
+sys.meta_path.insert(0, _Killer())
+"""
+
+
 def test_a_killed_ray_worker_loses_and_duplicates_no_rows(synth_4x4, tmp_path):
     pytest.importorskip("ray", reason="--engine ray needs Ray: pip install '.[ray]'")
     marker = tmp_path / "killed"
-    env = {**os.environ, "SERAL_TEST_KILL_ONCE": str(marker)}
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(KILL_ONCE % str(marker))
+    env = {**os.environ, "PYTHONPATH": str(hook)}
     m = synth_4x4 / "manifest.csv"
     seral("extract", "-q", m, tmp_path / "local.parquet", check=True)
     proc = seral("extract", "-q", "-j", 2, "--engine", "ray", m, tmp_path / "ray.parquet", env=env, timeout=300)

@@ -166,8 +166,8 @@ def test_extract_workers_die_with_their_parent(sig):
     import time
 
     code = ("import multiprocessing, os, time\n"
-            "from seraltools.extract import _init_worker\n"
-            "p = multiprocessing.Pool(2, initializer=_init_worker, initargs=('logmel', {}, os.getpid(), 1))\n"
+            "from seraltools.features.runner import init_worker\n"
+            "p = multiprocessing.Pool(2, initializer=init_worker, initargs=('logmel', {}, os.getpid(), 1))\n"
             "p.map_async(time.sleep, [60, 60], chunksize=1)\n"  # both workers busy, as in a run
             "time.sleep(0.5)\n"
             "print(' '.join(str(w.pid) for w in p._pool), flush=True)\n"
