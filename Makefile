@@ -52,7 +52,7 @@ test: venv browser
 	$(BIN)/python -m pytest -q
 
 completions: venv
-	$(BIN)/python -m seraltools.completion completions
+	$(BIN)/python -m seraltools.cli.completion completions
 
 # Figures of the issues' "must show" items; EMO-DB from ../shared (override CORPUS=...).
 bench: venv

@@ -115,7 +115,7 @@ def paper_frontend_features(logmel_table) -> np.ndarray:
 
 
 def ablation(name: str, out: Path, seeds: tuple[int, ...], default_rows: list[dict]) -> None:
-    from seraltools.evaluate_al import task_labels
+    from seraltools.tools.evaluate import task_labels
     from seraltools.simulate import SimulationConfig, simulate, summarize
     from seraltools.table import feature_matrix, read_table
 
@@ -162,7 +162,7 @@ def zero_padded(audio: list[np.ndarray], fraction: float = 0.5, seed: int = 0) -
 
 
 def frontend_check(name: str, out: Path, seeds: tuple[int, ...]) -> None:
-    from seraltools.evaluate_al import task_labels
+    from seraltools.tools.evaluate import task_labels
     from seraltools.frontend import DEFAULT, LogMelConfig
     from seraltools.simulate import SimulationConfig, simulate, summarize, tune_svm
     from seraltools.standardize import zscore
@@ -224,7 +224,7 @@ def main() -> None:
         if not args.no_cpc:
             model = out / "cpc.safetensors"
             if not model.exists():
-                t = seral("train-cpc", "--epochs", args.cpc_epochs, "-q", *inputs, "--out", model)
+                t = seral("train-cpc", "--epochs", args.cpc_epochs, "-q", *inputs, model)
                 print(f"  train-cpc ({args.cpc_epochs} epochs): {t:.0f} s", flush=True)
             t = seral("extract", "--feat", "cpc", "--model", model, "-q", *inputs, out / "cpc.parquet")
             print(f"  extract cpc: {t:.1f} s", flush=True)

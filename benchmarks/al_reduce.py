@@ -49,7 +49,7 @@ def main() -> None:
         names = ["logmel", *REDUCTIONS]
         selects = [a for n in names for a in ("--select", out / f"{n}.parquet")]
         t = seral("evaluate", "al", *selects, "--classify", out / "logmel.parquet", "--seed", args.seeds,
-                  "--budgets", "1,2,5,10,20,50", "-q", out / "al-reduce.parquet")
+                  "--budgets", "1%,2%,5%,10%,20%,50%", "-q", out / "al-reduce.parquet")
         print(f"  evaluate al ({len(names)} selection tables): {t:.0f} s", flush=True)
         summary = summarize(rows_of(out / "al-reduce.parquet"))
         budgets = sorted({s["budget"] for s in summary})

@@ -50,7 +50,7 @@ def features(name: str, source: str, corpus: str, out: Path, args) -> Path:
     if name == "cpc":
         model = out / "cpc.safetensors"
         if not model.exists():
-            seral("train-cpc", "-q", source, "--corpus", corpus, "--out", model, "--epochs", args.cpc_epochs)
+            seral("train-cpc", "-q", source, model, "--corpus", corpus, "--epochs", args.cpc_epochs)
         seral("extract", "--feat", "cpc", "--model", model, *common)
     elif name == "ssl":
         seral("extract", "--feat", "ssl", "--model", args.ssl_model, *common)
@@ -72,7 +72,7 @@ def main() -> None:
     ap.add_argument("--docs", default=str(ROOT / "docs"))
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    from seraltools.evaluate_al import align
+    from seraltools.tools.evaluate import align
     from seraltools.simulate import SimulationConfig, plot, simulate, summarize
     from seraltools.table import feature_matrix, read_table
 

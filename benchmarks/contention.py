@@ -80,13 +80,13 @@ def main() -> None:
           f"{args.hogs} {args.hog} hogs; median of {args.repeats}")
     with tempfile.TemporaryDirectory() as tmp:
         model = f"{tmp}/cpc.safetensors"
-        seral("train-cpc", "-q", "--epochs", 1, "--corpus", "none", args.emodb, "--out", model)
+        seral("train-cpc", "-q", "--epochs", 1, "--corpus", "none", args.emodb, model)
         jobs = {
             "d-vector extraction": (["extract", "-q", "--feat", "dvector", "--corpus", "none", args.emodb, f"{tmp}/d.parquet"], True),
             "CPC extraction": (["extract", "-q", "--feat", "cpc", "--model", model, "--corpus", "none", args.emodb,
                                 f"{tmp}/c.parquet"], True),
             "CPC training, 1 epoch": (["train-cpc", "-q", "--epochs", 1, "--corpus", "none", args.emodb,
-                                       "--out", f"{tmp}/t.safetensors"], False),
+                                       f"{tmp}/t.safetensors"], False),
         }
         print(f"\n{'job':<24} {'setting':<8} {'quiet (s)':>10} {'busy (s)':>10} {'slowdown':>9}")
         for name, (job, is_extract) in jobs.items():

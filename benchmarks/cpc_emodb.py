@@ -50,7 +50,7 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
           f"corpus {args.corpus}")
 
-    train_s = seral("train-cpc", str(args.corpus), "--out", str(model), "--epochs", str(args.epochs),
+    train_s = seral("train-cpc", str(args.corpus), str(model), "--epochs", str(args.epochs),
                     "--device", "cpu", "--quiet")
     import csv
 

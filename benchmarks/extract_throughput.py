@@ -71,7 +71,7 @@ def time_seral(corpus: Path, workers: int, out: Path) -> float:
 def time_seral_library(corpus: Path, workers: int) -> float:
     """seral's library in-process, on the same footing as openSMILE (imports not counted)."""
     from seraltools.corpora import collect_inputs
-    from seraltools.extract import extract
+    from seraltools.tools.extract import extract
 
     t = time.perf_counter()
     utts, _ = collect_inputs([str(corpus)])

@@ -35,7 +35,8 @@ def main() -> None:
     import numpy as np
 
     from seraltools.features.logmel import feature_names
-    from seraltools.mal import resolve_budget, select
+    from seraltools.mal import resolve_budget
+    from seraltools.tools.mal_select import mal_select as select
     from seraltools.table import feature_matrix, read_table, set_features
 
     corpora = {"emodb": ["--corpus", "emodb", args.emodb], "turevdb": [args.turevdb]}

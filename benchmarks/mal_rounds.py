@@ -59,7 +59,7 @@ def main() -> None:
 
     import seraltools.mal as mal_module
     from seraltools.corpora import collect_inputs
-    from seraltools.extract import extract
+    from seraltools.tools.extract import extract
     from seraltools.simulate import SimulationConfig, simulate
     from seraltools.table import feature_matrix
 

@@ -5,9 +5,9 @@
 For EMO-DB and TurEV-DB (log-mel functionals, seral's defaults): the corpus's own
 valence and arousal labels play the annotator. For each budget b (% of the corpus)
 and seed s:
-- MAL: the first b % of `mal-select --seed s`'s queue are labelled (seraltools.mal.select);
+- MAL: the first b % of `mal-select --seed s`'s queue are labelled (seraltools.tools.mal_select);
 - random: b % drawn at random (seed s);
-then `predict` (seraltools.predict: RBF SVM, z-scored features, C/gamma by grid search
+then `predict` (seraltools.tools.predict: RBF SVM, z-scored features, C/gamma by grid search
 on the labelled rows) labels every row, and MCC and accuracy are measured on the rows
 nobody labelled. Printed: mean over seeds of MAL and random, the mean paired
 difference and a paired t-test over seeds (MCC averaged over valence and arousal).
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 def features(source: str, corpus: str):
     from seraltools.corpora import collect_inputs
-    from seraltools.extract import extract
+    from seraltools.tools.extract import extract
 
     utts, _ = collect_inputs([source], corpus)
     return extract(utts, "logmel").table
@@ -40,7 +40,7 @@ def scores(table, labelled_ids: list[str], seed: int) -> dict:
     import pyarrow as pa
     from sklearn.metrics import matthews_corrcoef
 
-    from seraltools.predict import predict_table
+    from seraltools.tools.predict import predict
 
     ids = table.column("id").to_pylist()
     row = {i: r for r, i in enumerate(ids)}
@@ -48,7 +48,7 @@ def scores(table, labelled_ids: list[str], seed: int) -> dict:
     truth = {t: np.array(table.column(t).to_pylist()) for t in tasks}
     labels = pa.table({"id": labelled_ids, **{t: pa.array([truth[t][row[i]] for i in labelled_ids], pa.int8())
                                               for t in tasks}})
-    out, _ = predict_table(table, labels, seed=seed)
+    out, _ = predict(table, labels, seed=seed)
     rest = ~np.array(out.column("valence_labelled").to_pylist())  # valence and arousal are labelled together
     mcc = [matthews_corrcoef(truth[t][rest], np.array(out.column(f"{t}_predicted").to_pylist())[rest]) for t in tasks]
     acc = [float((truth[t][rest] == np.array(out.column(f"{t}_predicted").to_pylist())[rest]).mean()) for t in tasks]
@@ -64,7 +64,7 @@ def main() -> None:
     args = ap.parse_args()
     from scipy.stats import ttest_rel
 
-    from seraltools.mal import select
+    from seraltools.tools.mal_select import mal_select as select
 
     budgets = [float(b) for b in args.budgets.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]

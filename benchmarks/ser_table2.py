@@ -209,7 +209,7 @@ def main() -> None:
         d = dirs[n]
         jobs.append(Job(f"{n}: pretrain {o}", [d / f"{o}.safetensors"], [seral_cmd(
             "pretrain", *common, pretrain_audio[n], "--clusters", d / "clusters.parquet", "--objective", o,
-            "--steps", args.steps, "--segment", args.segment, *arch, "--out", d / f"{o}.safetensors")],
+            "--steps", args.steps, "--segment", args.segment, *arch, d / f"{o}.safetensors")],
             needs=[f"{n}: d-vectors + clusters"]))
 
     def evaluate(n: str, condition: str, enc_args: list, needs: list[str]) -> None:

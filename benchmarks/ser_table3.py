@@ -90,7 +90,7 @@ def main() -> None:
             t = time.perf_counter()
             if not (d / f"{objective}.safetensors").exists():
                 seral("pretrain", "-q", "--corpus", corpus, source, "--clusters", d / "clusters.parquet", "--init", ckpt,
-                      "--objective", objective, "--steps", args.steps, "--segment", 2, "--lr", "5e-4", "--out",
+                      "--objective", objective, "--steps", args.steps, "--segment", 2, "--lr", "5e-4",
                       d / f"{objective}.safetensors")
             times[f"pretrain --init, {objective} ({args.steps} steps)"] = time.perf_counter() - t
         t = time.perf_counter()

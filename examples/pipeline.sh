@@ -28,7 +28,7 @@ $SERAL info "$OUT/logmel.parquet" | tee "$OUT/logmel.info.txt"
 $SERAL reduce --method pca --dim 32 "$OUT/logmel.parquet" "$OUT/logmel-pca32.parquet"
 SELECT=(--select "$OUT/logmel.parquet" --select "$OUT/logmel-pca32.parquet")
 if [ -n "${CPC:-}" ]; then
-    $SERAL train-cpc "$CORPUS" --out "$OUT/cpc.safetensors" --epochs "${EPOCHS:-30}"
+    $SERAL train-cpc "$CORPUS" "$OUT/cpc.safetensors" --epochs "${EPOCHS:-30}"
     $SERAL extract --feat cpc --model "$OUT/cpc.safetensors" "$CORPUS" "$OUT/cpc.parquet"
     $SERAL reduce --method pca --dim 32 "$OUT/cpc.parquet" "$OUT/cpc-pca32.parquet"
     SELECT+=(--select "$OUT/cpc.parquet" --select "$OUT/cpc-pca32.parquet")

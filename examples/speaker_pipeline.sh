@@ -31,7 +31,7 @@ $SERAL evaluate clusters --plot "$OUT/map.png" "$OUT/clusters-k4.parquet" "$OUT/
 $SERAL cluster-speakers --k 20 "$OUT/dvector.parquet" "$OUT/clusters-k20.parquet"
 for objective in contrastive mtl; do
     $SERAL pretrain "$CORPUS" --clusters "$OUT/clusters-k20.parquet" --objective $objective \
-        --steps "${STEPS:-200}" $ARCH --out "$OUT/$objective.safetensors"
+        --steps "${STEPS:-200}" $ARCH "$OUT/$objective.safetensors"
 done
 
 # 3. SER: UAR on speaker-independent folds

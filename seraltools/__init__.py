@@ -8,7 +8,7 @@ thin layer over the functions here:
 - :mod:`seraltools.frontend`  the one place that computes log-mel frames and deltas
 - :mod:`seraltools.features`  utterance-level feature extractors, registered by name
 - :mod:`seraltools.corpora`   inputs, manifests, file-name label parsers, valence/arousal maps
-- :mod:`seraltools.extract`   audio -> feature table
+- :mod:`seraltools.tools.extract`   audio -> feature table
 - :mod:`seraltools.synth`     the deterministic synthetic stand-in corpus
 """
 

@@ -144,14 +144,13 @@ def nt_xent(anchor, positive, negatives, neg_mask, temperature: float):
     return cross_entropy(logits, target), (logits.argmax(1) == 0).float().mean().item()
 
 
-def read_clusters(path: str, ids: list[str]) -> tuple[list[tuple], dict[str, np.ndarray]]:
+def read_clusters(t, ids: list[str], path: str = "clusters") -> tuple[list[tuple], dict[str, np.ndarray]]:
     """(speaker, cluster) per id (``(None, None)`` for ids the table lacks) from a
-    ``cluster-speakers`` table, and each speaker's cluster centres: those kept in its
-    metadata, else the mean unit-length embedding of each cluster."""
+    ``cluster-speakers`` table ``t`` (read from ``path``), and each speaker's cluster
+    centres: those kept in its metadata, else the mean unit-length embedding of each cluster."""
     from seraltools.speaker_clusters import cluster_centres
-    from seraltools.table import feature_matrix, metadata, read_table
+    from seraltools.table import feature_matrix, metadata
 
-    t = read_table(path)
     for col in ("speaker", "cluster"):
         if col not in t.column_names:
             raise BadInput(f"{path}: no '{col}' column; make it with seral cluster-speakers")

@@ -127,8 +127,10 @@ def finetune(encoder_path: str | None, enc_cfg: EncoderConfig, train: tuple[list
 
 def evaluate_ser(conditions: list[tuple[str, str | None]], wavs: list[np.ndarray], speakers: list, emotions: list,
                  *, folds: int = 5, seeds: int = 5, cfg: FinetuneConfig | None = None,
-                 enc_cfg: EncoderConfig | None = None, device: str = "cpu", progress=None) -> tuple[list[dict], list[dict]]:
-    """Every condition x fold x seed. Returns (rows of runs, the folds)."""
+                 enc_cfg: EncoderConfig | None = None, device: str = "cpu", progress=None,
+                 first_seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """Every condition x fold x seed (``first_seed`` .. ``first_seed + seeds - 1``).
+    Returns (rows of runs, the folds)."""
     cfg = cfg or FinetuneConfig()
     enc_cfg = enc_cfg or EncoderConfig()
     classes = sorted(set(emotions))
@@ -142,7 +144,7 @@ def evaluate_ser(conditions: list[tuple[str, str | None]], wavs: list[np.ndarray
         for f in plan:
             parts = [np.flatnonzero(np.isin(spk, f[role])) for role in ("train", "validation", "test")]
             data = [([wavs[i] for i in p], y[p]) for p in parts]
-            for seed in range(seeds):
+            for seed in range(first_seed, first_seed + seeds):
                 r = finetune(path, enc_cfg, *data, n_classes=len(classes), cfg=cfg, seed=seed, device=device)
                 rows.append({"condition": name, "fold": f["fold"], "seed": seed, "uar": r["uar"],
                              "val_uar": r["val_uar"], "best_epoch": r["best_epoch"], "seconds": r["seconds"],

@@ -173,8 +173,9 @@ def test_extract_streams_long_files_with_the_same_table(monkeypatch, tmp_path):
     import pyarrow as pa
     import soundfile as sf
 
-    from seraltools import audio, extract
+    from seraltools import audio
     from seraltools.features import runner
+    from seraltools.tools import extract
 
     rng = np.random.default_rng(4)
     st = (0.2 * rng.standard_normal((44100 * 3, 2))).astype(np.float32)

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from seraltools.completion import SCRIPTS
+from seraltools.cli.completion import SCRIPTS
 from tests.conftest import ROOT
 
 COMPLETIONS = ROOT / "completions"
@@ -17,7 +17,7 @@ COMPLETIONS = ROOT / "completions"
 def test_committed_completions_are_current(shell):
     filename, make = SCRIPTS[shell]
     assert (COMPLETIONS / filename).read_text() == make(), (
-        f"completions/{filename} is stale: run `python -m seraltools.completion completions` (or `make completions`)"
+        f"completions/{filename} is stale: run `python -m seraltools.cli.completion completions` (or `make completions`)"
     )
 
 

@@ -106,7 +106,7 @@ def test_padding_is_masked_out_of_the_loss():
 
 def test_cli_train_and_extract_batched_equals_one_by_one(cli, synth_4x4, tmp_path):
     model = tmp_path / "cpc.safetensors"
-    out = cli("train-cpc", synth_4x4, "--out", model, "--epochs", 2, "--segment", 1.0, "--batch-size", 4,
+    out = cli("train-cpc", synth_4x4, model, "--epochs", 2, "--segment", 1.0, "--batch-size", 4,
               "--device", "cpu")
     assert out.exit_code == 0, out.stderr
     assert "2 epochs on cpu" in out.stderr

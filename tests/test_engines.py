@@ -39,7 +39,7 @@ def test_evaluate_al_with_ray_equals_the_local_run(cli, ray_local, synth_4x4, tm
     m = synth_4x4 / "manifest.csv"
     t = tmp_path / "lm.parquet"
     assert cli("extract", "-q", m, t).exit_code == 0
-    args = ["evaluate", "al", "-q", "--folds", 2, "--repeats", 1, "--budgets", "10,50", "-s", t, "-c", t]
+    args = ["evaluate", "al", "-q", "--folds", 2, "--repeats", 1, "--budgets", "10%,50%", "-s", t, "--classify", t]
     local, ray = cli(*args, tmp_path / "a.parquet"), cli(*args, "--engine", "ray", tmp_path / "b.parquet")
     assert local.exit_code == ray.exit_code == 0, ray.stderr
     assert local.stdout == ray.stdout

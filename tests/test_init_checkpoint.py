@@ -93,7 +93,7 @@ def test_cli_pretrain_init_extract_and_evaluate_ser(cli, checkpoint, synth_3spk,
     assert cli("extract", "-q", "--feat", "logmel", m, tmp_path / "f.parquet").exit_code == 0
     assert cli("cluster-speakers", "-q", tmp_path / "f.parquet", tmp_path / "cl.parquet").exit_code == 0
     res = cli("pretrain", m, "--clusters", tmp_path / "cl.parquet", "--init", checkpoint, "--init-layers", 2,
-              "--steps", 2, "--segment", 1, "--batch-size", 4, "-q", "--out", tmp_path / "e.safetensors")
+              "--steps", 2, "--segment", 1, "--batch-size", 4, "-q", tmp_path / "e.safetensors")
     assert res.exit_code == 0, res.stderr
     res = cli("extract", "-q", "--feat", "encoder", "--model", tmp_path / "e.safetensors", "-j", 1, m,
               tmp_path / "enc.parquet")
@@ -113,8 +113,8 @@ def test_cli_pretrain_init_extract_and_evaluate_ser(cli, checkpoint, synth_3spk,
     for args, message in ((["--init", "facebook/wav2vec2-base"], "download it first"),
                           (["--init", checkpoint, "--init-layers", 9], "give 1 to 3"),
                           (["--init-layers", 2], "goes with --init")):
-        res = cli("pretrain", m, "--clusters", tmp_path / "cl.parquet", *args, "--steps", 1, "--out",
-                  tmp_path / "x.safetensors")
+        res = cli("pretrain", m, tmp_path / "x.safetensors", "--clusters", tmp_path / "cl.parquet", *args,
+                  "--steps", 1)
         assert res.exit_code == 2 and message in res.stderr, (args, res.stderr)
     res = cli("evaluate", "ser", m, "--encoder", "org/model", tmp_path / "x.parquet")
     assert res.exit_code == 2 and "download it first" in res.stderr

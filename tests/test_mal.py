@@ -201,7 +201,7 @@ def test_mal_select_cli_writes_the_queue(cli, tmp_path):
 def test_mal_select_standardises_the_features_by_default(cli, tmp_path):
     """Distances on z-scored features (recorded in the history); --no-standardize measures
     them on the raw values, with the paper's cosine distance."""
-    from seraltools.mal import select
+    from seraltools.tools.mal_select import mal_select as select
     from seraltools.standardize import zscore
 
     x, y = blobs(n_classes=4, sizes=[30, 20, 15, 10], dim=6)

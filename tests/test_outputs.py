@@ -190,7 +190,7 @@ def test_a_model_failing_on_one_file_names_it_and_obeys_skip(monkeypatch, synth_
     from seraltools.audio import load_audio
     from seraltools.corpora import collect_inputs
     from seraltools.errors import BadInput
-    from seraltools.extract import extract
+    from seraltools.tools.extract import extract
     from seraltools.features.logmel import LogMelFunctionals
 
     utts, _ = collect_inputs([str(synth_dir / "manifest.csv")], "auto")

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from seraltools.errors import BadInput
-from seraltools.predict import predict_table
+from seraltools.tools.predict import predict
 from seraltools.table import set_features, write_table
 
 
@@ -26,7 +26,7 @@ def test_predict_learns_the_labelled_rows_and_labels_the_rest(tmp_path):
     labelled = np.arange(0, 120, 4)  # 30 rows labelled
     labels = pa.table({"id": [f"u{i}" for i in labelled], "valence": pa.array(y[labelled], pa.int8()),
                        "annotator": ["ann"] * len(labelled)})
-    out, summary = predict_table(t, labels)
+    out, summary = predict(t, labels)
     assert summary["columns"] == ["valence"]  # the annotator column is not a label
     pred = np.array(out.column("valence_predicted").to_pylist())
     rest = np.setdiff1d(np.arange(120), labelled)
@@ -35,7 +35,7 @@ def test_predict_learns_the_labelled_rows_and_labels_the_rest(tmp_path):
     assert out.column("valence_labelled").to_pylist() == [i % 4 == 0 for i in range(120)]
     fit = summary["fits"]["valence"]
     assert fit["labelled"] == 30 and fit["cv_mcc"] is not None and fit["classes"] == [0, 1]
-    again, _ = predict_table(t, labels)
+    again, _ = predict(t, labels)
     assert again.equals(out)
 
 
@@ -57,12 +57,12 @@ def test_predict_cli_several_columns_and_strings(cli, tmp_path):
 def test_predict_refuses_what_it_cannot_learn(tmp_path):
     t, y, _ = features_and_labels()
     with pytest.raises(BadInput, match="same label"):
-        predict_table(t, pa.table({"id": ["u0", "u1"], "valence": pa.array([1, 1], pa.int8())}))
+        predict(t, pa.table({"id": ["u0", "u1"], "valence": pa.array([1, 1], pa.int8())}))
     with pytest.raises(BadInput, match="no labelled row"):
-        predict_table(t, pa.table({"id": ["x0", "x1"], "valence": pa.array([0, 1], pa.int8())}))
+        predict(t, pa.table({"id": ["x0", "x1"], "valence": pa.array([0, 1], pa.int8())}))
     with pytest.raises(BadInput, match="no column nope"):
-        predict_table(t, pa.table({"id": ["u0"], "valence": pa.array([0], pa.int8())}), columns=["nope"])
-    one_each, _ = predict_table(t, pa.table({"id": ["u0", "u1"], "valence": pa.array([0, 1], pa.int8())}))
+        predict(t, pa.table({"id": ["u0"], "valence": pa.array([0], pa.int8())}), columns=["nope"])
+    one_each, _ = predict(t, pa.table({"id": ["u0", "u1"], "valence": pa.array([0, 1], pa.int8())}))
     assert one_each.num_rows == 120  # one row per class: no grid search, C = 1
 
 
@@ -82,7 +82,7 @@ def test_columns_found_automatically_that_cannot_be_learnt_are_left_out(cli, tmp
     assert res.exit_code == 2 and "column valence: no labelled row" in res.stderr
     pq.write_table(pa.table({"id": [f"u{i}" for i in rows], "mood": [float(y[i]) if i % 2 else float("nan") for i in rows],
                              "__index_level_0__": rows}), tmp_path / "pandas.parquet")
-    out, summary = predict_table(t, pq.read_table(tmp_path / "pandas.parquet"))
+    out, summary = predict(t, pq.read_table(tmp_path / "pandas.parquet"))
     assert summary["columns"] == ["mood"] and summary["fits"]["mood"]["labelled"] == len(rows) // 2
 
 

@@ -153,14 +153,17 @@ def test_resumed_pretraining_reaches_the_same_encoder(synth_4x4, tmp_path):
 
 def test_pretrain_cli_extract_encoder_and_errors(cli, synth_4x4, tmp_path):
     m = synth_4x4 / "manifest.csv"
-    res = cli("pretrain", m, "--out", tmp_path / "e.safetensors", "--objective", "contrastive", "--quiet")
+    res = cli("pretrain", m, tmp_path / "e.safetensors", "--objective", "contrastive", "--quiet")
     assert res.exit_code == 2 and "--clusters" in res.stderr
+    res = cli("pretrain", tmp_path / "e.safetensors")
+    assert res.exit_code == 2 and "IN... OUTPUT" in res.stderr
     # clusters from cluster-speakers on log-mel features (any embedding table works)
     assert cli("extract", "--quiet", m, tmp_path / "lm.parquet").exit_code == 0
     assert cli("cluster-speakers", "--k", 4, "--quiet", tmp_path / "lm.parquet", tmp_path / "cl.parquet").exit_code == 0
     res = cli("pretrain", m, "--clusters", tmp_path / "cl.parquet", "--out", tmp_path / "e.safetensors",
-              "--steps", 3, "--segment", 1, "--quiet", *TINY_ARGS)
+              "--steps", 3, "--segment", 1, "--quiet", *TINY_ARGS)  # --out: the old spelling, kept for a release
     assert res.exit_code == 0, res.stderr
+    assert "--out is deprecated" in res.stderr
     res = cli("extract", "--feat", "encoder", "--model", tmp_path / "e.safetensors", "--quiet", m, tmp_path / "x.parquet")
     assert res.exit_code == 0, res.stderr
     from seraltools.features.encoder import EncoderFeatures
@@ -172,7 +175,7 @@ def test_pretrain_cli_extract_encoder_and_errors(cli, synth_4x4, tmp_path):
     assert x.shape == (32, 32)
     ref = EncoderFeatures(str(tmp_path / "e.safetensors"))(load_audio(synth_4x4 / t.column("path")[0].as_py()).samples)
     np.testing.assert_allclose(x[0], ref, atol=1e-5)
-    res = cli("pretrain", m, "--clusters", tmp_path / "cl.parquet", "--out", tmp_path / "e2.safetensors",
+    res = cli("pretrain", m, tmp_path / "e2.safetensors", "--clusters", tmp_path / "cl.parquet",
               "--width", 30, "--heads", 4)
     assert res.exit_code == 2 and "--width 30" in res.stderr
 
@@ -229,20 +232,20 @@ def test_cluster_centres_without_metadata_match_those_cluster_speakers_keeps(cli
     import pyarrow as pa
 
     from seraltools.pretrain import read_clusters
-    from seraltools.table import write_table
+    from seraltools.table import read_table, write_table
 
     m = synth_4x4 / "manifest.csv"
     assert cli("extract", "--quiet", m, tmp_path / "lm.parquet").exit_code == 0
     assert cli("cluster-speakers", "--k", 3, "--quiet", tmp_path / "lm.parquet", tmp_path / "cl.parquet").exit_code == 0
     t = pq.read_table(tmp_path / "cl.parquet")
     ids = t.column("id").to_pylist()
-    labels, kept = read_clusters(str(tmp_path / "cl.parquet"), ids + ["not-there"])
+    labels, kept = read_clusters(read_table(tmp_path / "cl.parquet"), ids + ["not-there"])
     assert labels[-1] == (None, None) and labels[0] == (t.column("speaker")[0].as_py(), t.column("cluster")[0].as_py())
     write_table(t.replace_schema_metadata(None), tmp_path / "plain.parquet")
-    _, computed = read_clusters(str(tmp_path / "plain.parquet"), ids)
+    _, computed = read_clusters(read_table(tmp_path / "plain.parquet"), ids)
     for spk, c in kept.items():
         c2 = computed[spk] / np.linalg.norm(computed[spk], axis=1, keepdims=True)
         np.testing.assert_allclose((c * c2).sum(1), 1, atol=1e-4)
     write_table(pa.table({"id": ids}), tmp_path / "bad.parquet")
     with pytest.raises(BadInput, match="cluster-speakers"):
-        read_clusters(str(tmp_path / "bad.parquet"), ids)
+        read_clusters(read_table(tmp_path / "bad.parquet"), ids, str(tmp_path / "bad.parquet"))

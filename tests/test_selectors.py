@@ -123,7 +123,7 @@ def test_mal_select_and_evaluate_al_take_the_selectors(cli, tmp_path, synth_4x4)
         ranks = read_table(tmp_path / f"{method}.parquet").column("rank").to_pylist()
         assert sorted(r for r in ranks if r is not None) == [1, 2, 3, 4, 5]
     res = cli("evaluate", "al", "--select", f, "--classify", f, "--method", "mal,kcenter,probcover,typiclust",
-              "--budgets", "10,50", "--repeats", 1, "--folds", 2, "-j", 1, tmp_path / "al.parquet")
+              "--budgets", "10%,50%", "--repeats", 1, "--folds", 2, "-j", 1, tmp_path / "al.parquet")
     assert res.exit_code == 0, res.stderr
     sel = set(read_table(tmp_path / "al.parquet").column("selector").to_pylist())
     assert sel == {"mal", "random", "kcenter", "probcover", "typiclust"}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seraltools.errors import BadInput
-from seraltools.extract import parse_shard
+from seraltools.tools.extract import parse_shard
 from seraltools.table import feature_matrix, metadata, read_table
 
 

@@ -74,7 +74,7 @@ def test_evaluate_al_cli(cli, tmp_path):
     cls = _table(tmp_path, x, labels)
     sel = _table(tmp_path, x[::-1, :4].copy(), {k: v[::-1] for k, v in labels.items()}, "sel.parquet",
                  ids=[f"u{i}" for i in range(len(x))][::-1])  # other row order: aligned by id
-    args = ["evaluate", "al", "--select", sel, "--select", cls, "--classify", cls, "--budgets", "5,50,100",
+    args = ["evaluate", "al", "--select", sel, "--select", cls, "--classify", cls, "--budgets", "5%,50%,100%",
             "--folds", 3, "--repeats", 1, "--c-grid", "1,10", "--gamma-grid", "1", "-j", 1]
     out = cli(*args, "--plot", tmp_path / "fig.png", tmp_path / "al.parquet")
     assert out.exit_code == 0, out.stderr
@@ -91,7 +91,7 @@ def test_evaluate_al_cli(cli, tmp_path):
 def test_evaluate_al_cli_seeds_and_label_modes(cli, tmp_path):
     x, labels = _data()
     cls = _table(tmp_path, x, labels)
-    args = ["evaluate", "al", "--select", cls, "--classify", cls, "--budgets", "5,100", "--folds", 3, "--repeats", 1,
+    args = ["evaluate", "al", "--select", cls, "--classify", cls, "--budgets", "5%,100%", "--folds", 3, "--repeats", 1,
             "--c-grid", "1", "--gamma-grid", "1", "-j", 1]
     out = cli(*args, "--seed", "0,1", "--labels", "both", tmp_path / "al.parquet")
     assert out.exit_code == 0, out.stderr
@@ -110,7 +110,7 @@ def test_evaluate_al_errors(cli, tmp_path):
     x, labels = _data()
     cls = _table(tmp_path, x, labels)
     for option, value, message in [("--seed", "0,x", "--seed '0,x'"), ("--seed", "1,1", "distinct"),
-                                   ("--budgets", "10,150", "up to 100"), ("--labels", "both,medoid", "")]:
+                                   ("--budgets", "10%,150%", "at most 100%"), ("--labels", "both,medoid", "")]:
         out = cli("evaluate", "al", "--select", cls, "--classify", cls, option, value, tmp_path / "o.parquet")
         assert out.exit_code == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) <= 6
     other = _table(tmp_path, x[:50], {k: v[:50] for k, v in labels.items()}, "other.parquet")

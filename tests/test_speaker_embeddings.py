@@ -97,7 +97,7 @@ def test_extract_dvector_cli(cli, dvec, synth_dir, tmp_path):
 def test_torch_features_over_processes_equal_one_process(synth_dir, tmp_path):
     """--workers 2 spawns torch workers (one thread each); same vectors as one process."""
     from seraltools.corpora import collect_inputs
-    from seraltools.extract import extract
+    from seraltools.tools.extract import extract
 
     utts, _ = collect_inputs([str(synth_dir / "manifest.csv")], "auto")
     one = extract(utts, "dvector", workers=1, chunk=2)

@@ -16,6 +16,7 @@ import typer
 
 from seraltools.compute import cpu_workers  # noqa: F401  (re-exported for the commands)
 from seraltools.errors import SeralError, missing_package
+from seraltools.naming import CORPUS_CHOICES
 
 try:  # typer >= 0.20 vendors click
     from typer._click.exceptions import ClickException, UsageError  # noqa: F401  (used by cli.main)
@@ -38,6 +39,13 @@ Threads = Annotated[
 Device = Annotated[Literal["auto", "cpu", "cuda"], typer.Option("--device", help="Where torch runs; auto takes a GPU when there is one.")]
 Engine = Annotated[Literal["local", "ray"], typer.Option("--engine", help="local: this machine's processes; ray: a Ray cluster (install seral's ray extra).")]
 Address = Annotated[Optional[str], typer.Option("--address", help="--engine ray: the cluster's address (default: RAY_ADDRESS, else a local Ray instance).")]
+CorpusName = Literal[CORPUS_CHOICES]  # type: ignore[valid-type]
+ARCH = "Encoder size"
+# the encoder's size, declared once for pretrain and evaluate ser
+ConvChannels = Annotated[int, typer.Option("--conv-channels", help="Channels of the convolutional feature extractor (wav2vec 2.0: 512).", rich_help_panel=ARCH)]
+Width = Annotated[int, typer.Option("--width", help="Transformer width (wav2vec 2.0 base: 768).", rich_help_panel=ARCH)]
+Layers = Annotated[int, typer.Option("--layers", help="Transformer layers (the paper: 6).", rich_help_panel=ARCH)]
+Heads = Annotated[int, typer.Option("--heads", help="Attention heads (wav2vec 2.0 base: 12).", rich_help_panel=ARCH)]
 OnError = Annotated[
     Literal["fail", "skip"],
     typer.Option("--on-error", help="fail: stop at the first bad file (exit 2); skip: leave bad files out and list them."),
@@ -69,13 +77,17 @@ def tool(app: typer.Typer, name: str, *, label: str | None = None, directory_out
             try:
                 from seraltools.table import check_output, check_output_directory
 
+                given = dict(kw)
+                paths = given.get("paths")
+                if paths and len(paths) >= 2 and given.get("out") is None:  # IN... OUTPUT
+                    given["paths"], given["output"] = paths[:-1], paths[-1]
                 for param in OUTPUT_PARAMETERS:
-                    if kw.get(param) is not None:
-                        check_output(kw[param], directory_ok=directory_output and param == "output")
-                _check_not_an_input(kw)
+                    if given.get(param) is not None:
+                        check_output(given[param], directory_ok=directory_output and param == "output")
+                _check_not_an_input(given)
                 for param in OUTPUT_DIRECTORIES:
-                    if kw.get(param) is not None:
-                        check_output_directory(kw[param])
+                    if given.get(param) is not None:
+                        check_output_directory(given[param])
                 return fn(*args, **kw)
             except SeralError as e:
                 err(f"seral {label}: error: {e}")
@@ -155,3 +167,38 @@ def _quiet_broken_pipe() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except OSError:
         pass
+
+
+def encoder_options(conv_channels: int, width: int, layers: int, heads: int):
+    """The encoder size options as an :class:`seraltools.encoder.EncoderConfig`."""
+    from seraltools.encoder import EncoderConfig
+
+    return EncoderConfig(conv_channels=conv_channels, width=width, layers=layers, heads=heads)
+
+
+#: Old option spellings, kept for one release: (command, old) -> new. Each use warns on stderr.
+DEPRECATED = {
+    ("reduce", "--engine"): "--tsne",
+    ("train-cpc", "--steps"): "--horizon",
+    ("evaluate al", "-c"): "--classify",
+    ("pretrain", "--out"): "a positional OUTPUT after the inputs",
+    ("train-cpc", "--out"): "a positional OUTPUT after the inputs",
+}
+
+
+def deprecated(command: str, old: str) -> None:
+    """Say on stderr that ``old`` (an option of ``command``) is kept for one release only."""
+    err(f"seral {command}: warning: {old} is deprecated and goes in the next release; use "
+        f"{DEPRECATED[(command, old)]}")
+
+
+def inputs_and_output(paths: list[str], out, command: str) -> tuple[list[str], str]:
+    """``IN... OUTPUT`` of a command that took ``--out OUTPUT`` before: (inputs, output)."""
+    from seraltools.errors import BadInput
+
+    if out is not None:
+        deprecated(command, "--out")
+        return paths, str(out)
+    if len(paths) < 2:
+        raise BadInput(f"give the inputs and then the output file: seral {command} IN... OUTPUT")
+    return paths[:-1], paths[-1]

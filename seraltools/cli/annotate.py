@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from seraltools.cli import app
+from seraltools.cli._app import app
 from seraltools.cli._common import Quiet, tool
 
 Queue = Annotated[str, typer.Argument(help="Queue from mal-select (Parquet with id, path and rank); - for stdin.", metavar="QUEUE")]

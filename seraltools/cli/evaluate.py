@@ -1,4 +1,5 @@
-"""seral evaluate: al (the active-learning simulation); clusters and ser come with their issues."""
+"""seral evaluate al (the active-learning simulation), evaluate clusters (intra-speaker
+clusters against emotion) and evaluate ser (SER fine-tuning after pretraining)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,10 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from seraltools.cli import app
-from seraltools.cli._common import Address, Engine, Output, Quiet, Standardize, Workers, cpu_workers, tool
-
-evaluate = typer.Typer(help="Evaluate: active-learning simulation, cluster quality, SER fine-tuning.",
-                       no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
-app.add_typer(evaluate, name="evaluate")
+from seraltools.cli._app import evaluate
+from seraltools.cli._common import (Address, ConvChannels, CorpusName, Device, Engine, Heads, InputTable, Layers,
+                                    Output, Quiet, Seed, Standardize, Threads, Width, Workers, cpu_workers,
+                                    deprecated, encoder_options, tool)
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -41,13 +40,39 @@ def _floats(text: str, option: str, scale: float = 1.0, most: float | None = Non
     return values
 
 
+def _shares(text: str) -> tuple[float, ...]:
+    """--budgets: percentages of the training fold, written with % (5%). A bare number was
+    a percentage before and still is, with a warning: mal-select's --budget 5 is five
+    queries, so a budget without its unit is ambiguous."""
+    from seraltools.errors import BadInput
+
+    values, bare = [], False
+    for v in (v.strip() for v in text.split(",") if v.strip()):
+        try:
+            x = float(v[:-1] if v.endswith("%") else v) / 100
+        except ValueError:
+            raise BadInput(f"--budgets {text!r}: give percentages of the training fold, e.g. 1%,5%,10%") from None
+        bare |= not v.endswith("%")
+        if not 0 < x <= 1:
+            raise BadInput(f"--budgets {text!r}: each budget is above 0% and at most 100% of the training fold")
+        values.append(x)
+    if not values:
+        raise BadInput(f"--budgets {text!r}: give percentages of the training fold, e.g. 1%,5%,10%")
+    if bare:
+        from seraltools.progress import log
+
+        log(f"seral evaluate al: warning: --budgets {text}: write the percentages with % (5%); bare numbers are "
+            "read as percentages for one more release")
+    return tuple(values)
+
+
 @tool(evaluate, "al", label="evaluate al")
 def al_cmd(
     output: Output,
     select: Annotated[list[Path], typer.Option("--select", "-s", help="Selection features (repeat to compare feature sets in one run); a table or a directory of parts.")],
-    classify: Annotated[Path, typer.Option("--classify", "-c", help="Classification features for the SVM (the paper: 600-dim log-mel) with the label columns.")],
+    classify: Annotated[Optional[Path], typer.Option("--classify", help="Classification features for the SVM (the paper: 600-dim log-mel) with the label columns.")] = None,
     task: Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Label column(s) to classify (default: valence and arousal).")] = None,
-    budgets: Annotated[str, typer.Option("--budgets", help="Labelling budgets in % of the training fold.")] = "1,2,5,10,20,50,100",
+    budgets: Annotated[str, typer.Option("--budgets", help="Labelling budgets in % of the training fold, comma-separated.")] = "1%,2%,5%,10%,20%,50%,100%",
     folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds.")] = 5,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Repeats of the CV with different seeds.")] = 5,
     metric: Annotated[Literal["auto", "cosine", "euclidean"], typer.Option("--metric", help="MAL's distance; auto: Euclidean on standardised (or 2-D) features, cosine on raw ones above 2 dims.")] = "auto",
@@ -61,6 +86,7 @@ def al_cmd(
     workers: Workers = 0,
     engine: Engine = "local",
     address: Address = None,
+    classify_short: Annotated[Optional[Path], typer.Option("-c", hidden=True, help="Deprecated: --classify.")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Simulate active learning: MAL (and other selectors) against random sampling across budgets.
@@ -76,24 +102,144 @@ def al_cmd(
 
     Example: seral evaluate al --select logmel.parquet --classify logmel.parquet --plot fig.png al.parquet
     """
-    from seraltools.evaluate_al import run_al
-    from seraltools.progress import log
-    from seraltools.simulate import SimulationConfig
-
+    from seraltools.errors import BadInput
+    from seraltools.progress import log, progress
     from seraltools.selectors import check_method
+    from seraltools.simulate import SimulationConfig, plot as draw
+    from seraltools.table import read_table, write_table
+    from seraltools.tools.evaluate import evaluate_al, table_names
 
+    if classify_short is not None:  # -c is --column in cluster-labels, predict and annotate
+        deprecated("evaluate al", "-c")
+        classify = classify if classify is not None else classify_short
+    if classify is None:
+        raise BadInput("give --classify TABLE: the SVM's features and the label columns")
     methods = tuple(dict.fromkeys(check_method(m.strip()) for m in method.split(",") if m.strip()))
     if not [m for m in methods if m != "random"]:
-        from seraltools.errors import BadInput
-
         raise BadInput("--method: name a selector to compare with random sampling (random is always run)")
-    cfg = SimulationConfig(budgets=_floats(budgets, "--budgets", 0.01, most=1.0), folds=folds, repeats=repeats,
+    cfg = SimulationConfig(budgets=_shares(budgets), folds=folds, repeats=repeats,
                            seeds=_seeds(seed), metric=metric, standardize=standardize, labels=labels,
                            c_grid=_floats(c_grid, "--c-grid"), gamma_grid=_floats(gamma_grid, "--gamma-grid"),
                            methods=methods or ("mal",))
-    report = run_al([str(p) for p in select], str(classify), output, tasks=task, cfg=cfg,
-                    workers=cpu_workers(workers), figure=str(plot) if plot else None, quiet=quiet,
-                    engine=engine, address=address)
+    paths = [str(p) for p in select]
+    if paths.count("-") + (str(classify) == "-") > 1:
+        raise BadInput("only one input can come from stdin (-)")
+    cls = read_table(str(classify), need_features=True)
+    name = "<stdin>" if str(classify) == "-" else str(classify)
+    sets = {n: (cls if p == str(classify) else read_table(p, need_features=True), "<stdin>" if p == "-" else p)
+            for n, p in zip(table_names(paths), paths)}
+    with progress(len(cfg.seeds) * cfg.repeats * cfg.folds, "evaluate al", quiet=quiet, unit="fold") as advance:
+        table, rows, report = evaluate_al(sets, cls, classify_name=name, tasks=task, cfg=cfg,
+                                          workers=cpu_workers(workers), engine=engine, address=address,
+                                          progress=advance, warn=None if quiet else lambda m: log(f"seral evaluate al: {m}"))
+    write_table(table, output)
+    if plot:
+        draw(rows, str(plot))
     if not quiet:  # the report goes to stderr: stdout may be the results table (OUTPUT -)
         log(report)
         log(f"seral evaluate al: results -> {output}" + (f", figure -> {plot}" if plot else ""))
+
+
+@tool(evaluate, "clusters", label="evaluate clusters")
+def evaluate_clusters_cmd(
+    table: InputTable,
+    output: Annotated[Optional[str], typer.Argument(help="Optional Parquet of the per-speaker metrics; - for stdout.", metavar="[OUTPUT]")] = None,
+    emotions: Annotated[Optional[str], typer.Option("--emotions", help="Comma-separated emotions to keep, e.g. neutral,happiness,sadness,anger.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the paper's Fig. 1: a t-SNE map coloured by speaker, marked by emotion (PNG).", dir_okay=False)] = None,
+    seed: Seed = 0,
+    quiet: Quiet = False,
+) -> None:
+    """NMI, ARI, purity and silhouette of intra-speaker clusters against emotion (Table 1).
+
+    Per speaker and averaged over speakers; needs the cluster column of
+    cluster-speakers and an emotion column.
+
+    Example: seral evaluate clusters --emotions neutral,happiness,sadness,anger clusters.parquet
+    """
+    from seraltools.progress import log
+    from seraltools.speaker_clusters import plot_map
+    from seraltools.table import feature_matrix, read_table, write_table
+    from seraltools.tools.evaluate import evaluate_clusters
+
+    source = "<stdin>" if table == "-" else table
+    result, rows, scored = evaluate_clusters(read_table(table, need_features=True), emotions=emotions, source=source)
+    if not quiet:  # the report goes to stderr: stdout is for the table (OUTPUT -)
+        log(f"{'speaker':<10} {'n':>5} {'NMI':>6} {'ARI':>6} {'purity':>7} {'silhouette':>11}")
+        for r in rows:
+            log(f"{r['speaker']:<10} {r['n']:>5} {r['nmi']:>6.3f} {r['ari']:>6.3f} {r['purity']:>7.3f} {r['silhouette']:>11.3f}")
+    if plot:
+        plot_map(feature_matrix(scored, source), scored.column("speaker").to_pylist(),
+                 scored.column("emotion").to_pylist(), str(plot), seed=seed)
+    if output:
+        write_table(result, output)
+
+
+@tool(evaluate, "ser", label="evaluate ser")
+def evaluate_ser_cmd(
+    inputs: Annotated[list[str], typer.Argument(help="Labelled audio: files, directories or manifests with speaker and emotion (as for extract).", metavar="IN...")],
+    output: Annotated[str, typer.Argument(help="Per-run results table (Parquet); - for stdout.", metavar="OUTPUT")],
+    encoder: Annotated[Optional[list[str]], typer.Option("--encoder", help="Pretrained encoder, NAME=PATH or PATH: a file from seral pretrain, or a local wav2vec 2.0 / HuBERT / WavLM checkpoint directory (fine-tuned as it is: the paper's Table 3 baseline); repeat for several conditions.")] = None,
+    no_pretrain: Annotated[bool, typer.Option("--no-pretrain", help="Also a randomly initialised encoder (the paper's no-pretraining baseline; size from the options below).")] = False,
+    emotions: Annotated[Optional[str], typer.Option("--emotions", help="Keep these emotions (comma-separated); the paper: anger,happiness,neutral,sadness.")] = None,
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Speaker-independent folds.")] = 5,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Repetitions with different initialisation seeds (the paper: 5): --seed, --seed + 1, ...")] = 5,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="The first repetition's seed (each run's seed is in the table).")] = 0,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Fine-tuning epochs; the best validation UAR is kept (the paper: 30).")] = 30,
+    lr: Annotated[float, typer.Option("--lr", help="AdamW learning rate (the paper: 1e-5).")] = 1e-5,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Utterances per step.")] = 8,
+    segment: Annotated[float, typer.Option("--segment", help="Training crop in seconds.")] = 4.0,
+    init_layers: Annotated[Optional[int], typer.Option("--init-layers", min=1, help="Checkpoint directories given to --encoder: keep their first N transformer layers (as pretrain --init-layers; the paper: 6); default all.")] = None,
+    freeze_cnn: Annotated[bool, typer.Option("--freeze-cnn/--train-cnn", help="Encoders around an SSL checkpoint (--encoder DIR, files of pretrain --init): keep the convolutional feature encoder's weights while fine-tuning (the usual practice), or train it too.")] = True,
+    folds_out: Annotated[Optional[str], typer.Option("--folds-out", help="Write the folds (fold, speaker, role) as a table.")] = None,
+    conv_channels: ConvChannels = 64,
+    width: Width = 128,
+    layers: Layers = 2,
+    heads: Heads = 4,
+    corpus: Annotated[CorpusName, typer.Option("--corpus", help="File-name labels of audio inputs, as for extract.")] = "auto",
+    device: Device = "auto",
+    threads: Threads = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Fine-tune encoders for SER on speaker-independent folds and report UAR (Table 2).
+
+    Each condition (every --encoder, and --no-pretrain) is fine-tuned with a new head
+    on every fold and seed; the table has one row per run, the printed summary the UAR
+    mean and standard deviation over seeds.
+
+    Example: seral evaluate ser emodb/wav --emotions anger,happiness,neutral,sadness --no-pretrain --encoder mtl=mtl.safetensors ser.parquet
+    """
+    from seraltools.compute import prepare_torch
+    from seraltools.corpora import collect_inputs
+    from seraltools.errors import BadInput
+    from seraltools.progress import log, progress
+    from seraltools.ser import FinetuneConfig
+    from seraltools.table import write_table
+    from seraltools.tools.evaluate import evaluate_ser
+
+    conditions = [("no pretraining", None)] if no_pretrain else []
+    for spec in encoder or []:
+        name, _, path = spec.rpartition("=")
+        conditions.append((name or Path(path).stem, path))
+    if not conditions:
+        raise BadInput("nothing to evaluate: give --encoder FILE and/or --no-pretrain")
+    for _, path in conditions:
+        if path and not Path(path).is_file():  # a checkpoint directory (or a hub id, said to download it)
+            from seraltools.ssl_backbone import check_checkpoint
+
+            check_checkpoint(path, "--encoder")
+    utterances, _ = collect_inputs(inputs, corpus, warn=log)
+    cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size, segment_s=segment, init_layers=init_layers,
+                         freeze_cnn=freeze_cnn)
+    dev = prepare_torch(device, threads, "evaluate ser")
+    with progress(len(conditions) * folds * seeds, "evaluate ser", quiet=quiet, unit="run") as advance:
+        results, folds_plan, summary = evaluate_ser(
+            utterances, conditions, emotions=emotions, folds=folds, seeds=seeds, seed=seed, cfg=cfg,
+            enc_cfg=encoder_options(conv_channels, width, layers, heads), device=dev, progress=lambda r: advance(1),
+            inputs_meta={"inputs": inputs})
+    if not quiet:  # the report goes to stderr: stdout is for the table (OUTPUT -)
+        log(f"{'condition':<28} {'UAR mean':>9} {'std':>7} {'runs':>5} {'time (s)':>9}")
+        for s in summary:
+            log(f"{s['condition']:<28} {100 * s['uar_mean']:>9.2f} {100 * s['uar_std']:>7.2f} {s['runs']:>5} {s['seconds']:>9.0f}")
+    write_table(results, output)
+    if folds_out:
+        write_table(folds_plan, folds_out)

@@ -7,13 +7,11 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from seraltools.cli import app
-from seraltools.cli._common import Address, Device, Engine, OnError, Output, Quiet, Threads, Workers, tool
-from seraltools.naming import CORPUS_CHOICES
+from seraltools.cli._app import app
+from seraltools.cli._common import Address, CorpusName, Device, Engine, OnError, Output, Quiet, Threads, Workers, tool
 from seraltools.features import NAMES
 
 Feature = Literal[NAMES]  # type: ignore[valid-type]
-CorpusName = Literal[CORPUS_CHOICES]  # type: ignore[valid-type]
 
 
 @tool(app, "extract", directory_output=True)
@@ -45,7 +43,7 @@ def extract_cmd(
     Example: seral extract --feat logmel --corpus emodb emodb/wav emodb-logmel.parquet
     """
     from seraltools.corpora import collect_inputs, read_va_map
-    from seraltools.extract import extract
+    from seraltools.tools.extract import extract
     from seraltools.errors import BadInput
     from seraltools.progress import log
     from seraltools.features import check_feature
@@ -53,8 +51,8 @@ def extract_cmd(
 
     from pathlib import Path as _Path
 
-    from seraltools.extract import parse_shard, part_name
-    from seraltools.extract import shard as take_shard
+    from seraltools.tools.extract import parse_shard, part_name
+    from seraltools.tools.extract import shard as take_shard
     from seraltools.table import read_table
 
     check_feature(feat)

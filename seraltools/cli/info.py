@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from seraltools.cli import app
+from seraltools.cli._app import app
 from seraltools.cli._common import InputTable, tool
 
 
@@ -20,7 +20,7 @@ def info_cmd(
 
     Example: seral info emodb-logmel.parquet
     """
-    from seraltools.info import format_summary, summarize
+    from seraltools.tools.info import format_summary, summarize
     from seraltools.table import read_table
 
     summary = summarize(read_table(table))

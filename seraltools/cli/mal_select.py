@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from seraltools.cli import app
+from seraltools.cli._app import app
 from seraltools.cli._common import InputTable, Output, Quiet, Seed, Standardize, tool
 
 Metric = Literal["auto", "cosine", "euclidean"]
@@ -40,7 +40,7 @@ def mal_select_cmd(
     """
     import pyarrow as pa
 
-    from seraltools.mal import select
+    from seraltools.tools.mal_select import mal_select
     from seraltools.progress import log
     from seraltools.table import read_table, write_table
 
@@ -54,7 +54,7 @@ def mal_select_cmd(
         from seraltools.labels import read_labels
 
         done = set(read_labels(labelled).column("id").cast(pa.string()).to_pylist())
-    result, summary = select(read_table(table, need_features=True), method=method, k=k, metric=metric,
+    result, summary = mal_select(read_table(table, need_features=True), method=method, k=k, metric=metric,
                              standardize=standardize, budget=budget, only_queries=only_queries, seed=seed,
                              source="<stdin>" if table == "-" else table, labelled=done)
     write_table(result, output)
@@ -79,12 +79,12 @@ def cluster_labels_cmd(
     Example: seral cluster-labels queue.parquet annotations.csv labelled.parquet
     """
     from seraltools.labels import read_labels
-    from seraltools.mal import propagate_labels
+    from seraltools.tools.mal_select import cluster_labels
     from seraltools.progress import log
     from seraltools.table import read_table, write_table
 
     queue = read_table(table)
-    result, summary = propagate_labels(queue, read_labels(labels), columns=column, replace=replace,
+    result, summary = cluster_labels(queue, read_labels(labels), columns=column, replace=replace,
                                        source="<stdin>" if table == "-" else table, labels_name=str(labels))
     write_table(result, output)
     if not quiet:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from seraltools.cli import app
+from seraltools.cli._app import app
 from seraltools.cli._common import InputTable, Output, Quiet, Seed, tool
 
 
@@ -30,7 +30,7 @@ def predict_cmd(
     Example: seral predict labelled.parquet logmel.parquet predictions.parquet
     """
     from seraltools.labels import read_labels
-    from seraltools.predict import predict_table
+    from seraltools.tools.predict import predict
     from seraltools.progress import log
     from seraltools.table import history_entry, read_table, stamp, write_table
 
@@ -39,7 +39,7 @@ def predict_cmd(
 
         raise BadInput("LABELS and FEATURES cannot both be - (stdin); give one of them as a file")
     source = "<stdin>" if features == "-" else features
-    table, summary = predict_table(read_table(features, need_features=True), read_labels(labels), columns=column,
+    table, summary = predict(read_table(features, need_features=True), read_labels(labels), columns=column,
                                    seed=seed, source=str(labels))
     fits = {c: {k: v for k, v in f.items() if k != "classes"} | {"classes": [str(v) for v in f["classes"]]}
             for c, f in summary["fits"].items()}

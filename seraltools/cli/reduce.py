@@ -7,8 +7,8 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from seraltools.cli import app
-from seraltools.cli._common import Device, InputTable, Output, Quiet, Seed, Threads, Workers, cpu_workers, tool
+from seraltools.cli._app import app
+from seraltools.cli._common import Device, InputTable, Output, Quiet, Seed, Threads, Workers, cpu_workers, deprecated, tool
 
 
 @tool(app, "reduce")
@@ -20,7 +20,8 @@ def reduce_cmd(
     standardize: Annotated[Optional[bool], typer.Option("--standardize/--no-standardize", help="z-score each input dimension first (default: on for pca and ae, off for tsne).")] = None,
     save_model: Annotated[Optional[Path], typer.Option("--save-model", help="Also write the fitted model (safetensors) to apply to other tables.", dir_okay=False)] = None,
     model: Annotated[Optional[Path], typer.Option("--model", help="Apply a model saved with --save-model instead of fitting one.", dir_okay=False)] = None,
-    engine: Annotated[Literal["opentsne", "sklearn"], typer.Option("--engine", help="t-SNE implementation.")] = "opentsne",
+    tsne: Annotated[Literal["opentsne", "sklearn"], typer.Option("--tsne", help="t-SNE implementation: openTSNE (FFT-accelerated) or scikit-learn's.")] = "opentsne",
+    engine: Annotated[Optional[str], typer.Option("--engine", hidden=True, help="Deprecated: --tsne.")] = None,
     perplexity: Annotated[float, typer.Option("--perplexity", min=1.0, help="t-SNE perplexity.")] = 30.0,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="AE: maximum epochs.")] = 5000,
     patience: Annotated[int, typer.Option("--patience", min=1, help="AE: early-stopping patience (epochs) on the validation loss.")] = 300,
@@ -44,15 +45,22 @@ def reduce_cmd(
     """
     from seraltools.compute import prepare_torch
     from seraltools.progress import log
-    from seraltools.reduce_table import reduce_table
+    from seraltools.tools.reduce import reduce
     from seraltools.table import read_table, write_table
 
+    if engine is not None:  # the old name (--engine is where work runs in extract and evaluate al)
+        deprecated("reduce", "--engine")
+        if engine not in ("opentsne", "sklearn"):
+            from seraltools.errors import BadInput
+
+            raise BadInput(f"--tsne {engine!r}: choose opentsne or sklearn")
+        tsne = engine
     if method == "ae" and not model:
         device = prepare_torch(device, threads, "reduce --method ae")
-    options = {"engine": engine, "perplexity": perplexity, "epochs": epochs, "patience": patience, "lr": lr,
+    options = {"engine": tsne, "perplexity": perplexity, "epochs": epochs, "patience": patience, "lr": lr,
                "batch_size": batch_size, "hidden": hidden, "dropout": dropout, "device": device,
                "workers": cpu_workers(workers)}
-    result, summary = reduce_table(read_table(table, need_features=True), method, dim, standardize=standardize,
+    result, summary = reduce(read_table(table, need_features=True), method, dim, standardize=standardize,
                                    seed=seed, options=options, model=str(model) if model else None,
                                    save_to=str(save_model) if save_model else None,
                                    source="<stdin>" if table == "-" else table, quiet=quiet)

@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 
-from seraltools.cli import app
-from seraltools.cli._common import OnError, Quiet, tool
-from seraltools.cli.extract import CorpusName
+from seraltools.cli._app import app
+from seraltools.cli._common import CorpusName, OnError, Quiet, tool
 
 
 @tool(app, "segment")
@@ -38,7 +37,8 @@ def segment_cmd(
     from seraltools.corpora import collect_inputs
     from seraltools.errors import BadInput
     from seraltools.progress import log, progress
-    from seraltools.segment import SegmentConfig, segment_table
+    from seraltools.segment import SegmentConfig
+    from seraltools.tools.segment import segment
     from seraltools.table import atomic_path, history_entry, stamp, write_table
 
     cfg = SegmentConfig(threshold_db=threshold, min_silence=min_silence, min_length=min_length,
@@ -46,7 +46,7 @@ def segment_cmd(
     cfg.check()
     recordings, described = collect_inputs(inputs, corpus, check_files=on_error == "fail", warn=log)
     with progress(recordings.num_rows, "segment", quiet=quiet, unit="file") as advance:
-        table, summary = segment_table(recordings, cfg, on_error=on_error, advance=advance)
+        table, summary = segment(recordings, cfg, on_error=on_error, advance=advance)
     for s in summary["skipped"]:
         log(f"seral segment: skipped {s['reason']}")
     if not table.num_rows:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from seraltools.cli import app
+from seraltools.cli._app import app
 from seraltools.cli._common import Quiet, Seed, tool
 
 

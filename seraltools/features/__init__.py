@@ -1,6 +1,6 @@
 """Utterance-level feature extractors, registered by name.
 
-``seral extract --feat NAME`` and :func:`seraltools.extract.extract` look extractors
+``seral extract --feat NAME`` and :func:`seraltools.tools.extract.extract` look extractors
 up here. An extractor is an object with ``name``, ``dim``, ``config()`` (a dict for the
 table's metadata) and ``__call__(samples) -> float32 vector``, where ``samples`` is
 mono float32 audio at 16 kHz. Modules are imported only when their extractor is made,

@@ -5,7 +5,7 @@ of files into, per file, ``(vector, duration, digest, None)`` or ``(None, None, 
 reason)`` for a bad one. Extractors with a ``batch`` method (CPC) get a chunk's good
 files at once; a file longer than :data:`STREAM_SECONDS` goes to an extractor with a
 ``stream`` method as a :class:`~seraltools.audio.AudioStream` (memory flat in its
-length). :func:`seraltools.extract.extract` runs one in its own process or one per pool
+length). :func:`seraltools.tools.extract.extract` runs one in its own process or one per pool
 worker (:func:`init_worker`, :func:`run_chunk`); :mod:`seraltools.engines` one per Ray
 actor.
 """

@@ -13,7 +13,7 @@ from seraltools.table import feature_matrix, history_entry, metadata, set_featur
 DEFAULT_DIM = {"pca": 32, "ae": 32, "tsne": 2}
 
 
-def reduce_table(table: pa.Table, method: str, dim: int | None = None, *, standardize: bool | None = None,
+def reduce(table: pa.Table, method: str, dim: int | None = None, *, standardize: bool | None = None,
                  seed: int = 0, options: dict | None = None, model: str | None = None,
                  save_to: str | None = None, source: str = "table", quiet: bool = True) -> tuple[pa.Table, str]:
     """Returns (table with reduced features, one-line summary)."""

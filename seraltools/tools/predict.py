@@ -54,7 +54,7 @@ def predict_column(x: np.ndarray, y: list, seed: int = 0, grid_folds: int = 5) -
     return [by_key[p] for p in predicted], score.astype(np.float32), fit
 
 
-def predict_table(features, labels, *, columns: list[str] | None = None, seed: int = 0,
+def predict(features, labels, *, columns: list[str] | None = None, seed: int = 0,
                   source: str = "labels"):
     """The tool: (FEATURES with ``<col>_predicted``, ``<col>_score`` and ``<col>_labelled``
     per label column, summary) -- rows matched to LABELS by id; an empty or NaN cell is no

@@ -1,0 +1,150 @@
+"""``seral mal-select`` and ``seral cluster-labels`` over tables: the annotation queue
+(MAL or another cold-start selector) and the labels its medoids pass to their clusters.
+The methods are :mod:`seraltools.mal` (k-medoids, the prefix-stable MAL queue, label
+propagation) and :mod:`seraltools.selectors`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from seraltools.errors import BadInput
+from seraltools.mal import default_k, mal_queue, propagate, resolve_budget, resolve_metric
+
+
+def mal_select(
+    table,
+    *,
+    method: str = "mal",
+    k: int | None = None,
+    metric: str = "auto",
+    standardize: bool = True,
+    budget: str | None = None,
+    only_queries: bool = False,
+    seed: int = 0,
+    source: str = "table",
+    labelled: set[str] | None = None,
+):
+    """``seral mal-select`` on a feature table: returns (queue table, one-line summary).
+
+    Adds ``cluster``, ``cluster_size``, ``is_medoid`` and ``rank`` (1 = first query). With
+    ``standardize`` MAL measures distances on the features z-scored at the corpus level
+    (:mod:`seraltools.standardize`).
+
+    ``labelled``: ids already asked about (a next round). They are never queued again;
+    the budget counts new queries; the ranking continues the MAL order (:func:`mal_queue`),
+    medoids of clusters without a labelled row before those of clusters with one."""
+    import pyarrow as pa
+
+    from seraltools.table import feature_matrix, history_entry, metadata, set_column, stamp
+
+    x = feature_matrix(table, source)
+    n = len(x)
+    if n == 0:
+        raise BadInput(f"{source}: the table has no rows")
+    params = {"method": method, "seed": seed, "budget": budget}
+    done = np.zeros(n, dtype=bool)
+    note = ""
+    if labelled:
+        row_ids = table.column("id").to_pylist()
+        done = np.array([i in labelled for i in row_ids])
+        missing = len(set(labelled) - set(row_ids))
+        note = f"; {int(done.sum())} labelled rows not queued again" + (
+            f" ({missing} labelled ids are not in {source}: do the ids match?)" if missing else "")
+        if done.all():
+            raise BadInput(f"{source}: every row is already labelled; nothing left to queue")
+        params["labelled"] = int(done.sum())
+    if method != "random":  # every selector but random measures distances: on z-scored features by default
+        if standardize:
+            from seraltools.standardize import zscore
+
+            x = zscore(x)
+        params["standardize"] = standardize
+    if method == "mal":
+        metric = resolve_metric(metric, x.shape[1], standardize)
+        k0 = default_k(n) if k is None else int(k)
+        b = min(resolve_budget(budget, n, default=k0), n - int(done.sum()))
+        queries, c = mal_queue(x, b, k0, labelled=done, metric=metric, seed=seed)
+        cluster = pa.array(c.cluster, pa.int32())
+        cluster_size = pa.array(c.sizes[c.cluster].astype(np.int32), pa.int32())
+        is_medoid = np.zeros(n, dtype=bool)
+        is_medoid[c.medoids] = True
+        params.update(k=c.k, metric=c.metric, exact=c.exact, loss=c.loss)
+        summary = f"{c.k} clusters ({c.metric}, {'exact' if c.exact else 'block approximation'}), {b} queries"
+        beyond = int((~is_medoid[queries]).sum())
+        if beyond:
+            summary += f" ({beyond} beyond the {c.k} medoids: from clusterings of the rows not yet queued)"
+        summary += note
+    else:  # random and the other cold-start selectors (seraltools.selectors)
+        from seraltools.selectors import queue
+
+        b = min(resolve_budget(budget, n, default=default_k(n)), n - int(done.sum()))
+        queries = queue(method, x, b, seed=seed, labelled=done)  # random: its seeded order, labelled rows left out
+        summary = f"{'random order' if method == 'random' else method}, {b} queries{note}"
+        cluster = pa.nulls(n, pa.int32())
+        cluster_size = pa.nulls(n, pa.int32())
+        is_medoid = np.zeros(n, dtype=bool)
+    rank = np.zeros(n, dtype=np.int32)
+    rank[queries] = np.arange(1, len(queries) + 1, dtype=np.int32)
+    out = table
+    for name, values in [("cluster", cluster), ("cluster_size", cluster_size),
+                         ("is_medoid", pa.array(is_medoid)), ("rank", pa.array(rank, pa.int32(), mask=rank == 0))]:
+        out = set_column(out, name, values)
+    if only_queries:
+        out = out.take(pa.array(queries, pa.int64()))
+    meta = metadata(table)
+    entry = history_entry("mal-select", params, [{"table": source, "rows": n}])
+    return stamp(out, entry, parent=meta), summary
+
+
+def cluster_labels(queue, labels, *, columns=None, replace: bool = False, source: str = "queue",
+                     labels_name: str = "labels table"):
+    """``seral cluster-labels``: each labelled medoid's label for its whole cluster."""
+    import pyarrow as pa
+
+    from seraltools.table import history_entry, metadata, set_column, stamp
+
+    if ("cluster" not in queue.column_names or "is_medoid" not in queue.column_names
+            or queue.column("cluster").null_count == queue.num_rows):
+        raise BadInput(f"{source}: no MAL clusters (columns 'cluster' and 'is_medoid' from "
+                       "`seral mal-select --method mal`); cluster labels need them")
+    from seraltools.labels import label_columns
+
+    columns = label_columns(labels, columns, labels_name)
+    clash = [c for c in columns + ["label_source"] if c in queue.column_names]
+    if clash and not replace:
+        raise BadInput(f"{source}: already has column(s) {', '.join(clash)}; rename them in the labels table "
+                       "or pass --replace")
+    ids = queue.column("id").to_pylist()
+    row_of = {v: i for i, v in enumerate(ids)}
+    label_ids = labels.column("id").cast(pa.string()).to_pylist()
+    unknown = [v for v in label_ids if v not in row_of]
+    if unknown:
+        raise BadInput(f"{labels_name}: id {unknown[0]!r} is not in {source} ({len(unknown)} unknown ids); "
+                       "are these the labels of this queue?")
+    cluster = np.asarray(queue.column("cluster").to_numpy(zero_copy_only=False))
+    rows = np.array([row_of[v] for v in label_ids], dtype=np.int64)
+    medoid = np.asarray(queue.column("is_medoid").to_numpy(zero_copy_only=False), dtype=bool)
+    not_medoid = [label_ids[i] for i, r in enumerate(rows) if not medoid[r]]
+    out = queue
+    source_col = [None] * len(ids)
+    for col in columns:
+        values = labels.column(col).to_pylist()
+        med_rows = [r for r, v in zip(rows, values) if medoid[r]]
+        med_vals = [v for r, v in zip(rows, values) if medoid[r]]
+        filled = propagate(cluster, np.array(med_rows, dtype=np.int64), med_vals)
+        for r, v in zip(rows, values):  # an annotated non-medoid keeps its own label
+            if not medoid[r]:
+                filled[r] = v
+        out = set_column(out, col, pa.array(filled, labels.schema.field(col).type))
+        for i, v in enumerate(filled):
+            if v is not None and source_col[i] is None:
+                source_col[i] = "propagated"
+    for r in rows:
+        source_col[r] = "annotated"
+    out = set_column(out, "label_source", pa.array(source_col, pa.string()))
+    n_prop = sum(s == "propagated" for s in source_col)
+    entry = history_entry("cluster-labels", {"columns": columns}, [{"labels": len(label_ids)}])
+    summary = f"{len(label_ids)} annotated, {n_prop} propagated"
+    if not_medoid:
+        summary += f" ({len(not_medoid)} annotated rows are not medoids: kept, not propagated)"
+    return stamp(out, entry, parent=metadata(queue)), summary
