@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DEMO   ?= demo-out
 CORPUS ?= ../shared/corpora/emodb/wav
 
-.PHONY: venv venv-core demo test browser completions bench clean
+.PHONY: venv venv-core demo test browser shells completions bench clean
 
 # The core install (no PyTorch) is all the demo needs.
 $(VENV)/.core: pyproject.toml
@@ -48,7 +48,15 @@ browser:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "could not install chromium: the browser test will skip"
 
-test: venv browser
+# The completion tests run zsh and fish where they are installed: Debian's, installed here
+# when absent and we are root with apt-get; otherwise those tests skip.
+shells:
+	@{ command -v zsh && command -v fish; } >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1 || \
+	  { echo "installing Debian's zsh and fish for the completion tests"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh fish >/dev/null; } || \
+	  echo "could not install zsh and fish: their completion tests will skip"
+
+test: venv browser shells
 	$(BIN)/python -m pytest -q
 
 completions: venv
@@ -65,7 +73,7 @@ bench: venv
 	$(BIN)/python benchmarks/tsne_speed.py
 	$(BIN)/python benchmarks/cpc_emodb.py --corpus $(CORPUS) --out bench-out
 	$(BIN)/python benchmarks/speaker_emodb.py --corpus $(CORPUS) --out bench-out
-	SERAL=$(BIN)/seral PYTHON=$(BIN)/python benchmarks/ser_emodb.sh $(CORPUS) bench-out/ser
+	$(BIN)/python benchmarks/ser_table2.py --out bench-out/table2
 	$(BIN)/python benchmarks/scaling.py --corpus $(CORPUS)
 	$(BIN)/python benchmarks/contention.py --emodb $(CORPUS)
 	$(BIN)/python benchmarks/long_files.py

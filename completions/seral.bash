@@ -24,24 +24,24 @@ _seral() {
                 --annotator) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --choices --host --port --annotator --quiet -q --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'export-tasks')
             case "$prev" in
                 --url-prefix) return ;;
-                --root) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-                --clips) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --root) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+                --clips) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
                 --column|-c) return ;;
                 --choices) return ;;
-                --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --config) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--url-prefix --root --clips --column -c --choices --config --quiet -q --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'extract')
             case "$prev" in
                 --feat|-f) COMPREPLY=($(compgen -W "logmel cpc dvector encoder ecapa egemaps compare ssl" -- "$cur")); return ;;
                 --corpus) COMPREPLY=($(compgen -W "auto none emodb ravdess cremad tess savee synthetic" -- "$cur")); return ;;
-                --va-map) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-                --model) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --va-map) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+                --model) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
                 --layer) return ;;
                 --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
                 --workers|-j) return ;;
@@ -52,34 +52,34 @@ _seral() {
                 --shard) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--feat -f --corpus --va-map --model --context --layer --device --workers -j --threads --on-error --engine --address --shard --resume --quiet -q --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'info')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'mal-select')
             case "$prev" in
                 --method) COMPREPLY=($(compgen -W "mal random kcenter typiclust probcover stratified" -- "$cur")); return ;;
                 --k) return ;;
                 --metric) COMPREPLY=($(compgen -W "auto cosine euclidean" -- "$cur")); return ;;
                 --budget) return ;;
-                --labelled) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --labelled) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
                 --seed) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method --k --metric --standardize --no-standardize --budget --only-queries --labelled --seed --quiet -q --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'cluster-labels')
             case "$prev" in
                 --column|-c) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --replace --quiet -q --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'predict')
             case "$prev" in
                 --column) return ;;
                 --seed) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column --seed --quiet -q --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'pretrain')
             case "$prev" in
                 --clusters) return ;;
@@ -96,7 +96,7 @@ _seral() {
                 --width) return ;;
                 --layers) return ;;
                 --heads) return ;;
-                --init) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --init) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
                 --init-layers) return ;;
                 --corpus) COMPREPLY=($(compgen -W "auto none emodb ravdess cremad tess savee synthetic" -- "$cur")); return ;;
                 --seed) return ;;
@@ -104,13 +104,13 @@ _seral() {
                 --threads) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--clusters --objective --steps --batch-size --lr --segment --temperature --contrastive-weight --speaker-weight --grl-scale --conv-channels --width --layers --heads --init --init-layers --freeze-cnn --train-cnn --corpus --resume --seed --device --threads --quiet -q --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'reduce')
             case "$prev" in
                 --method|-m) COMPREPLY=($(compgen -W "pca ae tsne" -- "$cur")); return ;;
                 --dim|-d) return ;;
-                --save-model) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-                --model) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --save-model) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+                --model) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
                 --tsne) COMPREPLY=($(compgen -W "opentsne sklearn" -- "$cur")); return ;;
                 --perplexity) return ;;
                 --epochs) return ;;
@@ -125,7 +125,7 @@ _seral() {
                 --threads) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method -m --dim -d --standardize --no-standardize --save-model --model --tsne --perplexity --epochs --patience --lr --batch-size --hidden --dropout --seed --device --workers -j --threads --quiet -q --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'segment')
             case "$prev" in
                 --threshold) return ;;
@@ -137,7 +137,7 @@ _seral() {
                 --on-error) COMPREPLY=($(compgen -W "fail skip" -- "$cur")); return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--threshold --min-silence --min-length --max-length --pad --corpus --on-error --quiet -q --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'cluster-speakers')
             case "$prev" in
                 --k) return ;;
@@ -146,7 +146,7 @@ _seral() {
                 --seed) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--k --max-per-speaker --emotions --seed --quiet -q --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'synth')
             case "$prev" in
                 --speakers) return ;;
@@ -155,7 +155,7 @@ _seral() {
                 --seed) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--speakers --emotions --per-cell --seed --quiet -q --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'train-cpc')
             case "$prev" in
                 --corpus) COMPREPLY=($(compgen -W "auto none emodb ravdess cremad tess savee synthetic" -- "$cur")); return ;;
@@ -173,14 +173,14 @@ _seral() {
                 --threads) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--corpus --epochs --patience --lr --lr-factor --lr-patience --batch-size --segment --horizon --val-fraction --resume --seed --device --threads --quiet -q --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'evaluate')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
             else COMPREPLY=($(compgen -W "al clusters ser" -- "$cur")); fi ;;
         'evaluate al')
             case "$prev" in
                 --select|-s) return ;;
-                --classify) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --classify) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
                 --task|-t) return ;;
                 --budgets) return ;;
                 --folds) return ;;
@@ -190,22 +190,22 @@ _seral() {
                 --method|-m) return ;;
                 --c-grid) return ;;
                 --gamma-grid) return ;;
-                --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --plot) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
                 --seed) return ;;
                 --workers|-j) return ;;
                 --engine) COMPREPLY=($(compgen -W "local ray" -- "$cur")); return ;;
                 --address) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--select -s --classify --task -t --budgets --folds --repeats --metric --standardize --no-standardize --labels --method -m --c-grid --gamma-grid --plot --seed --workers -j --engine --address --quiet -q --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'evaluate clusters')
             case "$prev" in
                 --emotions) return ;;
-                --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --plot) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
                 --seed) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--emotions --plot --seed --quiet -q --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'evaluate ser')
             case "$prev" in
                 --encoder) return ;;
@@ -228,7 +228,7 @@ _seral() {
                 --threads) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--encoder --no-pretrain --emotions --folds --seeds --seed --epochs --lr --batch-size --segment --init-layers --freeze-cnn --train-cnn --folds-out --conv-channels --width --layers --heads --corpus --device --threads --quiet -q --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
     esac
 }
 complete -o filenames -o bashdefault -F _seral seral

@@ -47,3 +47,47 @@ def test_scripts_parse_in_their_shell(shell, filename):
         pytest.skip(f"{shell} is not installed")
     proc = subprocess.run([shell, "-n", str(COMPLETIONS / filename)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def _shell(shell: str, script: str) -> str:
+    if not shutil.which(shell):
+        pytest.skip(f"{shell} is not installed (make test installs it from Debian when it can)")
+    return subprocess.run([shell, "-f" if shell == "zsh" else "--no-config", "-c", script], capture_output=True,
+                          text=True, check=True, cwd=ROOT).stdout
+
+
+def _help_of(path: tuple[str, ...], option: str) -> str:
+    """An option's help as `seral ... --help` has it, on one line."""
+    from seraltools.cli.completion import command_tree
+
+    node = next(c for c in command_tree() if c.path == path)
+    return next(o.help for o in node.options if option in o.names)
+
+
+def test_zsh_gets_every_character_of_the_help():
+    """zsh's _arguments receives each option's whole help (apostrophes, full stops, colons
+    and brackets kept), checked by running the script with _arguments replaced by a printer."""
+    out = _shell("zsh", "_arguments() { printf '%s\\n' \"$@\" \"${subcommands[@]}\"; }; "
+                        "source completions/_seral >/dev/null; "
+                        "words=(seral reduce ''); CURRENT=3; _seral; words=(seral pretrain ''); CURRENT=3; _seral; "
+                        "words=(seral ''); CURRENT=2; _seral")
+    for path, option in ((("reduce",), "--method"), (("pretrain",), "--objective"), (("pretrain",), "--init")):
+        text = _help_of(path, option).replace("[", "\\[").replace("]", "\\]")
+        assert f"{option}[{text}]" in out, (option, text)
+    assert "reduce:Reduce feature dimensionality: PCA, the paper's autoencoder, or t-SNE." in out
+
+
+def test_fish_gets_every_character_of_the_help():
+    out = _shell("fish", "source completions/seral.fish; complete -C 'seral reduce --method '; "
+                         "complete -C 'seral pretrain --objective '")
+    assert f"ae\t{_help_of(('reduce',), '--method')}" in out.splitlines()
+    assert f"mtl\t{_help_of(('pretrain',), '--objective')}" in out.splitlines()
+
+
+def test_bash_completes_a_path_with_spaces_as_one_candidate(tmp_path):
+    (tmp_path / "my recordings").mkdir()
+    (tmp_path / "my file.wav").touch()
+    script = (f"source {COMPLETIONS / 'seral.bash'}\nCOMP_WORDS=(seral extract {tmp_path}/my)\nCOMP_CWORD=2\n_seral\n"
+              "printf '%s\\n' \"${COMPREPLY[@]}\"\n")
+    lines = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert sorted(lines) == [f"{tmp_path}/my file.wav", f"{tmp_path}/my recordings"]

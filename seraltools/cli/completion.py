@@ -63,13 +63,22 @@ def command_tree() -> list[Cmd]:
 
 
 def _short(text: str) -> str:
-    first = text.strip().split("\n\n")[0].replace("\n", " ").split(". ")[0].rstrip(".")
-    return first if len(first) <= 70 else first[:67].rsplit(" ", 1)[0] + "..."
+    """The help's first paragraph on one line, every character kept (a command's summary,
+    an option's whole help)."""
+    return " ".join(text.strip().split("\n\n")[0].split())
 
 
-def _q(s: str) -> str:
-    """Help text safe inside single quotes and zsh's [...] descriptions."""
-    return s.replace("'", "").replace("[", "(").replace("]", ")").replace(":", " -")
+def _zsh(s: str, brackets: bool = False) -> str:
+    """Text inside a zsh single-quoted word (and an _arguments [description])."""
+    s = s.replace("\\", "\\\\")
+    if brackets:
+        s = s.replace("[", "\\[").replace("]", "\\]")
+    return s.replace("'", "'\\''")
+
+
+def _fish(s: str) -> str:
+    """Text inside a fish single-quoted word."""
+    return s.replace("\\", "\\\\").replace("'", "\\'")
 
 
 # ------------------------------------------------------------------------------------ bash
@@ -92,7 +101,7 @@ def bash() -> str:
                 if o.choices:
                     action = f'COMPREPLY=($(compgen -W "{" ".join(o.choices)}" -- "$cur")); return ;;'
                 elif o.is_path:
-                    action = 'COMPREPLY=($(compgen -f -- "$cur")); return ;;'
+                    action = 'mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;'
                 else:
                     action = "return ;;"  # a number or free text: nothing to offer
                 lines.append(f"                {'|'.join(o.names)}) {action}")
@@ -103,7 +112,7 @@ def bash() -> str:
         if subs:
             lines.append(f'            else COMPREPLY=($(compgen -W "{subs}" -- "$cur")); fi ;;')
         else:
-            lines.append('            else COMPREPLY=($(compgen -f -- "$cur")); fi ;;')
+            lines.append('            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;')  # a path: one candidate
     lines += ["    esac", "}", "complete -o filenames -o bashdefault -F _seral seral", ""]
     return "\n".join(lines)
 
@@ -128,9 +137,9 @@ def zsh() -> str:
             action = ""
             if o.takes_value:
                 action = f":value:({' '.join(o.choices)})" if o.choices else ":file:_files" if o.is_path else ":value: "
-            specs.append((f"'{excl}'" if excl else "") + f"{names}'[{_q(o.help)}]{action}'")
+            specs.append((f"'{excl}'" if excl else "") + f"{names}'[{_zsh(o.help, brackets=True)}]{action}'")
         if c.subcommands:
-            subs = " ".join(f"'{s}:{_q(_sub_help(tree, c.path + (s,)))}'" for s in c.subcommands)
+            subs = " ".join(f"'{s}:{_zsh(_sub_help(tree, c.path + (s,)))}'" for s in c.subcommands)
             lines.append(f"            local -a subcommands=({subs})")
             specs.append("'1:command:{_describe command subcommands}'")
         else:
@@ -158,7 +167,7 @@ def fish() -> str:
             if c.subcommands:
                 cond += " ; and not __fish_seen_subcommand_from " + " ".join(c.subcommands)
         for s in c.subcommands:
-            lines.append(f"complete -c seral -n '{cond}' -a {s} -d '{_q(_sub_help(tree, c.path + (s,)))}'")
+            lines.append(f"complete -c seral -n '{cond}' -a {s} -d '{_fish(_sub_help(tree, c.path + (s,)))}'")
         if c.path and not c.subcommands:
             lines.append(f"complete -c seral -n '{cond}' -F")
         for o in c.options:
@@ -166,7 +175,7 @@ def fish() -> str:
             value = ""
             if o.takes_value:
                 value = f" -x -a '{' '.join(o.choices)}'" if o.choices else " -r -F" if o.is_path else " -x"
-            lines.append(f"complete -c seral -n '{cond}' {flags}{value} -d '{_q(o.help)}'")
+            lines.append(f"complete -c seral -n '{cond}' {flags}{value} -d '{_fish(o.help)}'")
     return "\n".join(lines) + "\n"
 
 
