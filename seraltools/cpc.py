@@ -163,10 +163,13 @@ def _run_epoch(model, opt, frames, cfg, rng, device, train: bool, val_rng_seed: 
     return total / max(n, 1), acc / max(n, 1)
 
 
-def train(frames: list[np.ndarray], cfg: CPCConfig, out: str, *, device: str = "cpu", resume: bool = False,
+def train(frames: list[np.ndarray], cfg: CPCConfig, out: str, *, device: str = "auto", resume: bool = False,
           progress=None, log=None) -> list[EpochLog]:
     """Train on a list of (T, n_mels) log-mel arrays; writes the best model to ``out``,
     a checkpoint to ``out``.ckpt and the per-epoch log to ``out`` with .log.csv."""
+    from seraltools.compute import resolve_device
+
+    device = resolve_device(device)  # "auto": a GPU when torch sees one (the one device policy)
     import torch
 
     from seraltools.models import save_model

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -208,21 +207,41 @@ class StepLog:
     seconds: float
 
 
-@lru_cache(maxsize=4096)
-def _audio(path: str) -> np.ndarray:
-    from seraltools.audio import load_audio
+class AudioCache:
+    """Decoded utterances kept between steps, least recently used first out, at most
+    ``max_bytes`` of samples (a corpus of long utterances does not fill the memory)."""
 
-    return load_audio(path).samples
+    def __init__(self, max_bytes: int = 1 << 30):
+        from collections import OrderedDict
+
+        self.max_bytes, self.bytes, self.items = max_bytes, 0, OrderedDict()
+
+    def __call__(self, path) -> np.ndarray:
+        if path in self.items:
+            self.items.move_to_end(path)
+            return self.items[path]
+        from seraltools.audio import load_audio
+
+        x = load_audio(path).samples
+        self.items[path] = x
+        self.bytes += x.nbytes
+        while self.bytes > self.max_bytes and len(self.items) > 1:
+            _, old = self.items.popitem(last=False)
+            self.bytes -= old.nbytes
+        return x
 
 
 
 
 def pretrain(paths: list[str], speakers: list, clusters: np.ndarray | None, centres: dict | None,
-             cfg: PretrainConfig, out: str, *, device: str = "cpu", resume: bool = False,
+             cfg: PretrainConfig, out: str, *, device: str = "auto", resume: bool = False,
              progress=None, log=None) -> list[StepLog]:
     """Pretrain on the utterances ``paths`` (with ``speakers`` and, for the contrastive
     objectives, intra-speaker ``clusters`` and their ``centres``); writes the encoder
     model file ``out``, a checkpoint ``out``.ckpt and a log ``out`` with .log.csv."""
+    from seraltools.compute import resolve_device
+
+    device = resolve_device(device)  # "auto": a GPU when torch sees one (the one device policy)
     import torch
     from torch.nn.functional import cross_entropy
 
@@ -271,6 +290,7 @@ def pretrain(paths: list[str], speakers: list, clusters: np.ndarray | None, cent
             log(f"resuming after step {state['step']} from {ckpt}")
     history = [StepLog(**h) for h in state["history"]]
     seg = int(round(cfg.segment_s * SAMPLE_RATE))
+    audio = AudioCache()
     model.train()
     for step in range(state["step"] + 1, cfg.steps + 1):
         t0 = time.perf_counter()
@@ -281,7 +301,7 @@ def pretrain(paths: list[str], speakers: list, clusters: np.ndarray | None, cent
             positives, negatives = sampler.sample(anchors, rng)
             rows += list(positives) + [r for n in negatives for r in n]
         # every draw is its own crop (an anchor that is its own positive gets a second one)
-        x, lengths = batch_waveforms([crop(_audio(paths[r]), seg, rng) for r in rows])
+        x, lengths = batch_waveforms([crop(audio(paths[r]), seg, rng) for r in rows])
         z, spk_logits = model(torch.from_numpy(x).to(device), torch.from_numpy(lengths).to(device))
         loss = torch.zeros((), device=device)
         c_loss = c_acc = s_loss = s_acc = float("nan")

@@ -127,10 +127,13 @@ def finetune(encoder_path: str | None, enc_cfg: EncoderConfig, train: tuple[list
 
 def evaluate_ser(conditions: list[tuple[str, str | None]], wavs: list[np.ndarray], speakers: list, emotions: list,
                  *, folds: int = 5, seeds: int = 5, cfg: FinetuneConfig | None = None,
-                 enc_cfg: EncoderConfig | None = None, device: str = "cpu", progress=None,
+                 enc_cfg: EncoderConfig | None = None, device: str = "auto", progress=None,
                  first_seed: int = 0) -> tuple[list[dict], list[dict]]:
     """Every condition x fold x seed (``first_seed`` .. ``first_seed + seeds - 1``).
     Returns (rows of runs, the folds)."""
+    from seraltools.compute import resolve_device
+
+    device = resolve_device(device)  # "auto": a GPU when torch sees one (the one device policy)
     cfg = cfg or FinetuneConfig()
     enc_cfg = enc_cfg or EncoderConfig()
     classes = sorted(set(emotions))

@@ -108,9 +108,8 @@ def plot_map(x: np.ndarray, speakers: list, emotions: list, path: str, *, seed: 
     """Fig. 1 of the paper: a 2-D t-SNE map of the embeddings, one colour per speaker and
     one marker per emotion (together: speaker_emotion)."""
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: a notebook's backend is left alone
+    from matplotlib.lines import Line2D
 
     from seraltools.reduce import TSNE
     from seraltools.table import atomic_path
@@ -122,17 +121,18 @@ def plot_map(x: np.ndarray, speakers: list, emotions: list, path: str, *, seed: 
     y = TSNE(2, perplexity=perplexity, seed=seed).fit_transform(xu)
     spk_names, emo_names = sorted(set(map(str, speakers))), sorted(set(map(str, emotions)))
     markers = "osD^vP*Xh<>"
-    cmap = plt.get_cmap("tab10" if len(spk_names) <= 10 else "tab20")
-    fig, ax = plt.subplots(figsize=(7.5, 6))
+    cmap = matplotlib.colormaps["tab10" if len(spk_names) <= 10 else "tab20"]
+    fig = Figure(figsize=(7.5, 6))
+    ax = fig.subplots()
     for si, s in enumerate(spk_names):
         for ei, e in enumerate(emo_names):
             m = np.array([(str(a) == s and str(b) == e) for a, b in zip(speakers, emotions)])
             if m.any():
                 ax.scatter(y[m, 0], y[m, 1], s=14, color=cmap(si % cmap.N), marker=markers[ei % len(markers)],
                            alpha=0.8, linewidths=0)
-    handles = [plt.Line2D([], [], color=cmap(i % cmap.N), marker="o", linestyle="", label=s)
+    handles = [Line2D([], [], color=cmap(i % cmap.N), marker="o", linestyle="", label=s)
                for i, s in enumerate(spk_names)]
-    handles += [plt.Line2D([], [], color="black", marker=markers[i % len(markers)], linestyle="", label=e)
+    handles += [Line2D([], [], color="black", marker=markers[i % len(markers)], linestyle="", label=e)
                 for i, e in enumerate(emo_names)]
     ax.legend(handles=handles, fontsize=7, ncol=2, loc="best", title="speaker / emotion", title_fontsize=7)
     ax.set_xticks([])
@@ -141,4 +141,3 @@ def plot_map(x: np.ndarray, speakers: list, emotions: list, path: str, *, seed: 
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=150, format="png")
-    plt.close(fig)

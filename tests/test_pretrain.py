@@ -249,3 +249,16 @@ def test_cluster_centres_without_metadata_match_those_cluster_speakers_keeps(cli
     write_table(pa.table({"id": ids}), tmp_path / "bad.parquet")
     with pytest.raises(BadInput, match="cluster-speakers"):
         read_clusters(read_table(tmp_path / "bad.parquet"), ids, str(tmp_path / "bad.parquet"))
+
+
+def test_the_audio_cache_is_bounded_in_bytes(synth_dir):
+    from seraltools.pretrain import AudioCache
+
+    files = sorted(synth_dir.glob("*.wav"))
+    one = AudioCache()(files[0]).nbytes
+    cache = AudioCache(max_bytes=int(2.5 * one))
+    for f in files:
+        cache(f)
+    assert cache.bytes <= 2.5 * one * 1.5 and len(cache.items) < len(files)
+    assert list(cache.items)[-1] == files[-1]  # the most recent stays
+    assert cache(files[-1]) is cache.items[files[-1]]  # a hit is not decoded again

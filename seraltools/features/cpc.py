@@ -16,7 +16,7 @@ class CPCFeatures:
     name = "cpc"
     uses_torch = True  # spawned worker processes, threads from seraltools.compute
 
-    def __init__(self, model: str | None = None, context: bool = False, device: str = "cpu"):
+    def __init__(self, model: str | None = None, context: bool = False, device: str = "auto"):
         from seraltools.cpc import load
         from seraltools.compute import resolve_device
 

@@ -246,7 +246,7 @@ class DVectorFeatures:
     dim = 256
     uses_torch = True  # spawned worker processes, threads from seraltools.compute
 
-    def __init__(self, model: str | None = None, device: str = "cpu", trim_silence: bool = True):
+    def __init__(self, model: str | None = None, device: str = "auto", trim_silence: bool = True):
         from seraltools.compute import resolve_device
 
         self.device = resolve_device(device, f"--feat {self.name}", extra="dvector")

@@ -167,7 +167,7 @@ class ECAPAFeatures:
     min_seconds = 0.04
     uses_torch = True  # spawned worker processes, threads from seraltools.compute
 
-    def __init__(self, model: str | None = None, device: str = "cpu"):
+    def __init__(self, model: str | None = None, device: str = "auto"):
         from seraltools.compute import resolve_device
 
         if not model:

@@ -13,7 +13,7 @@ class EncoderFeatures:
     name = "encoder"
     uses_torch = True  # spawned worker processes, threads from seraltools.compute
 
-    def __init__(self, model: str | None = None, device: str = "cpu"):
+    def __init__(self, model: str | None = None, device: str = "auto"):
         from seraltools.encoder import load_encoder
         from seraltools.compute import resolve_device
 

@@ -33,7 +33,7 @@ class SSLFeatures:
     name = "ssl"
     uses_torch = True  # spawned worker processes, threads from seraltools.compute
 
-    def __init__(self, model: str | None = None, device: str = "cpu", layer: str | None = None,
+    def __init__(self, model: str | None = None, device: str = "auto", layer: str | None = None,
                  batch_size: int = BATCH_SIZE):
         from seraltools.compute import require_torch, resolve_device
 

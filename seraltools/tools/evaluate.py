@@ -115,7 +115,7 @@ def evaluate_clusters(table, *, emotions: str | None = None, source: str = "tabl
 
 
 def evaluate_ser(utterances, conditions: list[tuple[str, str | None]], *, emotions: str | None = None, folds: int = 5,
-                 seeds: int = 5, seed: int = 0, cfg=None, enc_cfg=None, device: str = "cpu", progress=None,
+                 seeds: int = 5, seed: int = 0, cfg=None, enc_cfg=None, device: str = "auto", progress=None,
                  inputs_meta=None):
     """Fine-tune each condition (name, encoder file or checkpoint directory; None = a new
     encoder of ``enc_cfg``) on speaker-independent folds of the labelled ``utterances``:

@@ -10,7 +10,7 @@ import numpy as np
 from seraltools.errors import BadInput
 
 
-def pretrain(utterances, clusters, cfg, out: str, *, clusters_name: str = "--clusters", device: str = "cpu",
+def pretrain(utterances, clusters, cfg, out: str, *, clusters_name: str = "--clusters", device: str = "auto",
              resume: bool = False, progress=None, log=None):
     """Pretrain an encoder (:class:`seraltools.pretrain.PretrainConfig`) on the audio of
     ``utterances`` (from :func:`seraltools.corpora.collect_inputs`); ``clusters``: a
@@ -38,7 +38,7 @@ def pretrain(utterances, clusters, cfg, out: str, *, clusters_name: str = "--clu
     return history, len(ids) - len(keep)
 
 
-def train_cpc(utterances, cfg, out: str, *, device: str = "cpu", resume: bool = False, progress=None, log=None):
+def train_cpc(utterances, cfg, out: str, *, device: str = "auto", resume: bool = False, progress=None, log=None):
     """Train CPC (:class:`seraltools.cpc.CPCConfig`) on the log-mel frames of the audio of
     ``utterances``. Returns the per-epoch history."""
     from seraltools.corpora import sources
