@@ -34,7 +34,7 @@ def test_the_app_has_the_tools():
     assert {"extract", "segment", "mal-select", "evaluate al", "info"} <= set(IDS)
 
 
-@pytest.mark.parametrize("width", [80, 120])
+@pytest.mark.parametrize("width", [60, 80, 120])
 @pytest.mark.parametrize("path", list(COMMANDS), ids=IDS)
 def test_help_has_an_example_and_keeps_its_text(path, width):
     from typer.testing import CliRunner
@@ -43,6 +43,8 @@ def test_help_has_an_example_and_keeps_its_text(path, width):
     assert res.exit_code == 0, res.output
     flat = " ".join(re.sub(r"[│╭╮╰╯─]", " ", res.output).split())
     assert "Example:" in flat, f"seral {' '.join(path)} --help has no example"
+    usage = flat.split("Usage:", 1)[1].split(".")[0] if "Usage:" in flat else ""
+    assert "[[" not in usage and "...}" not in usage, f"doubled brackets or dots in the usage line: {usage}"
     for param in COMMANDS[path].params:
         if getattr(param, "hidden", False):  # old spellings kept for a release
             continue

@@ -143,7 +143,7 @@ def al_cmd(
 @tool(evaluate, "clusters", label="evaluate clusters")
 def evaluate_clusters_cmd(
     table: InputTable,
-    output: Annotated[Optional[str], typer.Argument(help="Optional Parquet of the per-speaker metrics; - for stdout.", metavar="[OUTPUT]")] = None,
+    output: Annotated[Optional[str], typer.Argument(help="Optional Parquet of the per-speaker metrics; - for stdout.", metavar="OUTPUT")] = None,
     emotions: Annotated[Optional[str], typer.Option("--emotions", help="Comma-separated emotions to keep, e.g. neutral,happiness,sadness,anger.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the paper's Fig. 1: a t-SNE map coloured by speaker, marked by emotion (PNG).", dir_okay=False)] = None,
     seed: Seed = 0,
@@ -176,7 +176,7 @@ def evaluate_clusters_cmd(
 
 @tool(evaluate, "ser", label="evaluate ser")
 def evaluate_ser_cmd(
-    inputs: Annotated[list[str], typer.Argument(help="Labelled audio: files, directories or manifests with speaker and emotion (as for extract).", metavar="IN...")],
+    inputs: Annotated[list[str], typer.Argument(help="Labelled audio: files, directories or manifests with speaker and emotion (as for extract).", metavar="IN")],
     output: Annotated[str, typer.Argument(help="Per-run results table (Parquet); - for stdout.", metavar="OUTPUT")],
     encoder: Annotated[Optional[list[str]], typer.Option("--encoder", help="Pretrained encoder, NAME=PATH or PATH: a file from seral pretrain, or a local wav2vec 2.0 / HuBERT / WavLM checkpoint directory (fine-tuned as it is: the paper's Table 3 baseline); repeat for several conditions.")] = None,
     no_pretrain: Annotated[bool, typer.Option("--no-pretrain", help="Also a randomly initialised encoder (the paper's no-pretraining baseline; size from the options below).")] = False,

@@ -16,7 +16,7 @@ Feature = Literal[NAMES]  # type: ignore[valid-type]
 
 @tool(app, "extract", directory_output=True)
 def extract_cmd(
-    inputs: Annotated[list[str], typer.Argument(help="Audio files, directories (recursive) or manifests (CSV/TSV/Parquet with a 'path' column).", metavar="IN...")],
+    inputs: Annotated[list[str], typer.Argument(help="Audio files, directories (recursive) or manifests (CSV/TSV/Parquet with a 'path' column).", metavar="IN")],
     output: Output,
     feat: Annotated[Feature, typer.Option("--feat", "-f", help="Feature to extract.")] = "logmel",
     corpus: Annotated[CorpusName, typer.Option("--corpus", help="Labels from file names: a corpus's naming, auto (the one every file follows) or none. Manifests keep their own columns.")] = "auto",

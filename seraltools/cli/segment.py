@@ -12,7 +12,7 @@ from seraltools.cli._common import CorpusName, OnError, Quiet, tool
 
 @tool(app, "segment")
 def segment_cmd(
-    inputs: Annotated[list[str], typer.Argument(help="Recordings: audio files, directories or manifests, as for extract.", metavar="IN...")],
+    inputs: Annotated[list[str], typer.Argument(help="Recordings: audio files, directories or manifests, as for extract.", metavar="IN")],
     output: Annotated[str, typer.Argument(help="Manifest to write: .csv or .tsv as text, otherwise Parquet; - for Parquet on stdout.", metavar="OUTPUT")],
     threshold: Annotated[float, typer.Option("--threshold", help="Voiced frames: energy above the recording's speech level (95th percentile of 25 ms frames) plus this many dB.")] = -40.0,
     min_silence: Annotated[float, typer.Option("--min-silence", help="Seconds of pause that end an utterance.")] = 0.4,
