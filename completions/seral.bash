@@ -124,7 +124,7 @@ _seral() {
                 --workers|-j) return ;;
                 --threads) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method -m --dim -d --standardize --no-standardize --save-model --model --tsne --perplexity --epochs --patience --lr --batch-size --hidden --dropout --seed --device --workers -j --threads --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method -m --dim -d --standardize --no-standardize --save-model --model --tsne --perplexity --epochs --patience --lr --batch-size --hidden --dropout --resume --seed --device --workers -j --threads --quiet -q --help -h" -- "$cur"))
             else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'segment')
             case "$prev" in

@@ -114,6 +114,7 @@ complete -c seral -n '__fish_seen_subcommand_from reduce' -l lr -x -d 'AE: Adam 
 complete -c seral -n '__fish_seen_subcommand_from reduce' -l batch-size -x -d 'AE: minibatch size.'
 complete -c seral -n '__fish_seen_subcommand_from reduce' -l hidden -x -d 'AE: units of the hidden layers.'
 complete -c seral -n '__fish_seen_subcommand_from reduce' -l dropout -x -d 'AE: dropout after the hidden layers.'
+complete -c seral -n '__fish_seen_subcommand_from reduce' -l resume -d 'AE: continue from OUTPUT.ckpt after a crash or Ctrl-C (written every 200 epochs, removed at the end).'
 complete -c seral -n '__fish_seen_subcommand_from reduce' -l seed -x -d 'Seed of every random step: same input and seed, same output.'
 complete -c seral -n '__fish_seen_subcommand_from reduce' -l device -x -a 'auto cpu cuda' -d 'Where torch runs; auto takes a GPU when there is one.'
 complete -c seral -n '__fish_seen_subcommand_from reduce' -l workers -s j -x -d 'Worker processes; 0 = one per CPU this process may use (affinity, cgroup quota, SLURM_CPUS_PER_TASK).'

@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
 from seraltools.checkpoint import checkpoint_path, fingerprint, log_path, write_log  # noqa: F401  (log_path: for callers)
 from seraltools.errors import BadInput
 from seraltools.seeds import seed_torch
+from seraltools.training import TrainingRun
 
 FRAMES_PER_SECOND = 100
 
@@ -187,39 +187,32 @@ def train(frames: list[np.ndarray], cfg: CPCConfig, out: str, *, device: str = "
     model.std.copy_(torch.from_numpy(np.maximum(allf.std(0), 1e-3)))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=cfg.lr_factor, patience=cfg.lr_patience)
-    state = {"epoch": 0, "best": float("inf"), "since": 0, "history": []}
-    best_state = None
-    ckpt = checkpoint_path(out)
-    data = fingerprint(frames)  # resuming on other data is refused
-    if resume and Path(ckpt).is_file():
-        state, best_state = _load_checkpoint(ckpt, model, opt, sched, cfg, data)
-        if log:
-            log(f"resuming after epoch {state['epoch']} from {ckpt}")
-    history = [EpochLog(**h) for h in state["history"]]
-    for epoch in range(state["epoch"] + 1, cfg.max_epochs + 1):
-        if state["since"] >= cfg.patience:
+    run = TrainingRun(model, opt, sched, better="lower", patience=cfg.patience, checkpoint=checkpoint_path(out),
+                      config={**asdict(cfg), "frontend": _frontend(), "data": fingerprint(frames)},  # other data: refused
+                      must_match=("n_mels", "hidden", "context", "steps", "seed", "batch_size", "segment_s", "frontend"),
+                      row=EpochLog)
+    if resume:
+        run.resume()
+        if run.round and log:
+            log(f"resuming after epoch {run.round} from {run.path}")
+    for epoch in range(run.round + 1, cfg.max_epochs + 1):
+        if run.stopped:
             break
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, 1, epoch])
         tl, ta = _run_epoch(model, opt, tr, cfg, rng, device, train=True)
         vl, va = _run_epoch(model, opt, val, cfg, rng, device, train=False, val_rng_seed=cfg.seed)
         sched.step(vl)
-        if vl < state["best"]:
-            state["best"], state["since"] = vl, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        else:
-            state["since"] += 1
-        history.append(EpochLog(epoch, tl, ta, vl, va, opt.param_groups[0]["lr"], time.perf_counter() - t0))
-        state["epoch"], state["history"] = epoch, [asdict(h) for h in history]
-        _save_checkpoint(ckpt, model, opt, sched, state, best_state, cfg, data)
-        write_log(out, history)
+        run.end_round(EpochLog(epoch, tl, ta, vl, va, opt.param_groups[0]["lr"], time.perf_counter() - t0), vl)
+        write_log(out, run.history)
         if progress:
-            progress(epoch, history[-1])
-    model.load_state_dict(best_state)
+            progress(epoch, run.history[-1])
+    run.restore_best()
+    history = run.history
     save_model(out, "cpc", {k: v.cpu().numpy() for k, v in model.state_dict().items()},
                {**asdict(cfg), "frontend": _frontend(), "epochs_run": len(history),
                 "best_epoch": int(np.argmin([h.val_loss for h in history])) + 1 if history else 0,
-                "best_val_loss": state["best"]})
+                "best_val_loss": run.best if history else float("inf")})
     return history
 
 
@@ -227,23 +220,6 @@ def _frontend() -> dict:
     from seraltools.frontend import DEFAULT
 
     return DEFAULT.to_dict()
-
-
-def _save_checkpoint(path, model, opt, sched, state, best_state, cfg, data: str) -> None:
-    from seraltools import checkpoint
-
-    checkpoint.save(path, model, opt, sched, state, {**asdict(cfg), "frontend": _frontend(), "data": data},
-                    extra={"best": best_state})
-
-
-def _load_checkpoint(path, model, opt, sched, cfg, data: str):
-    from seraltools import checkpoint
-
-    state, sets = checkpoint.load(path, model, opt, sched, {**asdict(cfg), "frontend": _frontend(), "data": data},
-                                  extra=("best",),
-                                  must_match=("n_mels", "hidden", "context", "steps", "seed", "batch_size", "segment_s",
-                                              "frontend"))
-    return state, sets["best"]
 
 
 def frontend_of(config: dict):

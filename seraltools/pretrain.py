@@ -37,6 +37,7 @@ from seraltools.encoder import EncoderConfig
 from seraltools.checkpoint import checkpoint_path, log_path, write_log  # noqa: F401  (log_path: for callers)
 from seraltools.errors import BadInput
 from seraltools.seeds import seed_torch
+from seraltools.training import TrainingRun
 
 OBJECTIVES = ("contrastive", "mtl", "adversarial", "speaker")
 
@@ -281,18 +282,17 @@ def pretrain(paths: list[str], speakers: list, clusters: np.ndarray | None, cent
     config = {**settings, "speakers": speaker_names,
               "data": checkpoint.fingerprint([str(p) for p in paths], [str(s) for s in speakers],
                                              None if clusters is None else np.asarray(clusters), centres or {})}
-    state = {"step": 0, "history": []}
-    ckpt = checkpoint_path(out)
-    if resume and Path(ckpt).is_file():
-        state, _ = checkpoint.load(ckpt, model, opt, None, config,
-                                   must_match=tuple(k for k in config if k not in ("steps", "checkpoint_every")))
-        if log:
-            log(f"resuming after step {state['step']} from {ckpt}")
-    history = [StepLog(**h) for h in state["history"]]
+    run = TrainingRun(model, opt, None, better=None, checkpoint=checkpoint_path(out), every=cfg.checkpoint_every,
+                      config=config, must_match=tuple(k for k in config if k not in ("steps", "checkpoint_every")),
+                      row=StepLog)
+    if resume:
+        run.resume()
+        if run.round and log:
+            log(f"resuming after step {run.round} from {run.path}")
     seg = int(round(cfg.segment_s * SAMPLE_RATE))
     audio = AudioCache()
     model.train()
-    for step in range(state["step"] + 1, cfg.steps + 1):
+    for step in range(run.round + 1, cfg.steps + 1):
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, step])
         anchors = rng.choice(pool, cfg.batch_size, replace=False)
@@ -327,13 +327,13 @@ def pretrain(paths: list[str], speakers: list, clusters: np.ndarray | None, cent
         opt.zero_grad()
         loss.backward()
         opt.step()
-        history.append(StepLog(step, loss.item(), c_loss, c_acc, s_loss, s_acc, time.perf_counter() - t0))
+        run.end_round(StepLog(step, loss.item(), c_loss, c_acc, s_loss, s_acc, time.perf_counter() - t0),
+                      final=step == cfg.steps)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            state = {"step": step, "history": [asdict(h) for h in history]}
-            checkpoint.save(ckpt, model, opt, None, state, config)
-            write_log(out, history)
+            write_log(out, run.history)
         if progress:
-            progress(step, history[-1])
+            progress(step, run.history[-1])
+    history = run.history
     heads = {k: v for k, v in (("contrastive_head", model.contrastive_head), ("speaker_head", model.speaker_head))
              if v is not None}
     extra = {"pretraining": {k: v for k, v in config.items() if k != "encoder"}, "steps_run": len(history),

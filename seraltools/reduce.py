@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pathlib import Path
+
 import numpy as np
 
 from seraltools.errors import BadInput
@@ -120,10 +122,16 @@ class AutoEncoder:
     history_: list = field(default_factory=list)  # (epoch, train MSE, val MSE)
     best_epoch_: int = 0
 
-    def fit(self, x: np.ndarray, progress=None) -> "AutoEncoder":
+    def fit(self, x: np.ndarray, progress=None, checkpoint: str | None = None, resume: bool = False,
+            every: int = 200) -> "AutoEncoder":
+        """Train on ``x``; the epoch with the best validation MSE is kept. ``checkpoint``: a
+        file written every ``every`` epochs, from which ``resume`` continues exactly
+        (removed when the training ends)."""
         import torch
 
+        from seraltools.checkpoint import fingerprint
         from seraltools.compute import resolve_device
+        from seraltools.training import TrainingRun
 
         if len(x) < 5:
             raise BadInput(f"the autoencoder needs at least 5 rows to split 80:20; the table has {len(x)}")
@@ -137,9 +145,18 @@ class AutoEncoder:
         val, train = z[perm[:n_val]].to(device), z[perm[n_val:]].to(device)
         net = _build_ae(x.shape[1], self.dim, self.hidden, self.dropout).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
-        best, best_state, since = float("inf"), None, 0
         gen = torch.Generator().manual_seed(self.seed)
-        for epoch in range(1, self.max_epochs + 1):
+        settings = self.config()
+        run = TrainingRun(net, opt, better="lower", patience=self.patience, checkpoint=checkpoint, every=every,
+                          config={**settings, "data": fingerprint(np.asarray(x))},
+                          must_match=tuple(k for k in settings if k not in ("max_epochs", "patience")))
+        if resume:
+            extra = run.resume(extra=("generator",))
+            if extra.get("generator"):
+                gen.set_state(extra["generator"]["state"])
+        for epoch in range(run.round + 1, self.max_epochs + 1):
+            if run.stopped:
+                break
             net.train()
             order = torch.randperm(len(train), generator=gen)
             total = 0.0
@@ -153,18 +170,15 @@ class AutoEncoder:
             net.eval()
             with torch.no_grad():
                 v = torch.nn.functional.mse_loss(net(val), val).item()
-            self.history_.append((epoch, total / len(train), v))
-            if v < best:
-                best, since, self.best_epoch_ = v, 0, epoch
-                best_state = {k: t.detach().clone() for k, t in net.state_dict().items()}
-            else:
-                since += 1
+            run.end_round([epoch, total / len(train), v], v, extra={"generator": {"state": gen.get_state()}})
             if progress:
                 progress(epoch, v)
-            if since >= self.patience:
-                break
-        net.load_state_dict(best_state)
+        run.restore_best()
+        self.history_ = [tuple(h) for h in run.history]
+        self.best_epoch_ = run.best_round
         self.net_ = net.cpu().eval()
+        if checkpoint and Path(checkpoint).is_file():
+            Path(checkpoint).unlink()
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from seraltools.audio import SAMPLE_RATE
 from seraltools.encoder import EncoderConfig
 from seraltools.errors import BadInput
 from seraltools.seeds import seed_torch
+from seraltools.training import TrainingRun
 
 
 @dataclass
@@ -100,7 +101,7 @@ def finetune(encoder_path: str | None, enc_cfg: EncoderConfig, train: tuple[list
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     seg = int(round(cfg.segment_s * SAMPLE_RATE))
     wavs, labels = train
-    best_uar, best_epoch, best_state = -1.0, 0, None
+    run = TrainingRun([model, head], opt, better="higher")  # the epoch with the best validation UAR is kept
     for epoch in range(1, cfg.epochs + 1):
         rng = np.random.default_rng([seed, epoch])
         order = rng.permutation(len(wavs))
@@ -115,13 +116,10 @@ def finetune(encoder_path: str | None, enc_cfg: EncoderConfig, train: tuple[list
             loss.backward()
             opt.step()
         score = uar(val[1], _predict(model, head, val[0], device))
-        if score > best_uar:
-            best_uar, best_epoch = score, epoch
-            best_state = [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in (model, head)]
-    model.load_state_dict(best_state[0])
-    head.load_state_dict(best_state[1])
+        run.end_round({"epoch": epoch, "val_uar": score}, score)
+    run.restore_best()
     pred = _predict(model, head, test[0], device)
-    return {"uar": uar(test[1], pred), "val_uar": best_uar, "best_epoch": best_epoch,
+    return {"uar": uar(test[1], pred), "val_uar": run.best, "best_epoch": run.best_round,
             "seconds": time.perf_counter() - t0, "pred": pred}
 
 

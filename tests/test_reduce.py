@@ -114,6 +114,8 @@ def test_reduce_errors(cli, tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not a model")
     out = cli("reduce", "--model", tmp_path / "junk.safetensors", path, tmp_path / "o.parquet")
     assert out.exit_code == 2 and "not a safetensors model file" in out.stderr
+    out = cli("reduce", "-m", "pca", "--resume", path, tmp_path / "o.parquet")
+    assert out.exit_code == 2 and "-m ae" in out.stderr
 
 
 def test_chain_through_pipes(tmp_path):
@@ -130,3 +132,31 @@ def test_chain_through_pipes(tmp_path):
     assert feature_matrix(out).shape == (160, 2)
     assert [h["tool"] for h in metadata(out)["history"]] == ["reduce", "reduce"]
     assert metadata(out)["feature"] == "features-pca5-tsne2"
+
+
+def test_autoencoder_resume_equals_an_uninterrupted_run(tmp_path):
+    """The AE's training stops (Ctrl-C) after a checkpoint and --resume continues it:
+    the same model, bit for bit, as a run that was never stopped."""
+    x, _ = blobs(n_classes=3, per_class=40, dim=10, seed=2)
+    cfg = dict(dim=3, hidden=16, batch_size=32, max_epochs=40, patience=1000, seed=5)
+    whole = AutoEncoder(**cfg).fit(x)
+    ckpt = tmp_path / "ae.ckpt"
+
+    def stop(epoch, val):
+        if epoch == 23:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        AutoEncoder(**cfg).fit(x, progress=stop, checkpoint=str(ckpt), every=10)
+    assert ckpt.is_file()  # written after epoch 20
+    resumed = AutoEncoder(**cfg).fit(x, checkpoint=str(ckpt), resume=True, every=10)
+    assert not ckpt.exists()  # removed when the training ends
+    for (k, a), b in zip(whole.tensors().items(), resumed.tensors().values()):
+        np.testing.assert_array_equal(a, b, err_msg=k)
+    assert whole.history_ == resumed.history_ and whole.best_epoch_ == resumed.best_epoch_
+    with pytest.raises(KeyboardInterrupt):
+        AutoEncoder(**cfg).fit(x, progress=stop, checkpoint=str(ckpt), every=10)
+    from seraltools.errors import BadInput
+
+    with pytest.raises(BadInput, match="other training data"):  # a checkpoint of other data is refused
+        AutoEncoder(**cfg).fit(x[::-1].copy(), checkpoint=str(ckpt), resume=True, every=10)

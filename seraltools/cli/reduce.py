@@ -29,6 +29,7 @@ def reduce_cmd(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="AE: minibatch size.")] = 1024,
     hidden: Annotated[int, typer.Option("--hidden", min=1, help="AE: units of the hidden layers.")] = 512,
     dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=0.9, help="AE: dropout after the hidden layers.")] = 0.1,
+    resume: Annotated[bool, typer.Option("--resume", help="AE: continue from OUTPUT.ckpt after a crash or Ctrl-C (written every 200 epochs, removed at the end).")] = False,
     seed: Seed = 0,
     device: Device = "auto",
     workers: Workers = 0,
@@ -55,11 +56,17 @@ def reduce_cmd(
 
             raise BadInput(f"--tsne {engine!r}: choose opentsne or sklearn")
         tsne = engine
+    checkpoint = None
     if method == "ae" and not model:
         device = prepare_torch(device, threads, "reduce --method ae")
+        checkpoint = None if output == "-" else output + ".ckpt"  # the AE's 5,000 epochs can be resumed
+    if resume and checkpoint is None:
+        from seraltools.errors import BadInput
+
+        raise BadInput("--resume continues the autoencoder's training from OUTPUT.ckpt: give -m ae and a file OUTPUT")
     options = {"engine": tsne, "perplexity": perplexity, "epochs": epochs, "patience": patience, "lr": lr,
                "batch_size": batch_size, "hidden": hidden, "dropout": dropout, "device": device,
-               "workers": cpu_workers(workers)}
+               "workers": cpu_workers(workers), "checkpoint": checkpoint, "resume": resume}
     result, summary = reduce(read_table(table, need_features=True), method, dim, standardize=standardize,
                                    seed=seed, options=options, model=str(model) if model else None,
                                    save_to=str(save_model) if save_model else None,

@@ -55,7 +55,8 @@ def reduce(table: pa.Table, method: str, dim: int | None = None, *, standardize:
                                   patience=options.get("patience", 300), max_epochs=options.get("epochs", 5000),
                                   standardize=std, seed=seed, device=options.get("device", "auto"))
             with progress(reducer.max_epochs, "reduce ae", quiet=quiet, unit="epoch") as advance:
-                reducer.fit(x, progress=lambda epoch, val: advance(1))
+                reducer.fit(x, progress=lambda epoch, val: advance(1), checkpoint=options.get("checkpoint"),
+                            resume=options.get("resume", False))
             y = reducer.transform(x)
             epochs_run, best = len(reducer.history_), reducer.best_epoch_
             params.update({k: v for k, v in reducer.config().items() if k not in params},
