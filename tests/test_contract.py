@@ -109,3 +109,74 @@ def test_old_option_spellings_work_for_a_release_with_a_warning(cli, synth_4x4, 
     assert new.exit_code == old.exit_code == 0 and not new.stderr
     assert "-c is deprecated" in old.stderr and "write the percentages with %" in old.stderr
     assert read_table(tmp_path / "a.parquet").column("mcc").equals(read_table(tmp_path / "b.parquet").column("mcc"))
+
+
+# Every command, run on the synthetic corpus with its table output on stdout (-) and
+# --quiet: the table pipes into `seral info -` and stderr stays empty. A command without a
+# table output says why. A new command fails test_every_command_has_a_recipe until added.
+RECIPES = {
+    "extract": ["extract", "{corpus}", "-"],
+    "segment": ["segment", "{corpus}", "-", "--min-length", "0.2"],
+    "mal-select": ["mal-select", "{feats}", "-"],
+    "cluster-labels": ["cluster-labels", "{queue}", "{answers}", "-", "--replace"],
+    "predict": ["predict", "{answers}", "{feats}", "-"],
+    "reduce": ["reduce", "-m", "pca", "--dim", "4", "{feats}", "-"],
+    "cluster-speakers": ["cluster-speakers", "--k", "2", "{feats}", "-"],
+    "evaluate al": ["evaluate", "al", "--folds", "2", "--repeats", "1", "--budgets", "25%,50%", "--select", "{feats}",
+                    "--classify", "{feats}", "-"],
+    "evaluate clusters": ["evaluate", "clusters", "{clusters}", "-"],
+    "evaluate ser": ["evaluate", "ser", "{corpus}", "--folds", "3", "--seeds", "1", "--epochs", "1", "--segment", "0.5",
+                     "--no-pretrain", "--conv-channels", "8", "--width", "16", "--layers", "1", "--heads", "2", "-"],
+    "info": None,  # prints a report: its output is for people (and --json)
+    "synth": None,  # writes a directory of WAVs
+    "annotate": None,  # a web server; its answers go to a CSV log
+    "export-tasks": None,  # Label Studio's JSON (tests/test_annotate.py writes it to stdout)
+    "pretrain": None,  # a model file (safetensors), written as training goes, for --resume
+    "train-cpc": None,  # a model file, as pretrain
+}
+
+
+def test_every_command_has_a_recipe():
+    missing = set(IDS) - set(RECIPES)
+    assert not missing, f"add {sorted(missing)} to RECIPES: how the contract test runs them"
+
+
+@pytest.fixture(scope="module")
+def contract_inputs(tmp_path_factory):
+    import csv
+
+    from seraltools.synth import make_corpus
+
+    d = tmp_path_factory.mktemp("contract")
+    make_corpus(d / "corpus", speakers=3, per_cell=3, seed=5)
+    corpus = str(d / "corpus" / "manifest.csv")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def run(*args):
+        subprocess.run([sys.executable, "-m", "seraltools", *args, "-q"], check=True, env=env, capture_output=True)
+
+    run("extract", corpus, str(d / "f.parquet"))
+    run("mal-select", str(d / "f.parquet"), str(d / "q.parquet"))
+    run("cluster-speakers", "--k", "2", str(d / "f.parquet"), str(d / "c.parquet"))
+    import pyarrow.parquet as pq
+
+    with open(d / "answers.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "emotion"])
+        w.writerows([r["id"], r["emotion"]] for r in pq.read_table(d / "q.parquet").to_pylist() if r["is_medoid"])
+    return {"corpus": corpus, "feats": str(d / "f.parquet"), "queue": str(d / "q.parquet"),
+            "clusters": str(d / "c.parquet"), "answers": str(d / "answers.csv")}
+
+
+@pytest.mark.parametrize("name", [n for n, r in RECIPES.items() if r])
+def test_table_outputs_pipe_into_info_and_quiet_is_quiet(name, contract_inputs):
+    if name == "evaluate ser":
+        pytest.importorskip("torch", reason="evaluate ser needs PyTorch")
+    args = [a.format(**contract_inputs) for a in RECIPES[name]]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    made = subprocess.run([sys.executable, "-m", "seraltools", *args, "--quiet"], capture_output=True, env=env)
+    assert made.returncode == 0, made.stderr.decode()[-1000:]
+    assert made.stderr == b"", f"seral {name} --quiet wrote to stderr: {made.stderr.decode()[:500]}"
+    info = subprocess.run([sys.executable, "-m", "seraltools", "info", "-"], input=made.stdout, capture_output=True,
+                          env=env)
+    assert info.returncode == 0 and b"rows" in info.stdout, info.stderr.decode()
