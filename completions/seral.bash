@@ -75,10 +75,10 @@ _seral() {
             else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'predict')
             case "$prev" in
-                --column) return ;;
+                --column|-c) return ;;
                 --seed) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column --seed --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --seed --quiet -q --help -h" -- "$cur"))
             else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'pretrain')
             case "$prev" in

@@ -180,3 +180,13 @@ def test_table_outputs_pipe_into_info_and_quiet_is_quiet(name, contract_inputs):
     info = subprocess.run([sys.executable, "-m", "seraltools", "info", "-"], input=made.stdout, capture_output=True,
                           env=env)
     assert info.returncode == 0 and b"rows" in info.stdout, info.stderr.decode()
+
+
+def test_one_list_convention_repeat_or_comma(cli, tmp_path):
+    from seraltools.cli._common import listed
+
+    assert listed(["a,b", "c", " d , "]) == ["a", "b", "c", "d"] and listed(None) is None and listed([""]) is None
+    assert cli("synth", "-q", "--speakers", 2, "--per-cell", 1, "--emotions", "anger", "--emotions", "sadness",
+               tmp_path / "a").exit_code == 0
+    assert cli("synth", "-q", "--speakers", 2, "--per-cell", 1, "--emotions", "anger,sadness", tmp_path / "b").exit_code == 0
+    assert (tmp_path / "a" / "manifest.csv").read_text() == (tmp_path / "b" / "manifest.csv").read_text()

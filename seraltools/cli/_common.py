@@ -202,3 +202,18 @@ def inputs_and_output(paths: list[str], out, command: str) -> tuple[list[str], s
     if len(paths) < 2:
         raise BadInput(f"give the inputs and then the output file: seral {command} IN... OUTPUT")
     return paths[:-1], paths[-1]
+
+
+def listed(values) -> list[str] | None:
+    """The one list convention of seral's options: repeat the option, comma-separate the
+    values, or both (``--emotions anger,sadness --emotions neutral``). None when not given."""
+    if values is None:
+        return None
+    items = [v.strip() for value in ([values] if isinstance(values, str) else values) for v in str(value).split(",")]
+    return [v for v in items if v] or None
+
+
+def joined(values) -> str | None:
+    """:func:`listed`, as the comma-separated text the library's parsers take."""
+    items = listed(values)
+    return None if items is None else ",".join(items)

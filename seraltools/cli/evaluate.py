@@ -11,7 +11,7 @@ import typer
 from seraltools.cli._app import evaluate
 from seraltools.cli._common import (Address, ConvChannels, CorpusName, Device, Engine, Heads, InputTable, Layers,
                                     Output, Quiet, Seed, Standardize, Threads, Width, Workers, cpu_workers,
-                                    deprecated, encoder_options, tool)
+                                    deprecated, encoder_options, joined, listed, tool)
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -71,18 +71,18 @@ def al_cmd(
     output: Output,
     select: Annotated[list[Path], typer.Option("--select", "-s", help="Selection features (repeat to compare feature sets in one run); a table or a directory of parts.")],
     classify: Annotated[Optional[Path], typer.Option("--classify", help="Classification features for the SVM (the paper: 600-dim log-mel) with the label columns.")] = None,
-    task: Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Label column(s) to classify (default: valence and arousal).")] = None,
-    budgets: Annotated[str, typer.Option("--budgets", help="Labelling budgets in % of the training fold, comma-separated.")] = "1%,2%,5%,10%,20%,50%,100%",
+    task: Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Label column(s) to classify (default: valence and arousal); repeat the option or comma-separate.")] = None,
+    budgets: Annotated[list[str], typer.Option("--budgets", help="Labelling budgets in % of the training fold; repeat the option or comma-separate.")] = ["1%,2%,5%,10%,20%,50%,100%"],
     folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds.")] = 5,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Repeats of the CV with different seeds.")] = 5,
     metric: Annotated[Literal["auto", "cosine", "euclidean"], typer.Option("--metric", help="MAL's distance; auto: Euclidean on standardised (or 2-D) features, cosine on raw ones above 2 dims.")] = "auto",
     standardize: Standardize = True,
     labels: Annotated[Literal["medoid", "cluster", "both"], typer.Option("--labels", help="Train on the queried medoids (medoid), give each medoid's label to its whole cluster (cluster), or report both.")] = "medoid",
-    method: Annotated[str, typer.Option("--method", "-m", help="Selectors to compare with random sampling, comma-separated: mal, kcenter, typiclust, probcover, stratified (random is always run; --metric and --labels cluster are MAL's, the others use Euclidean distance and their queries' own labels).")] = "mal",
-    c_grid: Annotated[str, typer.Option("--c-grid", help="SVM box constraints C to search.")] = "0.1,1,10,100",
-    gamma_grid: Annotated[str, typer.Option("--gamma-grid", help="SVM kernel gammas to search, in multiples of 1/D.")] = "0.1,0.3,1,3",
+    method: Annotated[list[str], typer.Option("--method", "-m", help="Selectors to compare with random sampling (repeat the option or comma-separate): mal, kcenter, typiclust, probcover, stratified (random is always run; --metric and --labels cluster are MAL's, the others use Euclidean distance and their queries' own labels).")] = ["mal"],
+    c_grid: Annotated[list[str], typer.Option("--c-grid", help="SVM box constraints C to search; repeat the option or comma-separate.")] = ["0.1,1,10,100"],
+    gamma_grid: Annotated[list[str], typer.Option("--gamma-grid", help="SVM kernel gammas to search, in multiples of 1/D; repeat the option or comma-separate.")] = ["0.1,0.3,1,3"],
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw mean MCC against budget (the paper's Fig. 4/5) to this PNG.", dir_okay=False)] = None,
-    seed: Annotated[str, typer.Option("--seed", help="Seed of every random step, or comma-separated seeds (0,1,2): each runs the whole grid; the paired tests pool them.")] = "0",
+    seed: Annotated[list[str], typer.Option("--seed", help="Seed of every random step, or several (repeat the option or comma-separate: 0,1,2): each runs the whole grid; the paired tests pool them.")] = ["0"],
     workers: Workers = 0,
     engine: Engine = "local",
     address: Address = None,
@@ -109,6 +109,8 @@ def al_cmd(
     from seraltools.table import read_table, write_table
     from seraltools.tools.evaluate import evaluate_al, table_names
 
+    method, budgets, c_grid, gamma_grid, seed = (joined(v) or "" for v in (method, budgets, c_grid, gamma_grid, seed))
+    task = listed(task)
     if classify_short is not None:  # -c is --column in cluster-labels, predict and annotate
         deprecated("evaluate al", "-c")
         classify = classify if classify is not None else classify_short
@@ -144,7 +146,7 @@ def al_cmd(
 def evaluate_clusters_cmd(
     table: InputTable,
     output: Annotated[Optional[str], typer.Argument(help="Optional Parquet of the per-speaker metrics; - for stdout.", metavar="OUTPUT")] = None,
-    emotions: Annotated[Optional[str], typer.Option("--emotions", help="Comma-separated emotions to keep, e.g. neutral,happiness,sadness,anger.")] = None,
+    emotions: Annotated[Optional[list[str]], typer.Option("--emotions", help="Emotions to keep, e.g. neutral,happiness,sadness,anger; repeat the option or comma-separate.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw the paper's Fig. 1: a t-SNE map coloured by speaker, marked by emotion (PNG).", dir_okay=False)] = None,
     seed: Seed = 0,
     quiet: Quiet = False,
@@ -161,6 +163,7 @@ def evaluate_clusters_cmd(
     from seraltools.table import feature_matrix, read_table, write_table
     from seraltools.tools.evaluate import evaluate_clusters
 
+    emotions = joined(emotions)
     source = "<stdin>" if table == "-" else table
     result, rows, scored = evaluate_clusters(read_table(table, need_features=True), emotions=emotions, source=source)
     if not quiet:  # the report goes to stderr: stdout is for the table (OUTPUT -)
@@ -180,7 +183,7 @@ def evaluate_ser_cmd(
     output: Annotated[str, typer.Argument(help="Per-run results table (Parquet); - for stdout.", metavar="OUTPUT")],
     encoder: Annotated[Optional[list[str]], typer.Option("--encoder", help="Pretrained encoder, NAME=PATH or PATH: a file from seral pretrain, or a local wav2vec 2.0 / HuBERT / WavLM checkpoint directory (fine-tuned as it is: the paper's Table 3 baseline); repeat for several conditions.")] = None,
     no_pretrain: Annotated[bool, typer.Option("--no-pretrain", help="Also a randomly initialised encoder (the paper's no-pretraining baseline; size from the options below).")] = False,
-    emotions: Annotated[Optional[str], typer.Option("--emotions", help="Keep these emotions (comma-separated); the paper: anger,happiness,neutral,sadness.")] = None,
+    emotions: Annotated[Optional[list[str]], typer.Option("--emotions", help="Keep these emotions (the paper: anger,happiness,neutral,sadness); repeat the option or comma-separate.")] = None,
     folds: Annotated[int, typer.Option("--folds", min=2, help="Speaker-independent folds.")] = 5,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Repetitions with different initialisation seeds (the paper: 5): --seed, --seed + 1, ...")] = 5,
     seed: Annotated[int, typer.Option("--seed", min=0, help="The first repetition's seed (each run's seed is in the table).")] = 0,
@@ -216,6 +219,7 @@ def evaluate_ser_cmd(
     from seraltools.table import write_table
     from seraltools.tools.evaluate import evaluate_ser
 
+    emotions = joined(emotions)
     conditions = [("no pretraining", None)] if no_pretrain else []
     for spec in encoder or []:
         name, _, path = spec.rpartition("=")

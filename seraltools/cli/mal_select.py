@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from seraltools.cli._app import app
-from seraltools.cli._common import InputTable, Output, Quiet, Seed, Standardize, tool
+from seraltools.cli._common import InputTable, Output, Quiet, Seed, Standardize, listed, tool
 
 Metric = Literal["auto", "cosine", "euclidean"]
 
@@ -67,7 +67,7 @@ def cluster_labels_cmd(
     table: Annotated[str, typer.Argument(help="Queue from mal-select (Parquet); - for stdin.", metavar="QUEUE")],
     labels: Annotated[Path, typer.Argument(help="The annotators' labels: CSV, TSV or Parquet with id and label columns, seral annotate's answers, or a Label Studio export (JSON or CSV) of seral export-tasks' tasks.", metavar="LABELS")],
     output: Output,
-    column: Annotated[Optional[list[str]], typer.Option("--column", "-c", help="Label column(s) to propagate (default: emotion, valence, arousal where present, else every column that is not bookkeeping such as annotator or time).")] = None,
+    column: Annotated[Optional[list[str]], typer.Option("--column", "-c", help="Label column(s) to propagate (default: emotion, valence, arousal where present, else every column that is not bookkeeping such as annotator or time); repeat the option or comma-separate.")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite label columns the queue already has.")] = False,
     quiet: Quiet = False,
 ) -> None:
@@ -84,7 +84,7 @@ def cluster_labels_cmd(
     from seraltools.table import read_table, write_table
 
     queue = read_table(table)
-    result, summary = cluster_labels(queue, read_labels(labels), columns=column, replace=replace,
+    result, summary = cluster_labels(queue, read_labels(labels), columns=listed(column), replace=replace,
                                        source="<stdin>" if table == "-" else table, labels_name=str(labels))
     write_table(result, output)
     if not quiet:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from seraltools.cli._app import app
-from seraltools.cli._common import InputTable, Output, Quiet, Seed, tool
+from seraltools.cli._common import InputTable, Output, Quiet, Seed, listed, tool
 
 
 @tool(app, "predict")
@@ -16,7 +16,7 @@ def predict_cmd(
     labels: Annotated[Path, typer.Argument(help="Labels: CSV, TSV or Parquet with 'id' and label columns (annotations, or the table of seral cluster-labels); - for a Parquet table on stdin.", metavar="LABELS")],
     features: InputTable,
     output: Output,
-    column: Annotated[Optional[list[str]], typer.Option("--column", help="Label column(s) to learn; repeat for several (default: emotion, valence, arousal where present).")] = None,
+    column: Annotated[Optional[list[str]], typer.Option("--column", "-c", help="Label column(s) to learn (default: emotion, valence, arousal where present); repeat the option or comma-separate.")] = None,
     seed: Seed = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -39,7 +39,7 @@ def predict_cmd(
 
         raise BadInput("LABELS and FEATURES cannot both be - (stdin); give one of them as a file")
     source = "<stdin>" if features == "-" else features
-    table, summary = predict(read_table(features, need_features=True), read_labels(labels), columns=column,
+    table, summary = predict(read_table(features, need_features=True), read_labels(labels), columns=listed(column),
                                    seed=seed, source=str(labels))
     fits = {c: {k: v for k, v in f.items() if k != "classes"} | {"classes": [str(v) for v in f["classes"]]}
             for c, f in summary["fits"].items()}

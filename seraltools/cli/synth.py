@@ -8,14 +8,14 @@ from typing import Annotated
 import typer
 
 from seraltools.cli._app import app
-from seraltools.cli._common import Quiet, Seed, tool
+from seraltools.cli._common import Quiet, Seed, listed, tool
 
 
 @tool(app, "synth")
 def synth_cmd(
     out_dir: Annotated[Path, typer.Argument(help="Directory for the WAV files and manifest.csv.", metavar="OUTDIR")],
     speakers: Annotated[int, typer.Option("--speakers", min=1, help="Number of speakers.")] = 4,
-    emotions: Annotated[str, typer.Option("--emotions", help="Comma-separated: anger, happiness, neutral, sadness, fear, boredom.")] = "anger,happiness,neutral,sadness",
+    emotions: Annotated[list[str], typer.Option("--emotions", help="Of anger, happiness, neutral, sadness, fear, boredom; repeat the option or comma-separate.")] = ["anger,happiness,neutral,sadness"],
     per_cell: Annotated[int, typer.Option("--per-cell", min=1, help="Utterances per speaker and emotion.")] = 6,
     seed: Seed = 0,
     quiet: Quiet = False,
@@ -30,7 +30,7 @@ def synth_cmd(
     from seraltools.progress import log
     from seraltools.synth import make_corpus
 
-    names = tuple(e.strip() for e in emotions.split(",") if e.strip())
+    names = tuple(listed(emotions) or ())
     manifest = make_corpus(out_dir, speakers=speakers, emotions=names, per_cell=per_cell, seed=seed)
     if not quiet:
         log(f"seral synth: {speakers * len(names) * per_cell} utterances -> {manifest}")
