@@ -436,22 +436,27 @@ class Clips:
 
             self.dir.mkdir(parents=True, exist_ok=True)
             self._remove_stale()
-            self.stage = Path(tempfile.mkdtemp(prefix=f"{self.PREFIX}{os.getpid()}-", dir=self.dir))
+            host = re.sub(r"[^A-Za-z0-9]", "", os.uname().nodename)[:32]  # a pid is only alive on its own host
+            self.stage = Path(tempfile.mkdtemp(prefix=f"{self.PREFIX}{os.getpid()}-{host}-", dir=self.dir))
         (self.stage / name).write_bytes(data)
         self.names.append(name)
         return str(self.dir / name)
 
     def commit(self) -> None:
-        for name in self.names:
-            os.replace(self.stage / name, self.dir / name)
+        try:
+            for name in self.names:
+                os.replace(self.stage / name, self.dir / name)
+        except OSError as e:
+            raise BadInput(f"{self.dir}: could not move the clips into place ({e.strerror}); run export-tasks again") from None
         self.__exit__()
 
     def _remove_stale(self) -> None:
         import shutil
 
+        host = re.sub(r"[^A-Za-z0-9]", "", os.uname().nodename)[:32]
         for d in self.dir.glob(f"{self.PREFIX}*"):
-            pid = d.name[len(self.PREFIX):].split("-", 1)[0]
-            if pid.isdigit() and not _alive(int(pid)):
+            pid, _, rest = d.name[len(self.PREFIX):].partition("-")
+            if pid.isdigit() and rest.startswith(f"{host}-") and not _alive(int(pid)):
                 shutil.rmtree(d, ignore_errors=True)
 
 

@@ -93,6 +93,9 @@ def save(path: str, model, opt, sched, state: dict, config: dict, extra: dict | 
         for key, v in s.items():
             tensors[f"opt.{pid}.{key}"] = v.detach().cpu().contiguous() if torch.is_tensor(v) else torch.tensor(v)
     tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # dropout on a GPU draws from its generator
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
     meta = {"state": json.dumps(state), "param_groups": json.dumps(opt_state["param_groups"]),
             "config": json.dumps(config)}
     if sched is not None:
@@ -136,5 +139,8 @@ def load(path: str, model, opt, sched, config: dict, must_match, extra: tuple[st
         sched_state.update(json.loads(meta["scheduler"]))
         sched.load_state_dict(sched_state)
     torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted((k for k in tensors if k.startswith("rng.cuda.")), key=lambda k: int(k[9:]))]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
     sets = {p: {k[len(p) + 1 :]: v for k, v in tensors.items() if k.startswith(p + ".")} or None for p in extra}
     return json.loads(meta["state"]), sets

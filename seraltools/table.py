@@ -196,8 +196,16 @@ def _read_fifo(name: str) -> bytes:
             return b"".join(chunks)
         print(f"seral: {name} is a FIFO with no writer yet; waiting for one to write to it (Ctrl-C to stop)",
               file=sys.stderr, flush=True)
-        with open(name, "rb") as f:  # returns once a program opens it for writing
-            return f.read()
+        import select
+
+        poller = select.poll()  # on the descriptor already held: a writer that comes and goes is not missed
+        poller.register(fd, select.POLLIN | select.POLLHUP)
+        poller.poll()
+        os.set_blocking(fd, True)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
     finally:
         os.close(fd)
 

@@ -94,3 +94,8 @@ class TrainingRun:
         """Load the best state into the model(s) (the last one when ``better`` is None)."""
         if self.best_state is not None:
             self.module.load_state_dict(self.best_state)
+        elif self.better is not None and self.history:
+            from seraltools.errors import SeralError
+
+            raise SeralError("no round of training gave a finite validation value (the loss is NaN): the model "
+                             "diverged; lower the learning rate (--lr) or check the input")

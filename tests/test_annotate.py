@@ -640,7 +640,8 @@ def test_a_failed_export_leaves_no_clips(cli, queue, tmp_path):
     failing after them (a --root not above every file) leaves the directory as it was,
     and a killed export's staging directory goes at the next export."""
     clips = tmp_path / "clips"
-    stale = clips / ".seral-clips-999999999-x"  # a pid no process has
+    host = re.sub(r"[^A-Za-z0-9]", "", os.uname().nodename)[:32]
+    stale = clips / f".seral-clips-999999999-{host}-x"  # a pid no process has, on this host
     stale.mkdir(parents=True)
     (stale / "000006_u.wav").write_bytes(b"RIFF")
     res = cli("export-tasks", queue, tmp_path / "tasks.json", "--clips", clips, "--root", tmp_path / "elsewhere")
@@ -648,3 +649,29 @@ def test_a_failed_export_leaves_no_clips(cli, queue, tmp_path):
     assert list(clips.iterdir()) == [] and not (tmp_path / "tasks.json").exists()
     res = cli("export-tasks", "-q", queue, tmp_path / "tasks.json", "--clips", clips)
     assert res.exit_code == 0 and [p.suffix for p in clips.iterdir()] == [".wav"]
+
+
+def test_a_fifo_writer_that_comes_and_goes_while_seral_waits_is_read(tmp_path, monkeypatch):
+    """The writer opens, writes and closes between seral's look for a writer and its wait:
+    the data is read, not waited for forever."""
+    import io
+
+    from seraltools.table import read_unseekable
+
+    fifo = tmp_path / "labels.csv"
+    os.mkfifo(fifo)
+
+    class WriterOnMessage(io.StringIO):
+        def write(self, s):
+            if "no writer yet" in s:  # seral is about to wait: a writer comes and goes now
+                with open(fifo, "w") as w:
+                    w.write("id,emotion\nu1,anger\n")
+            return len(s)
+
+    monkeypatch.setattr(sys, "stderr", WriterOnMessage())
+    got = []
+    t = threading.Thread(target=lambda: got.append(read_unseekable(str(fifo))), daemon=True)
+    t.start()
+    t.join(30)
+    assert not t.is_alive(), "seral waits for a writer that has come and gone"
+    assert got == [b"id,emotion\nu1,anger\n"]

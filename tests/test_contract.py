@@ -186,6 +186,9 @@ def test_one_list_convention_repeat_or_comma(cli, tmp_path):
     from seraltools.cli._common import listed
 
     assert listed(["a,b", "c", " d , "]) == ["a", "b", "c", "d"] and listed(None) is None and listed([""]) is None
+    from seraltools.cli.evaluate import _shares
+
+    assert _shares("35%,50%") == (35 * 0.01, 50 * 0.01)  # the floats of before: the same budget counts
     assert cli("synth", "-q", "--speakers", 2, "--per-cell", 1, "--emotions", "anger", "--emotions", "sadness",
                tmp_path / "a").exit_code == 0
     assert cli("synth", "-q", "--speakers", 2, "--per-cell", 1, "--emotions", "anger,sadness", tmp_path / "b").exit_code == 0

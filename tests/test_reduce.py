@@ -160,3 +160,17 @@ def test_autoencoder_resume_equals_an_uninterrupted_run(tmp_path):
 
     with pytest.raises(BadInput, match="other training data"):  # a checkpoint of other data is refused
         AutoEncoder(**cfg).fit(x[::-1].copy(), checkpoint=str(ckpt), resume=True, every=10)
+
+
+def test_a_training_that_never_gives_a_finite_validation_value_is_an_error():
+    import torch
+
+    from seraltools.errors import SeralError
+    from seraltools.training import TrainingRun
+
+    net = torch.nn.Linear(2, 1)
+    run = TrainingRun(net, torch.optim.SGD(net.parameters(), lr=0.1), better="lower")
+    for epoch in range(3):
+        run.end_round([epoch], float("nan"))
+    with pytest.raises(SeralError, match="NaN"):
+        run.restore_best()

@@ -26,6 +26,12 @@ def main() -> None:
 
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `seral info t | head` ends quietly
+    import shutil
+
+    from seraltools.cli._app import NARROW
+
+    if shutil.get_terminal_size().columns < NARROW:  # `seral --help` too (subcommands: cli._app._root)
+        app.rich_markup_mode = None
     try:
         code = app(prog_name="seral", standalone_mode=False)
         code = code if isinstance(code, int) else 0

@@ -7,7 +7,7 @@ import typer.core
 
 from seraltools import __version__
 
-_display_type = typer.core.TyperOption.display_type_rich
+_display_type = getattr(typer.core.TyperOption, "display_type_rich", None)  # (typer >= 0.16)
 
 
 def _flag_type(self, ctx):
@@ -15,7 +15,8 @@ def _flag_type(self, ctx):
     return None if self.is_flag else _display_type(self, ctx)
 
 
-typer.core.TyperOption.display_type_rich = _flag_type  # help presentation only
+if _display_type is not None:
+    typer.core.TyperOption.display_type_rich = _flag_type  # help presentation only
 
 app = typer.Typer(
     name="seral",

@@ -49,7 +49,7 @@ def _shares(text: str) -> tuple[float, ...]:
     values, bare = [], False
     for v in (v.strip() for v in text.split(",") if v.strip()):
         try:
-            x = float(v[:-1] if v.endswith("%") else v) / 100
+            x = float(v[:-1] if v.endswith("%") else v) * 0.01  # as before: the same float, the same budgets
         except ValueError:
             raise BadInput(f"--budgets {text!r}: give percentages of the training fold, e.g. 1%,5%,10%") from None
         bare |= not v.endswith("%")

@@ -44,6 +44,7 @@ INT16_MAX = 2**15 - 1
 #: time, so memory stays flat in a recording's length; utterances below it are one block.
 LONG = 4096 * HOP
 PARTIAL_BATCH = 256
+VAD_CHUNK = 1024  # VAD windows per block when a long recording is streamed
 INSTALL = EXTRAS["webrtcvad"]
 #: resemblyzer's wheel ships the pretrained GE2E weights; --no-deps: seral reads them
 #: without importing resemblyzer, whose own requirements would build webrtcvad from source.
@@ -286,7 +287,7 @@ class DVectorFeatures:
         if n <= LONG:
             return self(audio.read())
         gain = volume_gain(np.sqrt(total / n))
-        chunk = VAD_WINDOW * 1024
+        chunk = VAD_WINDOW * VAD_CHUNK
 
         def normalized():
             for block in rechunked(audio.blocks(), chunk):
@@ -307,7 +308,7 @@ class DVectorFeatures:
                     yield block
                 else:
                     whole = len(block) - len(block) % VAD_WINDOW
-                    windows = mask[i * 1024 : i * 1024 + whole // VAD_WINDOW]
+                    windows = mask[i * VAD_CHUNK : i * VAD_CHUNK + whole // VAD_WINDOW]
                     yield block[:whole].reshape(-1, VAD_WINDOW)[windows].reshape(-1)
 
         return self.net.stream_embed(kept(), n).astype(np.float32)

@@ -74,7 +74,7 @@ def reduce(table: pa.Table, method: str, dim: int | None = None, *, standardize:
             raise BadInput(f"--method {method!r}: choose pca, ae or tsne")
         if save_to:
             if method == "tsne" and (reducer.engine != "opentsne" or dim > 2):
-                raise BadInput("--save-model for t-SNE needs --engine opentsne and --dim 2 (openTSNE places new points)")
+                raise BadInput("--save-model for t-SNE needs --tsne opentsne and --dim 2 (openTSNE places new points)")
             config = {**(reducer.config() if hasattr(reducer, "config") else {"dim": dim, "standardize": std}),
                       "input_dim": x.shape[1], "input_feature": in_feature}
             save_model(save_to, method, reducer.tensors(), config)
