@@ -3,7 +3,7 @@ from the evaluation corpus and cross-corpus rows (issue #20).
 
     python benchmarks/ser_table2.py                       # EMO-DB and TurEV-DB from ../shared
     python benchmarks/ser_table2.py --corpus mine=corpus/manifest.csv --emotions mine=anger,neutral,sad \\
-        [--pretrain-audio mine=unlabelled/] [--out bench-out/table2] [--steps 400] [--seeds 5] [--epochs 5]
+        [--pretrain-audio mine=unlabelled/] [--out bench-out/table2] [--steps 200] [--seeds 5] [--epochs 5]
         [--cross contrastive] [--jobs 2] [--device auto] [--arch "--conv-channels 32 --width 128 ..."]
 
 Per corpus C (a directory or a manifest; labels as `seral evaluate ser` reads them):
@@ -166,7 +166,7 @@ def main() -> None:
                     help="unlabelled audio to pretrain NAME's encoders on (default: the corpus itself)")
     ap.add_argument("--cross", default="contrastive", help="objectives for the cross-corpus rows ('' for none)")
     ap.add_argument("--out", default="bench-out/table2")
-    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--segment", type=float, default=2.0)
