@@ -38,7 +38,7 @@ class TrainingRun:
         self.module = model if isinstance(model, nn.Module) else nn.ModuleList(model)
         self.opt, self.sched, self.better, self.patience = opt, sched, better, patience
         self.path, self.every, self.config, self.must_match, self.row = checkpoint, every, config or {}, must_match, row
-        self.round, self.since, self.best_round = 0, 0, 0
+        self.since, self.best_round = 0, 0
         self.best = math.inf if better == "lower" else -math.inf
         self.best_state = None
         self.history: list = []
@@ -52,15 +52,18 @@ class TrainingRun:
             return {}
         state, sets = ckpt.load(self.path, self.module, self.opt, self.sched, self.config, self.must_match,
                                 extra=("best", *extra))
-        # (checkpoints of before this module counted in "epoch" or "step")
-        self.round = state.get("round", state.get("epoch", state.get("step", 0)))
-        self.since, self.best_round = state.get("since", 0), state.get("best_round", 0)
+        self.since, self.best_round = state.get("since", 0), state.get("best_round", 0)  # (older checkpoints: 0)
         self.best = state["best"] if state.get("best") is not None else self.best
         self.history = [self.row(**h) if self.row else h for h in state["history"]]
         self.best_state = sets.pop("best")
         return sets
 
     # ------------------------------------------------------------------------ rounds
+
+    @property
+    def round(self) -> int:
+        """Rounds done (a checkpoint's history holds every round before it)."""
+        return len(self.history)
 
     @property
     def stopped(self) -> bool:
@@ -71,7 +74,6 @@ class TrainingRun:
         """Record round ``self.round + 1``: its history ``row`` and validation ``value``;
         a checkpoint when the round is a multiple of ``every`` (or ``final``), with the
         loop's ``extra`` tensor sets."""
-        self.round += 1
         self.history.append(row)
         if self.better is not None:
             improved = value < self.best if self.better == "lower" else value > self.best
@@ -84,7 +86,7 @@ class TrainingRun:
             self.save(extra)
 
     def save(self, extra: dict | None = None) -> None:
-        state = {"round": self.round, "since": self.since, "best_round": self.best_round,
+        state = {"since": self.since, "best_round": self.best_round,
                  "best": self.best if math.isfinite(self.best) else None,
                  "history": [asdict(h) if self.row else h for h in self.history]}
         ckpt.save(self.path, self.module, self.opt, self.sched, state, self.config,
