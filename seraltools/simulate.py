@@ -23,9 +23,10 @@ measures Euclidean distance (:func:`seraltools.mal.resolve_metric`).
 
 The SVM always uses the classification features (600-dim log-mel functionals in
 the paper), z-scored at the corpus level; its C and gamma are chosen per corpus
-and task (and per seed, which splits the search's folds) by a 5-fold CV grid search
-on all labelled data, as the paper does
-(note that this lets the test folds inform two hyper-parameters). gamma is given
+and task by a 5-fold CV grid search on all labelled data, as the paper does
+(:mod:`seraltools.classifier`; one search per task shared by every seed, its folds
+seeded by ``grid_seed``; a stratified subsample above ``grid_rows`` labelled rows;
+note that this lets the test folds inform two hyper-parameters). gamma is given
 as multiples of 1/D, sklearn's "scale" for z-scored features. A training set that
 holds a single class predicts that class (MCC 0) and is counted in
 ``single_class``. Metrics: Matthews correlation (primary), unweighted average
@@ -38,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from seraltools.classifier import C_GRID, GAMMA_GRID, GRID_FOLDS, GRID_ROWS, GridSearch, route_text
 from seraltools.errors import BadInput
 
 BUDGETS = (0.01, 0.02, 0.05, 0.10, 0.20, 0.50, 1.00)
@@ -58,9 +60,16 @@ class SimulationConfig:
     k_fraction: float = 1 / 3  # MAL's k as a fraction of the training fold (paper: N/3)
     kmedoids: str = "fasterpam"  # the k-medoids algorithm after farthest-first initialisation
     methods: tuple[str, ...] = ("mal",)  # selectors compared with random sampling (seraltools.selectors)
-    c_grid: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)
-    gamma_grid: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)  # multiples of 1/D
-    grid_folds: int = 5
+    c_grid: tuple[float, ...] = C_GRID
+    gamma_grid: tuple[float, ...] = GAMMA_GRID  # multiples of 1/D
+    grid_folds: int = GRID_FOLDS
+    grid_seed: int = 0  # the grid search's CV split (one search per task, as in the paper)
+    grid_rows: int = GRID_ROWS  # exact search up to this many labelled rows, a stratified subsample beyond (0: always)
+
+    def grid(self, seed: int | None = None) -> GridSearch:
+        """The classifier's grid search of this configuration (seeded by ``grid_seed``)."""
+        return GridSearch(tuple(self.c_grid), tuple(self.gamma_grid), self.grid_folds,
+                          self.grid_seed if seed is None else seed, self.grid_rows)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,7 +78,7 @@ class SimulationConfig:
 @dataclass
 class Simulation:
     rows: list[dict]
-    hyper: dict[int, dict[str, dict]]  # seed -> task -> {"C", "gamma", "cv_mcc"}
+    hyper: dict[str, dict]  # task -> {"C", "gamma", "cv_mcc", "route", "search_rows"}
     config: SimulationConfig
     feature_sets: list[str] = field(default_factory=list)
 
@@ -84,17 +93,11 @@ def label_modes(labels: str) -> tuple[str, ...]:
 
 
 def tune_svm(x: np.ndarray, y: np.ndarray, cfg: SimulationConfig, seed: int) -> dict:
-    """C and gamma of the RBF SVM by a stratified k-fold grid search on all labelled data (MCC)."""
-    from sklearn.metrics import make_scorer, matthews_corrcoef
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
-    from sklearn.svm import SVC
+    """C and gamma of the RBF SVM by a stratified k-fold grid search on the labelled data
+    (MCC), its CV split seeded by ``seed`` (:func:`seraltools.classifier.tune`)."""
+    from seraltools.classifier import tune
 
-    grid = {"C": list(cfg.c_grid), "gamma": [g / x.shape[1] for g in cfg.gamma_grid]}
-    cv = StratifiedKFold(cfg.grid_folds, shuffle=True, random_state=seed)
-    search = GridSearchCV(SVC(kernel="rbf"), grid, scoring=make_scorer(matthews_corrcoef), cv=cv, n_jobs=1)
-    search.fit(x, y)
-    return {"C": float(search.best_params_["C"]), "gamma": float(search.best_params_["gamma"]),
-            "cv_mcc": float(search.best_score_)}
+    return tune(x, y, cfg.grid(seed))
 
 
 def _scores(y_true, y_pred) -> dict:
@@ -158,6 +161,7 @@ def _cell(seed: int, repeat: int, fold: int, train: np.ndarray, test: np.ndarray
     budget_n = {p: max(1, int(round(p * n_train))) for p in cfg.budgets}
     sets = _training_sets(train, select_sets, budget_n, label_modes(cfg.labels), cfg, [seed, repeat, fold])
     rows = []
+    fitted: dict = {}  # (task, rows, labels) -> predictions: a set two selectors share is fitted once
     for (selector, name, mode), by_budget in sets.items():
         for p in cfg.budgets:
             rows_, source = by_budget[p]
@@ -169,10 +173,13 @@ def _cell(seed: int, repeat: int, fold: int, train: np.ndarray, test: np.ndarray
                 if single:
                     pred = np.full(len(test), yt[0])
                 else:
-                    svm = SVC(kernel="rbf", C=hyper[seed][task]["C"], gamma=hyper[seed][task]["gamma"])
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        pred = svm.fit(x_cls[rows_], yt).predict(x_cls[test])
+                    key = (task, rows_.tobytes(), source.tobytes())
+                    if key not in fitted:
+                        svm = SVC(kernel="rbf", C=hyper[task]["C"], gamma=hyper[task]["gamma"])
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            fitted[key] = svm.fit(x_cls[rows_], yt).predict(x_cls[test])
+                    pred = fitted[key]
                 rows.append({"feature_set": name, "selector": selector, "labels": mode, "task": task, "budget": p,
                              "budget_n": budget_n[p], "n_labelled": len(rows_), "seed": seed, "repeat": repeat,
                              "fold": fold, **_scores(y[test], pred), "single_class": single, "n_train": n_train,
@@ -202,7 +209,6 @@ def simulate(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels:
     x_cls = zscore(x_classify)
     if cfg.standardize:
         select_sets = {name: zscore(xs) for name, xs in select_sets.items()}
-    hyper = {seed: {task: tune_svm(x_cls, y, cfg, seed) for task, y in labels.items()} for seed in cfg.seeds}
     joint = np.array(["|".join(str(labels[t][i]) for t in labels) for i in range(n)])
     if np.unique(joint, return_counts=True)[1].min() < cfg.folds:
         joint = labels[next(iter(labels))]
@@ -212,7 +218,13 @@ def simulate(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels:
             skf = StratifiedKFold(cfg.folds, shuffle=True, random_state=seed * 1000 + r)
             for f, (train, test) in enumerate(skf.split(np.zeros(n), joint)):
                 cells.append((seed, r, f, train, test))
+    from seraltools.classifier import search_jobs, tune_many
+
     run = _runner(workers, engine, address)
+    resize = getattr(progress, "resize", None)  # the bar counts the search's jobs and then the cells
+    if resize:
+        resize(search_jobs(labels, cfg.grid()) + len(cells))
+    hyper = tune_many(x_cls, labels, cfg.grid(), run, progress)  # one search per task, every seed's (the paper's)
     rows: list[dict] = []
     for cell_rows in run(_cell, [(s, r, f, tr, te, select_sets, x_cls, labels, hyper, cfg)
                                  for s, r, f, tr, te in cells]):
@@ -223,19 +235,15 @@ def simulate(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels:
 
 
 def _runner(workers: int, engine: str = "local", address: str | None = None):
-    """Map cells in order: Ray tasks, ``workers`` processes (joblib's loky) or this one."""
+    """Map calls in order: Ray tasks, ``workers`` processes (:func:`seraltools.compute.process_map`)
+    or this one."""
     if engine == "ray":
         from seraltools.engines import ray_map
 
         return lambda fn, args: ray_map(fn, args, address, workers)
-    if workers <= 1:
-        return lambda fn, args: (fn(*a) for a in args)
-    from joblib import Parallel, delayed
+    from seraltools.compute import process_map
 
-    def run(fn, args):
-        return Parallel(n_jobs=workers, return_as="generator")(delayed(fn)(*a) for a in args)
-
-    return run
+    return lambda fn, args: process_map(fn, args, workers)
 
 
 # --------------------------------------------------------------------------- reporting
@@ -302,9 +310,9 @@ def _paired(a_cells: dict, b_cells: dict):
 
 def format_summary(summary: list[dict], hyper: dict) -> str:
     lines = []
-    for seed, tasks in hyper.items():
-        lines.append(f"SVM (RBF), seed {seed}: " + ", ".join(
-            f"{t}: C={h['C']:g} gamma={h['gamma']:.3g} (CV MCC {h['cv_mcc']:.3f})" for t, h in tasks.items()))
+    lines.append("SVM (RBF), one grid search per task: " + ", ".join(
+        f"{t}: C={h['C']:g} gamma={h['gamma']:.3g} (CV MCC {h['cv_mcc']:.3f}, {route_text(h)})"
+        for t, h in hyper.items()))
     cells = summary[0]["df"] + 1 if summary else 0
     others = any(s["selector"] != "mal" for s in summary)
     head = (f"{'selector':<10} {'feature set':<20} {'labels':<7} {'budget':>6} {'n':>5} {'MCC':>6} {'random':>7} "

@@ -81,6 +81,7 @@ def al_cmd(
     method: Annotated[list[str], typer.Option("--method", "-m", help="Selectors to compare with random sampling (repeat the option or comma-separate): mal, kcenter, typiclust, probcover, stratified (random is always run; --metric and --labels cluster are MAL's, the others use Euclidean distance and their queries' own labels).")] = ["mal"],
     c_grid: Annotated[list[str], typer.Option("--c-grid", help="SVM box constraints C to search; repeat the option or comma-separate.")] = ["0.1,1,10,100"],
     gamma_grid: Annotated[list[str], typer.Option("--gamma-grid", help="SVM kernel gammas to search, in multiples of 1/D; repeat the option or comma-separate.")] = ["0.1,0.3,1,3"],
+    grid_rows: Annotated[int, typer.Option("--grid-rows", min=0, help="Search C and gamma on every labelled row up to this many (the paper's exact search), on a stratified subsample of this many above it; 0: always exact.")] = 2000,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw mean MCC against budget (the paper's Fig. 4/5) to this PNG.", dir_okay=False)] = None,
     seed: Annotated[list[str], typer.Option("--seed", help="Seed of every random step, or several (repeat the option or comma-separate: 0,1,2): each runs the whole grid; the paired tests pool them.")] = ["0"],
     workers: Workers = 0,
@@ -122,7 +123,7 @@ def al_cmd(
     cfg = SimulationConfig(budgets=_shares(budgets), folds=folds, repeats=repeats,
                            seeds=_seeds(seed), metric=metric, standardize=standardize, labels=labels,
                            c_grid=_floats(c_grid, "--c-grid"), gamma_grid=_floats(gamma_grid, "--gamma-grid"),
-                           methods=methods or ("mal",))
+                           grid_rows=grid_rows, methods=methods or ("mal",))
     paths = [str(p) for p in select]
     if paths.count("-") + (str(classify) == "-") > 1:
         raise BadInput("only one input can come from stdin (-)")

@@ -47,8 +47,11 @@ def predict_cmd(
                           [{"labels": str(labels), "features": source}])
     write_table(stamp(table, entry), output)
     if not quiet:
+        from seraltools.classifier import route_text
+
         for col, f in summary["fits"].items():
-            cv = (f"cross-validated MCC {f['cv_mcc']:.3f} ({f['grid_folds']}-fold)" if f["cv_mcc"] is not None
+            cv = (f"cross-validated MCC {f['cv_mcc']:.3f} ({f['grid_folds']}-fold, {route_text(f)})"
+                  if f["cv_mcc"] is not None
                   else "no cross-validation (a class has a single labelled row)")
             log(f"seral predict: {col}: {f['labelled']} labelled rows, {len(f['classes'])} classes, "
                 f"C={f['C']:g} gamma={f['gamma']:.3g}, {cv}")

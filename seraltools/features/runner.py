@@ -114,23 +114,10 @@ def run_chunk(task: tuple) -> list[tuple]:
     return process_extractor(feat, options)(paths)
 
 
-def die_with_parent(parent: int) -> None:
-    """Linux: the kernel kills this process when its parent dies (SIGKILL, SIGTERM, SIGHUP
-    or a crash), so no worker outlives the run blocked on a queue nobody reads."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: workers stop when their queue breaks
-        return
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-
-
 def init_worker(feat: str, options: dict, parent: int, threads: int) -> None:
     """A pool worker's start: die with the parent, leave Ctrl-C to it, build the extractor
     (its model loaded once), use ``threads`` threads."""
-    from seraltools.compute import use_threads
+    from seraltools.compute import die_with_parent, use_threads
 
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
