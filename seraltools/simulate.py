@@ -16,7 +16,8 @@ trains on its queries. The rows of a training set are put in one canonical order
 100 % budget) train the identical SVM.
 
 Selection features are z-scored at the corpus level by default
-(``standardize=True``, :mod:`seraltools.standardize`), like the classification
+(``standardize="corpus"``; or within each speaker, ``"speaker"``; or ``"none"``;
+:mod:`seraltools.standardize`), like the classification
 features: raw log-mel functionals put 86 % of their squared norm in the min and
 range dimensions, so distances on them measure dynamic range, not emotion. MAL then
 measures Euclidean distance (:func:`seraltools.mal.resolve_metric`).
@@ -55,7 +56,7 @@ class SimulationConfig:
     repeats: int = 5
     seeds: tuple[int, ...] = (0,)  # each seed runs the whole repeats x folds grid
     metric: str = "auto"  # MAL's distance (auto: Euclidean when standardised or 2-D, else cosine)
-    standardize: bool = True  # z-score the selection features at the corpus level
+    standardize: str = "corpus"  # z-score the selection features over the corpus, within each speaker, or none
     labels: str = "medoid"  # medoid | cluster | both (the paper's medoid and cluster labels)
     k_fraction: float = 1 / 3  # MAL's k as a fraction of the training fold (paper: N/3)
     kmedoids: str = "fasterpam"  # the k-medoids algorithm after farthest-first initialisation
@@ -113,7 +114,8 @@ def _training_sets(train: np.ndarray, select_sets: dict, budget_n: dict, modes: 
     budget -> (rows of the training set, row whose label each one gets)."""
     from seraltools.mal import mal_queue, random_queue, resolve_metric
     from seraltools.seeds import sub_seed
-    from seraltools.selectors import UNSTABLE, queue
+    from seraltools.selectors import HYBRIDS, UNSTABLE, queue
+    from seraltools.standardize import standardize_mode
 
     n_train = len(train)
     perm = train[random_queue(n_train, None, sub_seed(*seed, 0))]
@@ -126,13 +128,16 @@ def _training_sets(train: np.ndarray, select_sets: dict, budget_n: dict, modes: 
                 continue
             if method != "mal":  # the other selectors: the queried rows with their own labels
                 stable = method not in UNSTABLE  # TypiClust is not prefix-stable: its k grows with the budget
-                longest = queue(method, xs[train], max(budget_n.values()), seed=mal_seed) if stable else None
+                opts = ({"metric": resolve_metric(cfg.metric, xs.shape[1], standardize_mode(cfg.standardize) != "none"),
+                         "algorithm": cfg.kmedoids, "k": max(1, round(n_train * cfg.k_fraction))}
+                        if HYBRIDS.get(method) == "mal" else {})  # MAL's own settings for the hybrid's opening
+                longest = queue(method, xs[train], max(budget_n.values()), seed=mal_seed, **opts) if stable else None
                 sets[(method, name, "queried")] = by_budget = {}
                 for p, b in budget_n.items():
-                    q = longest[:b] if stable else queue(method, xs[train], b, seed=mal_seed)
+                    q = longest[:b] if stable else queue(method, xs[train], b, seed=mal_seed, **opts)
                     by_budget[p] = (train[q], train[q])
                 continue
-            metric = resolve_metric(cfg.metric, xs.shape[1], cfg.standardize)
+            metric = resolve_metric(cfg.metric, xs.shape[1], standardize_mode(cfg.standardize) != "none")
             order, base = mal_queue(xs[train], max(budget_n.values()), k, metric=metric, seed=mal_seed,
                                     algorithm=cfg.kmedoids)
             for mode in modes:
@@ -189,13 +194,14 @@ def _cell(seed: int, repeat: int, fold: int, train: np.ndarray, test: np.ndarray
 
 def simulate(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels: dict[str, np.ndarray],
              cfg: SimulationConfig | None = None, *, workers: int = 1, progress=None, engine: str = "local",
-             address: str | None = None) -> Simulation:
+             address: str | None = None, groups=None, warn=None) -> Simulation:
     """Run the grid. ``select_sets``: name -> (N, D) selection features, rows aligned with
-    ``x_classify`` (N, D) and each label array in ``labels`` (task -> (N,)). The cells
-    run in ``workers`` local processes, or as Ray tasks with ``engine="ray"``."""
+    ``x_classify`` (N, D) and each label array in ``labels`` (task -> (N,)); ``groups``:
+    each row's speaker, for ``standardize="speaker"``. The cells run in ``workers``
+    local processes, or as Ray tasks with ``engine="ray"``."""
     from sklearn.model_selection import StratifiedKFold
 
-    from seraltools.standardize import zscore
+    from seraltools.standardize import standardize, zscore
 
     cfg = cfg or SimulationConfig()
     label_modes(cfg.labels)
@@ -207,8 +213,8 @@ def simulate(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels:
         if counts.min() < cfg.folds:
             raise BadInput(f"task {task!r}: a class has {counts.min()} rows, fewer than the {cfg.folds} folds")
     x_cls = zscore(x_classify)
-    if cfg.standardize:
-        select_sets = {name: zscore(xs) for name, xs in select_sets.items()}
+    select_sets = {name: standardize(xs, cfg.standardize, groups, warn=warn, source=name)
+                   for name, xs in select_sets.items()}
     joint = np.array(["|".join(str(labels[t][i]) for t in labels) for i in range(n)])
     if np.unique(joint, return_counts=True)[1].min() < cfg.folds:
         joint = labels[next(iter(labels))]

@@ -28,7 +28,8 @@ except ImportError:  # pragma: no cover - older typer on click
 Output = Annotated[str, typer.Argument(help="Output table (Parquet); - for stdout.", metavar="OUTPUT")]
 InputTable = Annotated[str, typer.Argument(help="Input table (Parquet); - for stdin.", metavar="TABLE")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of every random step: same input and seed, same output.")]
-Standardize = Annotated[bool, typer.Option("--standardize/--no-standardize", help="z-score each selection feature at the corpus level before MAL measures distances (default: on; reduced inputs such as PCA components are then whitened).")]
+Standardize = Annotated[Literal["corpus", "speaker", "none"], typer.Option("--standardize", help="Where selection features are z-scored before distances are measured: corpus (over every row), speaker (within each speaker, or recording of a segmented table; rows without one: corpus statistics) or none.")]
+NoStandardize = Annotated[bool, typer.Option("--no-standardize", hidden=True, help="Deprecated: --standardize none.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")]
 Workers = Annotated[
     int, typer.Option("--workers", "-j", min=0, help="Worker processes; 0 = one per CPU this process may use (affinity, cgroup quota, SLURM_CPUS_PER_TASK).")
@@ -183,7 +184,17 @@ DEPRECATED = {
     ("evaluate al", "-c"): "--classify",
     ("pretrain", "--out"): "a positional OUTPUT after the inputs",
     ("train-cpc", "--out"): "a positional OUTPUT after the inputs",
+    ("mal-select", "--no-standardize"): "--standardize none",
+    ("evaluate al", "--no-standardize"): "--standardize none",
 }
+
+
+def standardize_option(standardize: str, no_standardize: bool, command: str) -> str:
+    """--standardize MODE, or the old --no-standardize flag (deprecated) as none."""
+    if no_standardize:
+        deprecated(command, "--no-standardize")
+        return "none"
+    return standardize
 
 
 def deprecated(command: str, old: str) -> None:

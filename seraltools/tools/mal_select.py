@@ -23,12 +23,15 @@ def mal_select(
     seed: int = 0,
     source: str = "table",
     labelled: set[str] | None = None,
+    warn=None,
+    explain: bool = False,
 ):
     """``seral mal-select`` on a feature table: returns (queue table, one-line summary).
 
-    Adds ``cluster``, ``cluster_size``, ``is_medoid`` and ``rank`` (1 = first query). With
-    ``standardize`` MAL measures distances on the features z-scored at the corpus level
-    (:mod:`seraltools.standardize`).
+    Adds ``cluster``, ``cluster_size``, ``is_medoid`` and ``rank`` (1 = first query).
+    ``standardize``: corpus (default), speaker or none (:mod:`seraltools.standardize`).
+    A queue that looks degenerate for the corpus (:mod:`seraltools.diagnose`) is said
+    through ``warn``; ``explain`` adds the diagnosis's lines to the summary.
 
     ``labelled``: ids already asked about (a next round). They are never queued again;
     the budget counts new queries; the ranking continues the MAL order (:func:`mal_queue`),
@@ -53,14 +56,15 @@ def mal_select(
         if done.all():
             raise BadInput(f"{source}: every row is already labelled; nothing left to queue")
         params["labelled"] = int(done.sum())
-    if method != "random":  # every selector but random measures distances: on z-scored features by default
-        if standardize:
-            from seraltools.standardize import zscore
+    from seraltools.standardize import speaker_groups, standardize as scale, standardize_mode
 
-            x = zscore(x)
-        params["standardize"] = standardize
+    mode = standardize_mode(standardize)
+    groups = speaker_groups(table, source)[0]
+    if method != "random":  # every selector but random measures distances: on z-scored features by default
+        x = scale(x, mode, groups if mode == "speaker" else None, warn=warn, source=source)
+        params["standardize"] = mode
     if method == "mal":
-        metric = resolve_metric(metric, x.shape[1], standardize)
+        metric = resolve_metric(metric, x.shape[1], mode != "none")
         k0 = default_k(n) if k is None else int(k)
         b = min(resolve_budget(budget, n, default=k0), n - int(done.sum()))
         queries, c = mal_queue(x, b, k0, labelled=done, metric=metric, seed=seed)
@@ -85,6 +89,7 @@ def mal_select(
         is_medoid = np.zeros(n, dtype=bool)
     rank = np.zeros(n, dtype=np.int32)
     rank[queries] = np.arange(1, len(queries) + 1, dtype=np.int32)
+    summary = _diagnose(table, x, rank, groups, cluster_size, summary, warn, explain)
     out = table
     for name, values in [("cluster", cluster), ("cluster_size", cluster_size),
                          ("is_medoid", pa.array(is_medoid)), ("rank", pa.array(rank, pa.int32(), mask=rank == 0))]:
@@ -94,6 +99,26 @@ def mal_select(
     meta = metadata(table)
     entry = history_entry("mal-select", params, [{"table": source, "rows": n}])
     return stamp(out, entry, parent=meta), summary
+
+
+def _diagnose(table, x, rank, groups, cluster_size, summary: str, warn, explain: bool) -> str:
+    """The degenerate-queue rules of :mod:`seraltools.diagnose` said through ``warn``;
+    with ``explain``, its report appended to the summary."""
+    from seraltools import diagnose
+    from seraltools.labels import WELL_KNOWN_LABELS
+
+    r = np.where(rank > 0, rank, np.nan)
+    duration = (np.asarray(table.column("duration").to_numpy(zero_copy_only=False), dtype=np.float64)
+                if "duration" in table.column_names else None)
+    if warn:
+        for message in diagnose.queue_warnings(diagnose.queue_stats(r, groups, duration)):
+            warn(message)
+    if not explain:
+        return summary
+    labels = {c: table.column(c).to_pylist() for c in WELL_KNOWN_LABELS if c in table.column_names}
+    lines = diagnose.explain(x, r, groups=groups, duration=duration, labels=labels,
+                             cluster_size=cluster_size.to_pylist() if cluster_size.null_count < len(cluster_size) else None)
+    return summary + "\n" + "\n".join(lines)
 
 
 def cluster_labels(queue, labels, *, columns=None, replace: bool = False, source: str = "queue",
