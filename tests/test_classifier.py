@@ -140,3 +140,21 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_the_progress_bar_counts_the_grid_search_then_the_cells():
+    """#31: the bar moved only with the cells; the grid search's jobs now advance it too."""
+    from seraltools.simulate import SimulationConfig, simulate
+
+    x, y = _data(n=90)
+    labels = {"valence": (y == "0").astype(str), "arousal": (y == "1").astype(str)}
+    cfg = SimulationConfig(budgets=(0.1, 0.5), folds=3, repeats=1, c_grid=(1.0, 10.0), gamma_grid=(1.0,), grid_folds=3)
+    steps, totals = [], []
+
+    def advance(n=1):
+        steps.append(n)
+
+    advance.resize = totals.append
+    simulate({"a": x}, x, labels, cfg, progress=advance)
+    jobs = 2 * 2 * 1 * 3  # tasks x C x gamma x grid folds
+    assert totals == [jobs + 3] and sum(steps) == jobs + 3
