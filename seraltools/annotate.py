@@ -127,6 +127,18 @@ def _is_time(text: str) -> bool:
                              text.strip()))
 
 
+def _check_utf8(path: Path) -> None:
+    """A labels file is UTF-8 text: other bytes (a file saved in another encoding, binary
+    junk) are a one-line error naming the line, not a crash later."""
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise BadInput(f"{path}: line {number} is not UTF-8 text; save the file as UTF-8 or give "
+                               "another labels file") from None
+
+
 class AnswerLog:
     """The labels CSV: ``id, <label columns>, annotator, time``, one line per answer,
     appended. Safe for threads of one server and for several servers on one file."""
@@ -158,6 +170,7 @@ class AnswerLog:
                 os.write(fd, self._line(self.header))
                 os.fsync(fd)
                 return 0
+            _check_utf8(self.path)
             with open(self.path, newline="", encoding="utf-8-sig") as f:
                 first = next(csv.reader(f), [])
             if first != self.header:
@@ -216,7 +229,7 @@ class AnswerLog:
         import fcntl
 
         out: dict[str, dict[str, str]] = {}
-        with self._lock, open(self.path, newline="", encoding="utf-8") as f:
+        with self._lock, open(self.path, newline="", encoding="utf-8", errors="replace") as f:  # never dropped
             fcntl.flock(f.fileno(), fcntl.LOCK_SH)  # never half a line another process is writing
             reader = csv.reader(f)
             next(reader, None)
@@ -271,25 +284,102 @@ class Annotation:
         return {"ok": True, "time": time}
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or name to listen on) is this machine only."""
+    import ipaddress
+
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+#: Seconds a connection may sit without sending a request (or the rest of one) before it is closed.
+IDLE_TIMEOUT = 20.0
+TOKEN_COOKIE = "seral_token"
+
+
+def connection_cap() -> int:
+    """How many connections the server keeps open at once: well below the file-descriptor
+    limit (the labels file, audio files and the listening socket need some), at most 64."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 16
+    return max(2, min(64, (soft - 24) // 2))
+
+
 def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: int = 8000, *,
-                annotator: str = "annotator"):
+                annotator: str = "annotator", token: str | None = None):
     """A threading HTTP server (standard library) for the page; ``serve_forever`` runs it.
     ``annotation`` may be set later (``server.annotation``): the port is taken before the
-    labels file is made."""
+    labels file is made.
+
+    ``token``: every request must carry it (``?token=`` once, then the cookie the page
+    gets, or an ``X-Seral-Token`` header); an address other than loopback is refused
+    without one. Connections that send nothing for :data:`IDLE_TIMEOUT` seconds are
+    closed, and at most :func:`connection_cap` are open at once: a new one closes the
+    connection that has waited longest for a request, so idle sockets cannot lock
+    annotators out."""
+    import hmac
+    import time as _time
     from http import HTTPStatus
+    from http.cookies import SimpleCookie
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from urllib.parse import parse_qs, urlsplit
 
+    if not host.strip():
+        raise BadInput("--host '': give an address to listen on (127.0.0.1: this machine only)")
+    if token is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", token):
+        raise BadInput("--token: give 16-128 letters, digits, '_' or '-' (or leave it out: one is made)")
+    if not is_loopback(host) and not token:
+        raise BadInput(f"--host {host}: other machines can reach it; give a --token (or leave --token out "
+                       "and let `seral annotate` make one) so that only people with the link can label")
     page = PAGE.read_bytes()
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "seral-annotate"
+        timeout = IDLE_TIMEOUT  # a read that waits longer closes the connection
+
+        def handle_one_request(self) -> None:
+            self.server.idle[self] = _time.monotonic()  # waiting for a request line: may be closed for a new one
+            try:
+                super().handle_one_request()
+            finally:
+                self.server.idle.pop(self, None)
+
+        def parse_request(self) -> bool:
+            ok = super().parse_request()
+            self.server.idle.pop(self, None)  # a request arrived: let it finish
+            return ok
+
+        def _token_ok(self) -> bool:
+            """No token set, or the request carries it (query, header or cookie)."""
+            want = self.server.token
+            if not want:
+                return True
+            given = [self.headers.get("X-Seral-Token") or "",
+                     *parse_qs(urlsplit(self.path).query).get("token", [])]
+            try:
+                cookie = SimpleCookie(self.headers.get("Cookie") or "")
+                name = f"{TOKEN_COOKIE}_{self.server.server_address[1]}"  # cookies ignore the port
+                if name in cookie:
+                    given.append(cookie[name].value)
+            except Exception:  # a malformed cookie header: no token from it
+                pass
+            return any(hmac.compare_digest(g.encode(), want.encode()) for g in given if g)
 
         def log_message(self, *args) -> None:  # stderr stays for seral's own lines
             pass
 
-        def _send(self, status: int, body: bytes, kind: str) -> None:
+        def _send(self, status: int, body: bytes, kind: str, cookie: str | None = None) -> None:
             self.send_response(status)
+            if cookie:
+                self.send_header("Set-Cookie", cookie)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
@@ -308,7 +398,7 @@ def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: in
             """A request another web site's page makes the browser send (cross-site POST, DNS
             rebinding): its Host is not this server's address, or its Origin another site."""
             port = self.server.server_address[1]
-            ours = {f"{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]", self.server.public_host)}
+            ours = {f"{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]", *self.server.public_hosts)}
             host = (self.headers.get("Host") or "").lower()
             origin = self.headers.get("Origin")
             return host not in ours or (origin is not None and urlsplit(origin).netloc.lower() not in ours)
@@ -316,9 +406,15 @@ def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: in
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             if self._foreign():
                 return self._send(HTTPStatus.FORBIDDEN, b"not this server's page\n", "text/plain; charset=utf-8")
+            if not self._token_ok():
+                return self._send(HTTPStatus.FORBIDDEN, b"open the link seral annotate printed (with its token)\n",
+                                  "text/plain; charset=utf-8")
             url = urlsplit(self.path)
             if url.path == "/":
-                return self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
+                cookie = (f"{TOKEN_COOKIE}_{self.server.server_address[1]}={self.server.token}; Path=/; HttpOnly; "
+                          "SameSite=Strict"
+                          if self.server.token else None)
+                return self._send(HTTPStatus.OK, page, "text/html; charset=utf-8", cookie)
             if url.path == "/api/state":
                 name = parse_qs(url.query).get("annotator", [annotator])[0]
                 try:
@@ -345,6 +441,9 @@ def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: in
                 return self._not_found()
             if self._foreign() or (self.headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
                 return self._json(HTTPStatus.FORBIDDEN, {"error": "answers come from the annotate page (JSON)"})
+            if not self._token_ok():
+                return self._json(HTTPStatus.FORBIDDEN, {"error": "no or a wrong token: open the link seral "
+                                                                  "annotate printed"})
             try:
                 length = int(self.headers.get("Content-Length") or 0)
                 if not 0 < length <= 65536:
@@ -360,13 +459,29 @@ def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: in
 
     import socket
 
-    if not host.strip():
-        raise BadInput("--host '': give an address to listen on (127.0.0.1: this machine only)")
-
     class Server(ThreadingHTTPServer):
         daemon_threads = True
         allow_reuse_address = True
         address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        request_queue_size = 64
+
+        def process_request(self, request, client_address) -> None:
+            """At the cap, close the connection that has waited longest for a request."""
+            with self.lock:
+                self.open_connections = getattr(self, "open_connections", 0) + 1
+                over = self.open_connections - self.cap
+            if over > 0:
+                for handler, _ in sorted(list(self.idle.items()), key=lambda kv: kv[1])[:over]:
+                    try:
+                        handler.connection.shutdown(socket.SHUT_RDWR)  # its read ends; its thread closes it
+                    except OSError:
+                        pass
+            super().process_request(request, client_address)
+
+        def shutdown_request(self, request) -> None:
+            with self.lock:
+                self.open_connections -= 1
+            super().shutdown_request(request)
 
         def handle_error(self, request, client_address) -> None:
             import sys
@@ -380,7 +495,18 @@ def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: in
     try:
         server = Server((host, port), Handler)
         server.annotation = annotation
-        server.public_host = (f"[{host}]" if ":" in host else host).lower()  # the address the page is opened at
+        server.token = token
+        server.lock, server.idle, server.cap = threading.Lock(), {}, connection_cap()
+        server.open_connections = 0
+        publics = {(f"[{host}]" if ":" in host else host).lower()}  # the address the page is opened at
+        if host.strip("[]") in ("0.0.0.0", "::"):  # every interface: the machine's own names
+            publics |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+            try:
+                publics |= {a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None)
+                            if ":" not in a[4][0]}
+            except OSError:
+                pass
+        server.public_hosts = publics
         return server
     except socket.gaierror as e:
         raise BadInput(f"--host {host}: not an address of this machine ({e.strerror or e})") from None
@@ -420,7 +546,22 @@ class Clips:
         self.names: list[str] = []
 
     def __enter__(self) -> Clips:
+        """Make the staging directory now: a place that cannot take the clips (read-only,
+        not a directory) is an error before any work."""
+        try:
+            self._open_stage()
+        except OSError as e:
+            raise BadInput(f"--clips {self.dir}: cannot write clips there ({e.strerror or e}); give a directory "
+                           "you can write to") from None
         return self
+
+    def _open_stage(self) -> None:
+        import tempfile
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._remove_stale()
+        host = re.sub(r"[^A-Za-z0-9]", "", os.uname().nodename)[:32]  # a pid is only alive on its own host
+        self.stage = Path(tempfile.mkdtemp(prefix=f"{self.PREFIX}{os.getpid()}-{host}-", dir=self.dir))
 
     def __exit__(self, *exc) -> None:
         if self.stage is not None:
@@ -432,12 +573,7 @@ class Clips:
     def add(self, name: str, data: bytes) -> str:
         """Stage one clip; returns the path it will have."""
         if self.stage is None:
-            import tempfile
-
-            self.dir.mkdir(parents=True, exist_ok=True)
-            self._remove_stale()
-            host = re.sub(r"[^A-Za-z0-9]", "", os.uname().nodename)[:32]  # a pid is only alive on its own host
-            self.stage = Path(tempfile.mkdtemp(prefix=f"{self.PREFIX}{os.getpid()}-{host}-", dir=self.dir))
+            self._open_stage()
         (self.stage / name).write_bytes(data)
         self.names.append(name)
         return str(self.dir / name)

@@ -99,10 +99,22 @@ def _label_studio_json(path: Path, data: bytes | None = None):
     for i, task in enumerate(tasks):
         if "annotations" in task or "data" in task:  # the full export
             data = task.get("data") or {}
+            annotations = task.get("annotations") or []
+            where = f"{name}: task {task.get('id', i + 1)!r}"
+            if not isinstance(data, dict):
+                raise BadInput(f"{where}: its data is not an object; give Label Studio's own JSON export")
+            if not isinstance(annotations, list) or not all(isinstance(a, dict) for a in annotations):
+                raise BadInput(f"{where}: its annotations are not a list of objects; give Label Studio's own "
+                               "JSON export")
+            for a in annotations:
+                if not isinstance(a.get("result") or [], list) or not all(
+                        isinstance(r, dict) for r in a.get("result") or []):
+                    raise BadInput(f"{where}: an annotation's result is not a list of objects; give Label "
+                                   "Studio's own JSON export")
             if TASK_ID not in data:
                 raise BadInput(f"{name}: task {task.get('id', i + 1)} has no '{TASK_ID}' in its data; import tasks "
                                "made by `seral export-tasks` into Label Studio")
-            done = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+            done = [a for a in annotations if not a.get("was_cancelled")]
             if not done:
                 continue
             last = max(done, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0))

@@ -675,3 +675,132 @@ def test_a_fifo_writer_that_comes_and_goes_while_seral_waits_is_read(tmp_path, m
     t.join(30)
     assert not t.is_alive(), "seral waits for a writer that has come and gone"
     assert got == [b"id,emotion\nu1,anger\n"]
+
+
+# ------------------------------------------------------------------ issue #27: S1, S2, M4, M7, M8
+
+
+def _raw(port, lines: list[str], body: bytes = b"") -> tuple[int, bytes]:
+    """One HTTP/1.0 request as a non-browser client would send it (any Host header)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), rest
+
+
+def test_a_server_open_to_other_machines_needs_a_token(queue, tmp_path):
+    """S1: --host 0.0.0.0 without --token is refused by the library; the command makes a
+    token and prints it once in the link; a request without it (any Host header) is 403,
+    with it (query, then the cookie the page gets) it is served."""
+    items = queue_items(read_table(queue), "q")
+    scheme = parse_scheme(None, [CHOICES])
+    ann = Annotation(items, scheme, AnswerLog(tmp_path / "l.csv", list(scheme)))
+    with pytest.raises(BadInput, match="--token"):
+        make_server(ann, "0.0.0.0", 0)
+    proc, port, line = _start(queue, tmp_path / "l.csv", "--host", "0.0.0.0")
+    try:
+        token = re.search(r"token=([A-Za-z0-9_-]+)", line).group(1)
+        host = f"Host: 127.0.0.1:{port}"
+        assert _raw(port, ["GET /api/state HTTP/1.0", host])[0] == 403
+        assert _raw(port, ["GET /audio/0.wav HTTP/1.0", host])[0] == 403
+        body = json.dumps({"annotator": "x", "id": items[0].id, "values": {"emotion": "anger"}}).encode()
+        post = ["POST /api/answer HTTP/1.0", host, "Content-Type: application/json", f"Content-Length: {len(body)}"]
+        assert _raw(port, post, body)[0] == 403
+        assert _raw(port, [f"GET /api/state?token={token}x HTTP/1.0", host])[0] == 403
+        status, _ = _raw(port, [f"GET /api/state?token={token} HTTP/1.0", "Host: evil.example:80"])
+        assert status == 403  # a Host that is not this server's: refused even with the token
+        assert _raw(port, [f"GET /api/state?token={token} HTTP/1.0", host])[0] == 200
+        assert _raw(port, ["GET /audio/0.wav HTTP/1.0", host, f"Cookie: seral_token_{port}={token}"])[0] == 200
+        assert _raw(port, [*post, f"X-Seral-Token: {token}"], body)[0] == 200
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", f"/?token={token}")
+        r = c.getresponse()
+        r.read()
+        assert r.status == 200 and f"seral_token_{port}={token}" in r.getheader("Set-Cookie") and "HttpOnly" in r.getheader("Set-Cookie")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=10)[1]
+    assert err.count(token) == 0  # printed once: in the first line only
+    assert [r["annotator"] for r in csv.DictReader(open(tmp_path / "l.csv"))] == ["x"]
+
+
+def test_idle_connections_do_not_lock_annotators_out(queue, tmp_path):
+    """S2: under `ulimit -n 64`, 65 idle connections: the server still answers a request
+    (the connection that waited longest for a request is closed for a new one)."""
+    import resource
+    import socket
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "seraltools", "annotate", str(queue), str(tmp_path / "l.csv"),
+                             "--choices", CHOICES, "--port", "0"], stderr=subprocess.PIPE, env=env, text=True,
+                            preexec_fn=limit)
+    idle = []
+    try:
+        port = int(re.search(r"127\.0\.0\.1:(\d+)/", proc.stderr.readline()).group(1))
+        for _ in range(65):
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=30))
+        idle[-1].sendall(b"GET / HTTP/1.0\r\n")  # a slow client: half a request
+        for _ in range(3):  # each request gets through, though every idle socket stays open on our side
+            status, body = request(port, "GET", "/api/state")
+            assert status == 200 and json.loads(body)["items"]
+        assert proc.poll() is None
+    finally:
+        for s in idle:
+            s.close()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+
+
+def test_label_studio_json_with_odd_annotations_is_one_line(cli, queue, tmp_path):
+    """M4: annotations or results that are not objects: exit 2, one line naming the file."""
+    data = {"seral_id": "a", "audio": "x"}
+    for bad in ([{"id": 1, "data": data, "annotations": ["anger"]}],
+                [{"id": 1, "data": data, "annotations": {"a": 1}}],
+                [{"id": 1, "data": data, "annotations": [{"result": ["anger"]}]}],
+                [{"id": 1, "data": data, "annotations": [{"result": "anger"}]}],
+                [{"id": 1, "data": ["seral_id"], "annotations": []}]):
+        path = tmp_path / "odd.json"
+        path.write_text(json.dumps(bad))
+        res = cli("cluster-labels", queue, path, tmp_path / "o.parquet")
+        assert res.exit_code == 2 and str(path) in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_a_labels_file_that_is_not_utf8(cli, queue, tmp_path, server):
+    """M7: non-UTF-8 bytes in the labels file: annotate refuses it at start in one line
+    naming the line; bytes appended while it runs do not drop the state request."""
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"id,emotion,annotator,time\nx,\xff\xfeanger,a,2026-01-01T00:00:00.000Z\n")
+    res = cli("annotate", queue, bad, "--choices", CHOICES)
+    assert res.exit_code == 2 and "line 2 is not UTF-8" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    ann, port, labels = server
+    with open(labels, "ab") as f:
+        f.write(b"y,\xff,a,2026-01-01T00:00:00.000Z\n")
+    status, body = request(port, "GET", "/api/state?annotator=a")
+    assert status == 200 and "answers" in json.loads(body)
+    assert set(ann.log.answers()) == {"y"}  # the summary's read does not crash either
+
+
+def test_export_tasks_clips_on_a_place_that_cannot_take_them(cli, queue, tmp_path, monkeypatch):
+    """M8: --clips where no directory can be made: exit 2 before any clip is decoded."""
+    import seraltools.annotate as annotate
+
+    decoded = []
+    monkeypatch.setattr(annotate, "wav_bytes", lambda s: decoded.append(s) or b"RIFF")
+    (tmp_path / "file").write_text("x")
+    res = cli("export-tasks", queue, tmp_path / "tasks.json", "--clips", tmp_path / "file" / "clips")
+    assert res.exit_code == 2 and "--clips" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not decoded and not (tmp_path / "tasks.json").exists()
+    if os.geteuid() != 0:  # root writes into a read-only directory anyway
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        res = cli("export-tasks", queue, tmp_path / "tasks.json", "--clips", ro / "clips")
+        assert res.exit_code == 2 and "--clips" in res.stderr and not decoded

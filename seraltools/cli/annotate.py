@@ -31,6 +31,7 @@ def annotate_cmd(
     host: Annotated[str, typer.Option("--host", help="Address to listen on (default: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on; 0 = any free port.")] = 8000,
     annotator: Annotated[str, typer.Option("--annotator", help="Annotator name when the page's URL names none (?annotator=NAME).")] = "annotator",
+    token: Annotated[Optional[str], typer.Option("--token", help="Every request must carry this secret (in the printed link, then a cookie); made for you when --host is not this machine only.")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Listen to the queue and label it in the browser; every answer is saved at once.
@@ -51,10 +52,16 @@ def annotate_cmd(
     from seraltools.annotate import AnswerLog, Annotation, check_annotator, make_server, parse_scheme
     from seraltools.progress import log
 
+    from seraltools.annotate import is_loopback
+
     scheme = parse_scheme(column, choices)
     check_annotator(annotator)
+    if token is None and not is_loopback(host):  # other machines can reach it: only with the link
+        import secrets
+
+        token = secrets.token_urlsafe(18)
     items = _items(queue)
-    server = make_server(None, host, port, annotator=annotator)  # the port first: a busy one leaves no file
+    server = make_server(None, host, port, annotator=annotator, token=token)  # the port first: a busy one leaves no file
     try:
         answers = AnswerLog(labels, list(scheme))
     except BaseException:
@@ -63,6 +70,8 @@ def annotate_cmd(
     annotation = server.annotation = Annotation(items, scheme, answers)
     url_host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)
     url = f"http://{url_host}:{server.server_address[1]}/?annotator={annotator}"
+    if token:
+        url += f"&token={token}"
     done = len(answers.answers(annotator).keys() & annotation.by_id.keys())
     if answers.torn:
         log(f"seral annotate: {labels}: dropped a cut last line ({answers.torn} bytes, never saved)")
