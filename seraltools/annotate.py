@@ -28,7 +28,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from seraltools.errors import BadInput, first_line
 
@@ -45,14 +45,48 @@ class Item:
     source: Any  # a path, Segment or Embedded (seraltools.corpora.sources)
     speaker: str | None = None
     duration: float | None = None
+    shown: tuple = ()  # (column, value) pairs the page shows (--show)
 
 
-def parse_scheme(columns: list[str] | None, choices: list[str] | None) -> dict[str, list[str]]:
-    """``--column``/``--choices`` pairs -> {column: [choices]}; the column defaults to emotion."""
-    columns = list(columns or []) or ["emotion"]
+class Scale(NamedTuple):
+    """A dimensional rating (SAM-style): whole numbers from ``low`` to ``high``."""
+
+    low: int
+    high: int
+
+
+def parse_scales(text: list[str] | str | None) -> dict[str, Scale]:
+    """``--scale valence=1:5,arousal=1:5`` -> {column: Scale}; keys 1-9 rate, so at most 9 steps."""
+    out: dict[str, Scale] = {}
+    parts = [p.strip() for t in ([text] if isinstance(text, str) else list(text or [])) for p in t.split(",")]
+    for part in filter(None, parts):
+        m = re.fullmatch(r"([^=\s\[\]]+)=(-?\d+):(-?\d+)", part)
+        if not m:
+            raise BadInput(f"--scale {part!r}: give NAME=LOW:HIGH, e.g. --scale valence=1:5,arousal=1:5")
+        name, low, high = m.group(1), int(m.group(2)), int(m.group(3))
+        if not 2 <= high - low + 1 <= 9:
+            raise BadInput(f"--scale {part!r}: give 2 to 9 steps (keys 1-9 rate), e.g. 1:5")
+        if name in out:
+            raise BadInput(f"--scale {name}: give each scale once")
+        out[name] = Scale(low, high)
+    return out
+
+
+def parse_scheme(columns: list[str] | None, choices: list[str] | None, scales: list[str] | str | None = None) -> dict:
+    """``--column``/``--choices`` pairs and ``--scale`` -> {column: [choices] or Scale};
+    the column defaults to emotion. Scales alone (no --choices) are a scheme too."""
+    from seraltools.labels import bookkeeping
+
+    rated = parse_scales(scales)
+    columns = list(columns or []) or ([] if rated and not choices else ["emotion"])
     choices = list(choices or [])
-    if not choices:
-        raise BadInput("--choices: give the labels to choose from, e.g. --choices anger,happiness,neutral,sadness")
+    for name in rated:
+        if bookkeeping(name) or name in columns:
+            raise BadInput(f"--scale {name}: name it for what it rates, apart from the --column names and the "
+                           "bookkeeping columns (id, rank, speaker, annotator, time, status, note)")
+    if not choices and not rated:
+        raise BadInput("--choices: give the labels to choose from, e.g. --choices anger,happiness,neutral,sadness "
+                       "(or --scale valence=1:5,arousal=1:5)")
     if len(choices) != len(columns):
         raise BadInput(f"{len(columns)} --column and {len(choices)} --choices: give one --choices per --column, "
                        "in the same order")
@@ -61,7 +95,6 @@ def parse_scheme(columns: list[str] | None, choices: list[str] | None) -> dict[s
         options = [c.strip() for c in text.split(",") if c.strip()]
         if len(options) < 2 or len(set(options)) != len(options):
             raise BadInput(f"--choices {text!r}: give two or more different labels separated by commas")
-        from seraltools.labels import bookkeeping
         from seraltools.table import BINARY_WORDS
 
         if col in scheme or not col.strip() or bookkeeping(col):
@@ -73,12 +106,14 @@ def parse_scheme(columns: list[str] | None, choices: list[str] | None) -> dict[s
                 raise BadInput(f"--column {col} is binary: give two of 0/1, negative/positive, low/high "
                                f"(not {', '.join(odd or options)}), or name the column otherwise")
         scheme[col] = options
+    scheme.update(rated)
     return scheme
 
 
-def queue_items(table, source: str) -> list[Item]:
+def queue_items(table, source: str, show: list[str] | None = None) -> list[Item]:
     """The rows to label in rank order (rows without a rank are not in the queue); a table
-    without ``rank`` (a manifest-like table) in its own order."""
+    without ``rank`` (a manifest-like table) in its own order. ``show``: columns whose
+    values the page shows (none by default: blind labelling)."""
     from seraltools.corpora import sources
 
     if "path" not in table.column_names:
@@ -98,8 +133,33 @@ def queue_items(table, source: str) -> list[Item]:
     rows = sorted((int(r), i) for i, r in enumerate(ranks) if r is not None)
     if not rows:
         raise BadInput(f"{source}: no ranked rows; make a queue with `seral mal-select --budget N`")
-    return [Item(int(r), ids[i], srcs[i], None if speakers[i] is None else str(speakers[i]), durations[i])
+    show = list(show or [])
+    missing = [c for c in show if c not in table.column_names]
+    if missing:
+        raise BadInput(f"--show {', '.join(missing)}: {source} has no such column; it has {', '.join(table.column_names)}")
+    if "features" in show:
+        raise BadInput("--show features: the feature vector is not for people; name metadata columns")
+    shown = {c: table.column(c).to_pylist() for c in show}
+    return [Item(int(r), ids[i], srcs[i], None if speakers[i] is None else str(speakers[i]), durations[i],
+                 tuple((c, None if shown[c][i] is None else str(shown[c][i])) for c in show))
             for r, i in rows]
+
+
+def unreadable(items: list[Item]) -> list[tuple[Item, str]]:
+    """The queued items whose audio file cannot be opened (missing, a directory, no
+    permission), with the reason: checked at start-up, before anyone listens."""
+    from seraltools.audio import Embedded, Segment
+
+    bad = []
+    for it in items:
+        path = it.source.parquet if isinstance(it.source, Embedded) else (
+            it.source.path if isinstance(it.source, Segment) else str(it.source))
+        try:
+            with open(path, "rb") as f:
+                f.read(1)
+        except OSError as e:
+            bad.append((it, f"{path}: {e.strerror or e}"))
+    return bad
 
 
 def wav_bytes(source) -> bytes:
@@ -139,25 +199,60 @@ def _check_utf8(path: Path) -> None:
                                "another labels file") from None
 
 
-class AnswerLog:
-    """The labels CSV: ``id, <label columns>, annotator, time``, one line per answer,
-    appended. Safe for threads of one server and for several servers on one file."""
+class Stale(BadInput):
+    """An answer made on a page that had not seen the item's latest answer (another tab)."""
 
-    def __init__(self, path: str | os.PathLike, columns: list[str]):
+
+#: What an answer line says: a label (answer), a label the annotator is unsure of, or a skip.
+STATUSES = ("answer", "unsure", "skip")
+NOTE_MAX = 500
+
+
+def header_name(column: str, scale: tuple[int, int] | None) -> str:
+    """A label column's name in the answer log's header: a scale carries its range
+    (``valence[1:5]``), so that readers know its values are numbers."""
+    return column if scale is None else f"{column}[{scale[0]}:{scale[1]}]"
+
+
+class AnswerLog:
+    """The labels CSV: ``id, <label columns>, status, note, annotator, time``, one line
+    per answer (status ``answer``, ``unsure`` or ``skip``), appended. Safe for threads of
+    one server and for several servers on one file. A file of an earlier seral (without
+    status and note) is continued as it is: it takes answers, not skips or notes.
+
+    Kept in memory as an index that follows the file (read under the lock from where it
+    last stopped): each annotator's last answer per id, how many lines each annotator
+    has written for each id (the version a page answers against) and who answered each id."""
+
+    def __init__(self, path: str | os.PathLike, columns, scales: dict[str, tuple[int, int]] | None = None):
+        """``columns``: the label columns, or a scheme (:func:`parse_scheme`) whose scales
+        name their columns with their range."""
         self.path = Path(path)
-        self.header = ["id", *columns, "annotator", "time"]
+        scales = dict(scales or {})
+        if isinstance(columns, dict):
+            scales.update({c: s for c, s in columns.items() if isinstance(s, Scale)})
+        self.columns = list(columns)
+        names = [header_name(c, scales.get(c)) for c in self.columns]
+        self.header = ["id", *names, "status", "note", "annotator", "time"]
         self._lock = threading.Lock()
+        self._offset = 0
+        self._mine: dict[tuple[str, str], dict] = {}
+        self._version: dict[tuple[str, str], int] = {}
+        self._last: dict[str, dict[str, str]] = {}
+        self._raters: dict[str, set[str]] = {}
         if self.path.exists() and not self.path.is_file():
             raise BadInput(f"{self.path}: not a regular file; give a CSV file for the labels")
         if str(path) == "-" or self.path.suffix.lower() not in (".csv", ""):
             raise BadInput(f"{self.path}: the labels file is a CSV file seral appends to; name it .csv")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.torn = self._check()
+            self.torn = self._check(["id", *names, "annotator", "time"])
         except OSError as e:
             raise BadInput(f"{self.path}: cannot write it ({e.strerror or e}); give another labels file") from None
+        self.extras = self.header[-4] == "status"  # False: a file of an earlier seral
+        self.answers()  # the index
 
-    def _check(self) -> int:
+    def _check(self, legacy: list[str]) -> int:
         """Write the header to a new file, check an existing one's; drop a torn last line
         (never acknowledged). Returns the bytes dropped."""
         import fcntl
@@ -173,9 +268,11 @@ class AnswerLog:
             _check_utf8(self.path)
             with open(self.path, newline="", encoding="utf-8-sig") as f:
                 first = next(csv.reader(f), [])
-            if first != self.header:
+            if first == legacy:
+                self.header = legacy
+            elif first != self.header:
                 raise BadInput(f"{self.path}: has columns {','.join(first)}, not {','.join(self.header)}; "
-                               "give the same --column options as before, or a new labels file")
+                               "give the same --column, --choices and --scale options as before, or a new labels file")
             os.lseek(fd, max(0, size - 1), os.SEEK_SET)
             if os.read(fd, 1) != b"\n":
                 data = self.path.read_bytes()
@@ -201,43 +298,109 @@ class AnswerLog:
         csv.writer(buf, lineterminator="\n").writerow(cells)
         return buf.getvalue().encode("utf-8")
 
-    def append(self, utterance: str, values: dict[str, str], annotator: str) -> str:
-        """Append one answer and make it durable; returns its time (UTC, ISO 8601)."""
+    def _refresh(self, fd: int) -> None:
+        """Read the lines added since the last look (the caller holds the file's lock)."""
+        size = os.fstat(fd).st_size
+        if size <= self._offset:
+            return
+        os.lseek(fd, self._offset, os.SEEK_SET)
+        chunks, left = [], size - self._offset
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        end = data.rfind(b"\n") + 1  # whole lines only
+        if end == 0:
+            return
+        rows = csv.reader(io.StringIO(data[:end].decode("utf-8", "replace"), newline=""))
+        if self._offset == 0:
+            next(rows, None)  # the header
+        n = len(self.columns)
+        for row in rows:
+            if len(row) != len(self.header):
+                continue
+            uid, values, who = row[0], dict(zip(self.columns, row[1:1 + n])), row[-2]
+            status = row[1 + n] if self.extras else "answer"
+            note = row[2 + n] if self.extras else ""
+            key = (uid, who)
+            self._version[key] = self._version.get(key, 0) + 1
+            if status == "skip":
+                continue
+            self._mine[key] = {"values": values, "status": status or "answer", "note": note, "time": row[-1]}
+            self._last[uid] = values
+            self._raters.setdefault(uid, set()).add(who)
+        self._offset += end
+
+    def _locked(self, exclusive: bool):
+        import contextlib
         import fcntl
 
-        time = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        line = self._line([utterance, *(values.get(c, "") for c in self.header[1:-2]), annotator, time])
-        with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                size = os.fstat(fd).st_size
+        @contextlib.contextmanager
+        def held():
+            with self._lock:
+                fd = os.open(self.path, (os.O_RDWR | os.O_APPEND) if exclusive else os.O_RDONLY)
                 try:
-                    written = os.write(fd, line)  # one write of the whole line
-                except OSError:
-                    written = -1
-                if written != len(line):  # disk full, a file-size limit: undo, and the page hears it
-                    os.ftruncate(fd, size)
-                    raise OSError("the labels file could not take the answer (disk full?)")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        return time
+                    fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)  # never half a line
+                    self._refresh(fd)
+                    yield fd
+                finally:
+                    os.close(fd)
+        return held()
+
+    def append(self, utterance: str, values: dict[str, str], annotator: str, *, status: str = "answer",
+               note: str = "", version: int | None = None) -> tuple[str, int]:
+        """Append one answer and make it durable; returns its time (UTC, ISO 8601) and the
+        new version of (utterance, annotator). ``version``: the count of this annotator's
+        lines for the utterance that the page saw; another count (another tab answered
+        meanwhile) raises :class:`Stale` and writes nothing."""
+        if status not in STATUSES:
+            raise BadInput(f"status {status!r} is not one of {', '.join(STATUSES)}")
+        if not self.extras and (status != "answer" or note):
+            raise BadInput(f"{self.path} was made by an earlier seral (no status and note columns): it takes "
+                           "answers only; start a new labels file to record skips, unsure answers and notes")
+        note = " ".join(str(note).split())[:NOTE_MAX]
+        time = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        cells = [utterance, *(values.get(c, "") for c in self.columns)]
+        if self.extras:
+            cells += [status, note]
+        line = self._line([*cells, annotator, time])
+        with self._locked(exclusive=True) as fd:
+            now = self._version.get((utterance, annotator), 0)
+            if version is not None and version != now:
+                last = self._mine.get((utterance, annotator))
+                said = ", ".join(last["values"].values()) if last else "a skip"
+                raise Stale(f"changed since this page loaded it (another tab?): now {said}; not saved, "
+                            "reload to see it")
+            size = os.fstat(fd).st_size
+            try:
+                written = os.write(fd, line)  # one write of the whole line
+            except OSError:
+                written = -1
+            if written != len(line):  # disk full, a file-size limit: undo, and the page hears it
+                os.ftruncate(fd, size)
+                raise OSError("the labels file could not take the answer (disk full?)")
+            os.fsync(fd)
+            self._refresh(fd)
+            return time, self._version.get((utterance, annotator), now + 1)
 
     def answers(self, annotator: str | None = None) -> dict[str, dict[str, str]]:
-        """id -> the last answer (label column -> value), of one annotator or of anyone."""
-        import fcntl
+        """id -> the last answer (label column -> value), of one annotator or of anyone;
+        skips are not answers."""
+        with self._locked(exclusive=False):
+            if annotator is None:
+                return {k: dict(v) for k, v in self._last.items()}
+            return {uid: dict(a["values"]) for (uid, who), a in self._mine.items() if who == annotator}
 
-        out: dict[str, dict[str, str]] = {}
-        with self._lock, open(self.path, newline="", encoding="utf-8", errors="replace") as f:  # never dropped
-            fcntl.flock(f.fileno(), fcntl.LOCK_SH)  # never half a line another process is writing
-            reader = csv.reader(f)
-            next(reader, None)
-            for row in reader:
-                if len(row) != len(self.header) or (annotator is not None and row[-2] != annotator):
-                    continue
-                out[row[0]] = dict(zip(self.header[1:-2], row[1:-2]))
-        return out
+    def view(self, annotator: str) -> tuple[dict[str, dict], dict[str, int], dict[str, set[str]]]:
+        """(this annotator's last answers with status and note, their version per id, who
+        answered each id), at one moment."""
+        with self._locked(exclusive=False):
+            mine = {uid: dict(a) for (uid, who), a in self._mine.items() if who == annotator}
+            versions = {uid: v for (uid, who), v in self._version.items() if who == annotator}
+            return mine, versions, {k: set(v) for k, v in self._raters.items()}
 
 
 def check_annotator(name: str) -> str:
@@ -247,41 +410,125 @@ def check_annotator(name: str) -> str:
 
 
 class Annotation:
-    """What the page talks to: the queue, the label scheme and the answer log."""
+    """What the page talks to: the queue, the label scheme and the answer log.
 
-    def __init__(self, items: list[Item], scheme: dict[str, list[str]], log: AnswerLog):
-        self.items, self.scheme, self.log = items, scheme, log
+    The page names items by their queue position, never by id: the id (and any other
+    column) reaches the page only when ``show`` names it (blind labelling: ids such as
+    EMO-DB's ``03a01Wa`` or RAVDESS's ``03-01-05-...`` give the emotion away). ``raters``:
+    an item is done once that many annotators answered it; the page of an annotator goes
+    past items done by others."""
+
+    def __init__(self, items: list[Item], scheme: dict, log: AnswerLog, *, raters: int = 1,
+                 show: list[str] | None = None):
+        if raters < 1:
+            raise BadInput(f"--raters {raters}: give 1 or more")
+        self.items, self.scheme, self.log, self.raters = items, scheme, log, raters
+        self.show = list(show or [])
         self.by_id = {it.id: it for it in items}
+        self.position = {it.id: i for i, it in enumerate(items)}
+        self._check_answers()
+
+    def _check_answers(self) -> None:
+        """Answers already in the log that the scheme would not take (--choices changed)."""
+        for uid, values in self.log.answers().items():
+            for col, spec in self.scheme.items():
+                v = values.get(col, "")
+                if v and not _valid(spec, v):
+                    raise BadInput(f"{self.log.path}: holds {col} {v!r} (id {uid}), which {_what(col, spec)} does "
+                                   "not offer; give the same --choices/--scale as before, or a new labels file")
 
     def state(self, annotator: str) -> dict:
-        answers = self.log.answers(annotator)
-        return {
-            "annotator": annotator,
-            "columns": [{"name": c, "choices": ch} for c, ch in self.scheme.items()],
-            "items": [{"rank": it.rank, "id": it.id, "speaker": it.speaker, "duration": it.duration}
-                      for it in self.items],
-            "answers": {i: a for i, a in answers.items() if i in self.by_id},
-        }
+        mine, versions, raters = self.log.view(annotator)
+        columns = []
+        for c, spec in self.scheme.items():
+            if isinstance(spec, Scale):
+                columns.append({"name": c, "kind": "scale", "low": spec.low, "high": spec.high})
+            else:
+                columns.append({"name": c, "kind": "choice", "choices": spec})
+        items = []
+        for it in self.items:
+            entry = {"rank": it.rank, "duration": it.duration, "shown": dict(it.shown)}
+            if isinstance(it.source, _span_types()) and getattr(it.source, "start", None) is not None:
+                entry["start"] = it.source.start
+                entry["end"] = it.source.end
+            items.append(entry)
+        answers, version, done = {}, {}, []
+        for uid, pos in self.position.items():
+            if uid in mine:
+                answers[pos] = mine[uid]
+            if uid in versions:
+                version[pos] = versions[uid]
+            if len(raters.get(uid, ())) >= self.raters:
+                done.append(pos)
+        return {"annotator": annotator, "raters": self.raters, "columns": columns, "items": items,
+                "answers": answers, "versions": version, "done": done, "extras": self.log.extras,
+                "labels": self.log.path.name}
 
     def answer(self, payload: dict) -> dict:
-        """Validate and keep one answer: {"annotator", "id", "values": {column: choice}}."""
+        """Validate and keep one answer: {"annotator", "item" (queue position) or "id",
+        "values": {column: value}, "status", "note", "version"}."""
         annotator = check_annotator(str(payload.get("annotator", "")))
-        utterance = str(payload.get("id", ""))
-        if utterance not in self.by_id:
-            raise BadInput(f"id {utterance!r} is not in the queue")
-        values = payload.get("values")
-        if not isinstance(values, dict) or not values:
+        if "item" in payload:
+            pos = payload["item"]
+            if isinstance(pos, bool) or not isinstance(pos, int) or not 0 <= pos < len(self.items):
+                raise BadInput(f"item {pos!r} is not in the queue")
+            utterance = self.items[pos].id
+        else:
+            utterance = str(payload.get("id", ""))
+            if utterance not in self.by_id:
+                raise BadInput(f"id {utterance!r} is not in the queue")
+        status = payload.get("status") or "answer"
+        if status not in STATUSES:
+            raise BadInput(f"status {status!r} is not one of {', '.join(STATUSES)}")
+        note = payload.get("note") or ""
+        if not isinstance(note, str):
+            raise BadInput("note: give text")
+        version = payload.get("version")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            raise BadInput("version: give the whole number the page was given")
+        values = payload.get("values") or {}
+        if not isinstance(values, dict):
+            raise BadInput("values: give {column: label}")
+        if status == "skip":
+            if not self.log.extras:
+                return {"ok": True, "recorded": False}
+            time, v = self.log.append(utterance, {}, annotator, status="skip", note=note, version=version)
+            return {"ok": True, "time": time, "version": v}
+        if not values and status == "answer":
             raise BadInput("no label given")
+        clean = {}
         for col, value in values.items():
             if col not in self.scheme:
                 raise BadInput(f"column {col!r} is not one of {', '.join(self.scheme)}")
-            if value not in self.scheme[col]:
-                raise BadInput(f"{col} {value!r} is not one of {', '.join(self.scheme[col])}")
-        missing = [c for c in self.scheme if c not in values]
-        if missing:  # an answer is whole: a partial one would blank the others when read back
+            spec = self.scheme[col]
+            if isinstance(spec, Scale) and isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            if not isinstance(value, str) or not _valid(spec, value):
+                raise BadInput(f"{col} {value!r} is not one of {_what(col, spec)}")
+            clean[col] = value
+        missing = [c for c in self.scheme if c not in clean]
+        if missing and status == "answer":  # an answer is whole: a partial one would blank the others when read back
             raise BadInput(f"no {', '.join(missing)} given; an answer gives every column")
-        time = self.log.append(utterance, {c: str(v) for c, v in values.items()}, annotator)
-        return {"ok": True, "time": time}
+        time, v = self.log.append(utterance, clean, annotator, status=status, note=note, version=version)
+        return {"ok": True, "time": time, "version": v}
+
+
+def _span_types():
+    from seraltools.audio import Embedded, Segment
+
+    return (Segment, Embedded)
+
+
+def _valid(spec, value: str) -> bool:
+    if isinstance(spec, Scale):
+        return bool(re.fullmatch(r"-?\d+", value.strip())) and spec.low <= int(value) <= spec.high
+    return value in spec
+
+
+def _what(col: str, spec) -> str:
+    if isinstance(spec, Scale):
+        return f"the {col} scale {spec.low}-{spec.high}"
+    return ", ".join(spec)
 
 
 def is_loopback(host: str) -> bool:
@@ -452,6 +699,8 @@ def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: in
                 if not isinstance(payload, dict):
                     raise BadInput("a JSON object is expected")
                 return self._json(HTTPStatus.OK, self.server.annotation.answer(payload))
+            except Stale as e:
+                return self._json(HTTPStatus.CONFLICT, {"error": first_line(e), "stale": True})
             except (BadInput, ValueError, RecursionError) as e:
                 return self._json(HTTPStatus.BAD_REQUEST, {"error": first_line(e) or "not valid JSON"})
             except OSError as e:
@@ -518,12 +767,18 @@ def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: in
 # ---------------------------------------------------------------------- Label Studio
 
 
-def label_config(scheme: dict[str, list[str]]) -> str:
-    """A Label Studio labelling config: the audio and one single-choice control per column."""
+def label_config(scheme: dict) -> str:
+    """A Label Studio labelling config: the audio, one single-choice control per column and
+    a rating per scale."""
     from xml.sax.saxutils import quoteattr
 
     parts = ['<View>', '  <Header value="$seral_id (rank $rank)"/>', '  <Audio name="audio" value="$audio"/>']
     for col, options in scheme.items():
+        if isinstance(options, Scale):
+            if options.low != 1:
+                raise BadInput(f"--scale {col}={options.low}:{options.high}: Label Studio rates from 1; give 1:N")
+            parts.append(f'  <Rating name={quoteattr(col)} toName="audio" maxRating="{options.high}" required="true"/>')
+            continue
         parts.append(f'  <Choices name={quoteattr(col)} toName="audio" choice="single" showInline="true" required="true">')
         parts += [f"    <Choice value={quoteattr(o)}/>" for o in options]
         parts.append("  </Choices>")

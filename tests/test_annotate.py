@@ -87,15 +87,16 @@ def test_answer_log_appends_and_the_last_answer_counts(tmp_path):
     log.append("b", {"emotion": "sadness"}, "ann1")
     log.append("a", {"emotion": "neutral", "valence": "positive"}, "ann2")
     rows = list(csv.reader(open(tmp_path / "l.csv")))
-    assert rows[0] == ["id", "emotion", "valence", "annotator", "time"]
-    assert [r[:4] for r in rows[1:]] == [["a", "anger", "negative", "ann1"], ["b", "sadness", "", "ann1"],
-                                         ["a", "neutral", "positive", "ann2"]]
+    assert rows[0] == ["id", "emotion", "valence", "status", "note", "annotator", "time"]
+    assert [r[:6] for r in rows[1:]] == [["a", "anger", "negative", "answer", "", "ann1"],
+                                         ["b", "sadness", "", "answer", "", "ann1"],
+                                         ["a", "neutral", "positive", "answer", "", "ann2"]]
     assert log.answers("ann1")["a"] == {"emotion": "anger", "valence": "negative"}
     assert log.answers()["a"]["emotion"] == "neutral"
     t = read_labels(tmp_path / "l.csv")  # read back: one row per id, the last answer
     assert dict(zip(t.column("id").to_pylist(), t.column("emotion").to_pylist())) == {"b": "sadness", "a": "neutral"}
     assert t.column("valence").to_pylist()[t.column("id").to_pylist().index("a")] == 1  # positive -> 1
-    with pytest.raises(BadInput, match="not id,emotion,annotator,time"):
+    with pytest.raises(BadInput, match="not id,emotion,status,note,annotator,time"):
         AnswerLog(tmp_path / "l.csv", ["emotion"])  # other columns than before
 
 
@@ -129,7 +130,7 @@ def test_threads_and_processes_appending_together_never_tear_a_line(tmp_path):
     for w in procs + threads:
         w.join()
     rows = list(csv.reader(open(path, newline="")))[1:]
-    assert len(rows) == 500 and all(len(r) == 4 for r in rows)
+    assert len(rows) == 500 and all(len(r) == 6 for r in rows)
     assert {r[0] for r in rows} == {f"{w}-{i}" for w in ("p0", "p1", "t0", "t1", "t2") for i in range(100)}
     assert {r[1] for r in rows} == {"anger", "sad, \"quoted\""}
 
@@ -142,7 +143,8 @@ def test_server_serves_the_queue_and_keeps_answers(server, queue):
     status, body = request(port, "GET", "/api/state?annotator=ann1")
     state = json.loads(body)
     assert status == 200 and [it["rank"] for it in state["items"]] == [1, 2, 3, 4, 5, 6]
-    assert state["columns"] == [{"name": "emotion", "choices": CHOICES.split(",")}] and state["answers"] == {}
+    assert state["columns"] == [{"name": "emotion", "kind": "choice", "choices": CHOICES.split(",")}]
+    assert state["answers"] == {}
     status, body = request(port, "GET", "/audio/0.wav")
     assert status == 200 and body[:4] == b"RIFF"
     status, body = request(port, "GET", "/audio/5.wav")  # the span: 0.5 s of the file
@@ -150,11 +152,11 @@ def test_server_serves_the_queue_and_keeps_answers(server, queue):
 
     info = sf.info(io.BytesIO(body))
     assert status == 200 and abs(info.duration - 0.5) < 0.01
-    first = state["items"][0]["id"]
+    first = ann.items[0].id
     assert request(port, "POST", "/api/answer", {"annotator": "ann1", "id": first, "values": {"emotion": "anger"}})[0] == 200
     assert request(port, "POST", "/api/answer", {"annotator": "ann2", "id": first, "values": {"emotion": "sadness"}})[0] == 200
     state = json.loads(request(port, "GET", "/api/state?annotator=ann1")[1])
-    assert state["answers"] == {first: {"emotion": "anger"}}  # each annotator sees their own answers
+    assert {k: v["values"] for k, v in state["answers"].items()} == {"0": {"emotion": "anger"}}  # their own only
     rows = list(csv.DictReader(open(labels)))
     assert [(r["id"], r["emotion"], r["annotator"]) for r in rows] == [(first, "anger", "ann1"), (first, "sadness", "ann2")]
 
@@ -190,13 +192,14 @@ def test_annotate_cli_errors_are_one_line(cli, queue, tmp_path):
     assert res.exit_code == 2 and "annotator" in res.stderr
     (tmp_path / "old.csv").write_text("id,valence,annotator,time\n")
     res = cli("annotate", queue, tmp_path / "old.csv", "--choices", CHOICES)
-    assert res.exit_code == 2 and "give the same --column options" in res.stderr
+    assert res.exit_code == 2 and "give the same --column" in res.stderr
 
 
 def _start(queue, labels, *extra):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "seraltools", "annotate", str(queue), str(labels), "--choices",
-                             CHOICES, "--port", "0", *extra], stderr=subprocess.PIPE, env=env, text=True)
+                             CHOICES, "--port", "0", *(extra or ("--show", "id"))], stderr=subprocess.PIPE, env=env,
+                            text=True)
     line = proc.stderr.readline()
     port = int(re.search(r"127\.0\.0\.1:(\d+)/", line).group(1))
     return proc, port, line
@@ -207,7 +210,7 @@ def test_kill_9_while_answers_arrive_loses_no_saved_answer(queue, tmp_path):
     acknowledged answer is in the file, no line is torn, and a restart goes on."""
     labels = tmp_path / "labels.csv"
     proc, port, _ = _start(queue, labels)
-    ids = [it["id"] for it in json.loads(request(port, "GET", "/api/state")[1])["items"]]
+    ids = [it["shown"]["id"] for it in json.loads(request(port, "GET", "/api/state")[1])["items"]]
     acked, stop = [], threading.Event()
 
     def post(who):
@@ -236,10 +239,10 @@ def test_kill_9_while_answers_arrive_loses_no_saved_answer(queue, tmp_path):
         w.join()
     data = labels.read_bytes()
     rows = list(csv.reader(data.decode().splitlines()))[1:]
-    assert len(acked) >= 40 and all(len(r) == 4 for r in rows[:-1])
+    assert len(acked) >= 40 and all(len(r) == 6 for r in rows[:-1])
     from collections import Counter
 
-    kept = Counter((r[2], r[0], r[1]) for r in rows if len(r) == 4)
+    kept = Counter((r[4], r[0], r[1]) for r in rows if len(r) == 6)
     missing = Counter(acked) - kept  # every acknowledged answer is on disk, as often as it was acknowledged
     assert not missing, missing
     assert sum(kept.values()) - len(acked) <= 3  # at most one written-not-acknowledged answer per client
@@ -248,7 +251,7 @@ def test_kill_9_while_answers_arrive_loses_no_saved_answer(queue, tmp_path):
     out = proc.communicate(timeout=10)[1]
     assert proc.returncode == 0 and "answered" in line + out
     rows = list(csv.reader(open(labels, newline="")))[1:]
-    assert all(len(r) == 4 for r in rows) and len(rows) >= len(acked)
+    assert all(len(r) == 6 for r in rows) and len(rows) >= len(acked)
 
 
 # ------------------------------------------------------------------ Label Studio
@@ -386,11 +389,11 @@ def test_label_in_the_browser_by_click_and_key_then_reload(browser, queue, tmp_p
     proc, port, _ = _start(queue, labels)
     try:
         items = json.loads(request(port, "GET", "/api/state")[1])["items"]
-        ids = [it["id"] for it in items]
+        ids = [it["shown"]["id"] for it in items]
         page = browser.new_page(viewport={"width": 900, "height": 620})
         page.goto(f"http://127.0.0.1:{port}/?annotator=web")
-        page.wait_for_function("document.getElementById('uid').textContent.length > 0")
-        assert page.text_content("#rank") == "1" and page.text_content("#uid") == ids[0]
+        page.wait_for_function("(document.querySelector('.shown-id') || {}).textContent")
+        assert page.text_content("#rank") == "1" and page.text_content(".shown-id") == ids[0]
         page.wait_for_function("(() => { const a = document.getElementById('audio');"
                                " return a.readyState >= 1 && isFinite(a.duration) && a.duration > 0; })()")
         duration = page.evaluate("document.getElementById('audio').duration")
@@ -420,7 +423,7 @@ def test_label_in_the_browser_by_click_and_key_then_reload(browser, queue, tmp_p
         if os.environ.get("SERAL_SCREENSHOT"):
             page.screenshot(path=os.environ["SERAL_SCREENSHOT"])
         page.reload()  # goes on at the first row this annotator has not answered: rank 3
-        page.wait_for_function("document.getElementById('uid').textContent.length > 0")
+        page.wait_for_function("(document.querySelector('.shown-id') || {}).textContent")
         assert page.text_content("#rank") == "3"
         assert page.text_content("#progress") == "3 of 6 answered"
         page.close()
@@ -429,9 +432,10 @@ def test_label_in_the_browser_by_click_and_key_then_reload(browser, queue, tmp_p
         raise AssertionError(f"{e}; server's stderr: {proc.communicate(timeout=10)[1]}") from None
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=10)
-    rows = [(r["id"], r["emotion"], r["annotator"]) for r in csv.DictReader(open(labels, newline=""))]
-    assert rows == [(ids[0], "anger", "web"), (ids[1], "neutral", "web"), (ids[3], "sadness", "web"),
-                    (ids[3], "happiness", "web")]
+    rows = [(r["id"], r["emotion"], r["status"], r["annotator"]) for r in csv.DictReader(open(labels, newline=""))]
+    assert rows == [(ids[0], "anger", "answer", "web"), (ids[1], "neutral", "answer", "web"),
+                    (ids[2], "", "skip", "web"),  # the skip is recorded
+                    (ids[3], "sadness", "answer", "web"), (ids[3], "happiness", "answer", "web")]
     t = read_labels(labels)
     assert dict(zip(t.column("id").to_pylist(), t.column("emotion").to_pylist())) == {
         ids[0]: "anger", ids[1]: "neutral", ids[3]: "happiness"}
@@ -566,8 +570,8 @@ def test_the_page_says_when_audio_fails_and_handles_any_id(browser, queue, tmp_p
     try:
         page = browser.new_page()
         page.goto(f"http://127.0.0.1:{port}/?annotator=w")
-        page.wait_for_function("document.getElementById('uid').textContent.length > 0")
-        assert page.text_content("#uid") == "constructor" and page.text_content("#progress") == "0 of 6 answered"
+        page.wait_for_function("(document.querySelector('.shown-id') || {}).textContent")
+        assert page.text_content(".shown-id") == "constructor" and page.text_content("#progress") == "0 of 6 answered"
         page.keyboard.press("1")
         page.wait_for_function("document.getElementById('rank').textContent === '2'")
         page.keyboard.press("2")
@@ -782,7 +786,7 @@ def test_a_labels_file_that_is_not_utf8(cli, queue, tmp_path, server):
     assert res.exit_code == 2 and "line 2 is not UTF-8" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     ann, port, labels = server
     with open(labels, "ab") as f:
-        f.write(b"y,\xff,a,2026-01-01T00:00:00.000Z\n")
+        f.write(b"y,\xff,answer,,a,2026-01-01T00:00:00.000Z\n")
     status, body = request(port, "GET", "/api/state?annotator=a")
     assert status == 200 and "answers" in json.loads(body)
     assert set(ann.log.answers()) == {"y"}  # the summary's read does not crash either
