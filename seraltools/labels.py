@@ -176,7 +176,7 @@ AGGREGATES = ("auto", "majority", "mean", "soft", "last")
 SCALE_HEADER = re.compile(r"(.+)\[(?:(-?\d+):(-?\d+)|rating)\]")  # seral annotate's, Label Studio's ratings
 
 
-def _scale_columns(t):
+def _scale_columns(t, name: str = "labels"):
     """Rename seral's scale columns (``valence[1:5]``) to their names; returns (table,
     the scale columns: those plus float columns, which hold numbers)."""
     import pyarrow as pa
@@ -195,9 +195,11 @@ def _scale_columns(t):
             try:
                 col = pc.cast(pc.utf8_trim_whitespace(col.cast(pa.string())), pa.float64())
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise BadInput(f"{c}: a rating scale holds a value that is not a number; check the labels file") from None
+                raise BadInput(f"{name}: column {c} (a rating scale) holds a value that is not a number; check "
+                               "the labels file") from None
             t = t.set_column(t.column_names.index(c), c, col)
-    floats = [c for c in t.column_names if pa.types.is_floating(t.column(c).type) and not bookkeeping(c)]
+    floats = [c for c in t.column_names if pa.types.is_floating(t.column(c).type) and not bookkeeping(c)
+              and not set(t.column(c).drop_null().to_pylist()) <= {0.0, 1.0}]  # 0/1 floats: classes
     return t, sorted(set(scales) | set(floats), key=t.column_names.index)
 
 
@@ -309,9 +311,31 @@ def read_labels(path, aggregate_by: str = "auto", notes: list[str] | None = None
     (``time`` or ``annotator`` column) is reduced by :func:`aggregate` (``aggregate_by``),
     its skips left out; seral's scale columns (``valence[1:5]``) come back as numbers
     under their names. ``notes``: ties and the like are added to it."""
+    from seraltools.table import cast_well_known, check_unique_ids
+
+    name = str(path)
+    t, scales = read_answers(path)
+    if "time" in t.column_names or "annotator" in t.column_names:
+        t = aggregate(t, aggregate_by, scales=scales, name=name, notes=notes)
+    elif aggregate_by not in AGGREGATES:
+        raise BadInput(f"--aggregate {aggregate_by}: {name} has no annotator column; give auto (the default)")
+    numbers = [c for c in scales if c in t.column_names]
+    kept = {c: t.column(c) for c in numbers}  # scales stay numbers, even valence=1:5
+    t = t.drop_columns(numbers) if numbers else t
+    t = cast_well_known(t, name, label_words=True)  # valence/arousal as int8 0/1 (from 0/1, negative/positive, low/high)
+    for c in numbers:
+        t = t.append_column(c, kept[c])
+    check_unique_ids(t.column("id").to_pylist(), name)
+    return t
+
+
+def read_answers(path, with_skips: bool = False):
+    """Every answer in ``path``, before aggregation: (table with a string ``id`` column,
+    possibly several rows per id, skips left out; the scale columns, as float64), and
+    with ``with_skips`` the count of skips per annotator."""
     import pyarrow as pa
 
-    from seraltools.table import cast_well_known, check_unique_ids, file_head, read_table, read_unseekable, read_user_table
+    from seraltools.table import file_head, read_table, read_unseekable, read_user_table
 
     name = str(path)
     if name == "-":  # a table piped in (seral cluster-labels ... - | seral predict - ...)
@@ -334,19 +358,13 @@ def read_labels(path, aggregate_by: str = "auto", notes: list[str] | None = None
     empty = [i for i, v in enumerate(t.column("id").to_pylist()) if v is None or not v.strip()]
     if empty:
         raise BadInput(f"{name}: row {empty[0] + 1} has no id; every labelled row needs the id of its utterance")
+    skips: dict[str, int] = {}
     if "status" in t.column_names:  # seral annotate's skips are not answers
         status = t.column("status").to_pylist()
+        who = t.column("annotator").to_pylist() if "annotator" in t.column_names else [None] * len(status)
+        for v, w in zip(status, who):
+            if v == "skip":
+                skips[str(w)] = skips.get(str(w), 0) + 1
         t = t.take([i for i, v in enumerate(status) if v != "skip"])
-    t, scales = _scale_columns(t)
-    if "time" in t.column_names or "annotator" in t.column_names:
-        t = aggregate(t, aggregate_by, scales=scales, name=name, notes=notes)
-    elif aggregate_by not in AGGREGATES:
-        raise BadInput(f"--aggregate {aggregate_by}: {name} has no annotator column; give auto (the default)")
-    numbers = [c for c in scales if c in t.column_names]
-    kept = {c: t.column(c) for c in numbers}  # scales stay numbers, even valence=1:5
-    t = t.drop_columns(numbers) if numbers else t
-    t = cast_well_known(t, name, label_words=True)  # valence/arousal as int8 0/1 (from 0/1, negative/positive, low/high)
-    for c in numbers:
-        t = t.append_column(c, kept[c])
-    check_unique_ids(t.column("id").to_pylist(), name)
-    return t
+    t, scales = _scale_columns(t, name)
+    return (t, scales, skips) if with_skips else (t, scales)

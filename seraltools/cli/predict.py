@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from seraltools.cli._app import app
-from seraltools.cli._common import InputTable, Output, Quiet, Seed, listed, tool
+from seraltools.cli._common import Aggregate, InputTable, Output, Quiet, Seed, listed, tool
 
 
 @tool(app, "predict")
@@ -18,6 +18,7 @@ def predict_cmd(
     output: Output,
     column: Annotated[Optional[list[str]], typer.Option("--column", "-c", help="Label column(s) to learn (default: emotion, valence, arousal where present); repeat the option or comma-separate.")] = None,
     seed: Seed = 0,
+    aggregate: Aggregate = "auto",
     quiet: Quiet = False,
 ) -> None:
     """Train the paper's classifier on the labelled utterances and label every utterance.
@@ -39,8 +40,12 @@ def predict_cmd(
 
         raise BadInput("LABELS and FEATURES cannot both be - (stdin); give one of them as a file")
     source = "<stdin>" if features == "-" else features
-    table, summary = predict(read_table(features, need_features=True), read_labels(labels), columns=listed(column),
-                                   seed=seed, source=str(labels))
+    notes: list[str] = []
+    table, summary = predict(read_table(features, need_features=True), read_labels(labels, aggregate, notes),
+                             columns=listed(column), seed=seed, source=str(labels))
+    if not quiet:
+        for note in notes:
+            log(f"seral predict: note: {note}")
     fits = {c: {k: v for k, v in f.items() if k != "classes"} | {"classes": [str(v) for v in f["classes"]]}
             for c, f in summary["fits"].items()}
     entry = history_entry("predict", {"columns": summary["columns"], "seed": seed, "fits": fits},
