@@ -808,3 +808,90 @@ def test_export_tasks_clips_on_a_place_that_cannot_take_them(cli, queue, tmp_pat
         ro.chmod(0o555)
         res = cli("export-tasks", queue, tmp_path / "tasks.json", "--clips", ro / "clips")
         assert res.exit_code == 2 and "--clips" in res.stderr and not decoded
+
+
+# ------------------------------------------------------------------ several raters, scales, blind, in a real browser
+
+
+def _wait(page, js, what, timeout=15_000):
+    try:
+        page.wait_for_function(js, timeout=timeout)
+    except Exception:
+        raise AssertionError(f"{what}: rank {page.text_content('#rank')!r}, status "
+                             f"{page.text_content('#status')!r}") from None
+
+
+def test_two_annotators_with_raters_2_and_a_stale_tab_in_the_browser(browser, queue, tmp_path):
+    labels = tmp_path / "l.csv"
+    proc, port, _ = _start(queue, labels, "--raters", "2")
+    ids = [it.id for it in queue_items(read_table(queue), "q")]
+    try:
+        x1, x2, y = (browser.new_page() for _ in range(3))
+        for page, who in ((x1, "x"), (x2, "x"), (y, "y")):
+            page.goto(f"http://127.0.0.1:{port}/?annotator={who}")
+            _wait(page, "document.getElementById('rank').textContent === '1'", "loaded")
+        x1.keyboard.press("1")  # x, first tab: anger for rank 1
+        _wait(x1, "document.getElementById('rank').textContent === '2'", "x1 moved on")
+        x2.keyboard.press("2")  # x, second tab, loaded before that answer: refused, not written over it
+        _wait(x2, "document.getElementById('status').textContent.includes('another tab')", "stale answer refused")
+        y.keyboard.press("4")  # y: sadness for rank 1 (one rater of two so far)
+        _wait(y, "document.getElementById('rank').textContent === '2'", "y moved on")
+        z = browser.new_page()
+        z.goto(f"http://127.0.0.1:{port}/?annotator=z")  # rank 1 has its two raters: z starts at rank 2
+        _wait(z, "document.getElementById('rank').textContent === '2'", "z starts past the done item")
+        assert "1 by others" in z.text_content("#progress")
+        for p in (x1, x2, y, z):
+            p.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    rows = [(r["id"], r["emotion"], r["annotator"]) for r in csv.DictReader(open(labels, newline=""))]
+    assert rows == [(ids[0], "anger", "x"), (ids[0], "sadness", "y")]
+
+
+def test_scales_by_keys_blind_waveform_and_server_down_in_the_browser(browser, queue, tmp_path):
+    labels = tmp_path / "l.csv"
+    proc, port, _ = _start(queue, labels, "--scale", "valence=1:5,arousal=1:5")
+    ids = [it.id for it in queue_items(read_table(queue), "q")]
+    stopped = False
+    try:
+        page = browser.new_page(viewport={"width": 900, "height": 760})
+        page.goto(f"http://127.0.0.1:{port}/?annotator=w")
+        _wait(page, "document.getElementById('rank').textContent === '1'", "loaded")
+        assert page.text_content("#hint") == "Press Space to play"
+        _wait(page, "document.getElementById('wave').dataset.drawn === '1'", "waveform drawn")
+        inked = page.evaluate("""(() => { const c = document.getElementById('wave');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })()""")
+        assert inked > 500  # the waveform has ink on it
+        html = page.content()
+        assert not any(i in html for i in ids)  # blind: no id anywhere in the page
+        page.keyboard.press(" ")
+        _wait(page, "document.getElementById('hint').textContent === ''", "the hint goes once played")
+        page.keyboard.press("]")
+        assert page.evaluate("document.getElementById('audio').playbackRate") == 1.25
+        page.keyboard.press("1")  # emotion: anger
+        page.keyboard.press("4")  # valence 4
+        page.keyboard.press("ArrowUp")  # back to valence
+        page.keyboard.press("5")  # valence 5
+        page.keyboard.press("2")  # arousal 2: the answer is whole and saved
+        _wait(page, "document.getElementById('rank').textContent === '2'", "scale answer saved")
+        if os.environ.get("SERAL_SCREENSHOT_SCALE"):
+            page.screenshot(path=os.environ["SERAL_SCREENSHOT_SCALE"])
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+        stopped = True
+        page.keyboard.press("1")
+        page.keyboard.press("3")
+        page.keyboard.press("3")
+        _wait(page, "getComputedStyle(document.getElementById('down')).display === 'block'", "server-down state shown")
+        assert page.text_content("#status").startswith("Not saved")
+        page.close()
+    finally:
+        if not stopped:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=10)
+    rows = list(csv.DictReader(open(labels, newline="")))
+    assert [(r["id"], r["emotion"], r["valence[1:5]"], r["arousal[1:5]"]) for r in rows] == [(ids[0], "anger", "5", "2")]
+    t = read_labels(labels)
+    assert t.column("valence").to_pylist() == [5.0]
