@@ -829,6 +829,7 @@ class Clips:
         """Stage one clip; returns the path it will have."""
         if self.stage is None:
             self._open_stage()
+        (self.stage / name).parent.mkdir(parents=True, exist_ok=True)
         (self.stage / name).write_bytes(data)
         self.names.append(name)
         return str(self.dir / name)
@@ -836,6 +837,7 @@ class Clips:
     def commit(self) -> None:
         try:
             for name in self.names:
+                (self.dir / name).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(self.stage / name, self.dir / name)
         except OSError as e:
             raise BadInput(f"{self.dir}: could not move the clips into place ({e.strerror}); run export-tasks again") from None
@@ -879,11 +881,11 @@ def label_studio_tasks(items: list[Item], *, url_prefix: str | None = None, root
                 raise BadInput(f"rank {it.rank} ({it.id}) is a span or an embedded row, which Label Studio cannot "
                                "play from a file; pass --clips DIR to write it as a WAV file there")
             name = re.sub(r"[^A-Za-z0-9_.-]", "_", it.id)[:100]
-            files.append(clips.add(f"{it.rank:06d}_{name}.wav", wav_bytes(it.source)))
+            files.append(clips.add(f"{round_folder(items)}/{it.rank:06d}_{name}.wav", wav_bytes(it.source)))
         else:
             files.append(os.path.abspath(str(it.source)))
     files = [os.path.realpath(f) for f in files]
-    base = os.path.realpath(root) if root else os.path.commonpath([os.path.dirname(f) for f in files])
+    base, storage = label_studio_places(files, root, need_storage=url_prefix is None)
     tasks = []
     for it, f in zip(items, files):
         rel = os.path.relpath(f, base)
@@ -895,4 +897,39 @@ def label_studio_tasks(items: list[Item], *, url_prefix: str | None = None, root
         if it.speaker is not None:
             data["speaker"] = it.speaker
         tasks.append({"data": data})
-    return tasks, base
+    return tasks, base, storage
+
+
+def round_folder(items: list[Item]) -> str:
+    """The folder of one queue's clips under --clips: named for the queue (its ranked
+    ids), so a next round's clips (ranked from 1 again) never meet this round's, and the
+    same queue exported again writes the same files."""
+    import hashlib
+
+    digest = hashlib.blake2b("\n".join(f"{it.rank}\t{it.id}" for it in items).encode(), digest_size=4).hexdigest()
+    return f"queue-{digest}"
+
+
+def label_studio_places(files: list[str], root: str | None = None, *, need_storage: bool = True
+                        ) -> tuple[str, str | None]:
+    """(LOCAL_FILES_DOCUMENT_ROOT, the Local Storage's path) for ``files``: Label Studio
+    takes a storage path only if it lies under the document root and is not the root
+    itself. The storage is the deepest folder above every file; the root is ``root``,
+    else the storage's parent."""
+    common = os.path.commonpath([os.path.dirname(f) for f in files])
+    base = os.path.realpath(root) if root else os.path.dirname(common)
+    storage = common if common != base and label_studio_accepts(common, base) else None
+    if storage is None and need_storage and not root:
+        raise BadInput(f"the audio lies in {common}, which has no folder above it for Label Studio's document root; "
+                       "give --url-prefix, or move the audio into a folder")
+    if storage is None and need_storage and os.path.commonpath([common, base]) == base:
+        raise BadInput(f"some audio lies directly in --root {base}; Label Studio's Local Storage must be a folder "
+                       "under its document root, not the root itself: give --root the folder above")
+    return base, storage
+
+
+def label_studio_accepts(storage: str, document_root: str) -> bool:
+    """Label Studio's rule for a Local Storage path (io_storages/localfiles): it starts
+    with LOCAL_FILES_DOCUMENT_ROOT and is a folder under it, not the root itself."""
+    storage, document_root = os.path.normpath(storage), os.path.normpath(document_root)
+    return storage != document_root and storage.startswith(document_root.rstrip(os.sep) + os.sep)

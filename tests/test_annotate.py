@@ -270,7 +270,7 @@ def test_export_tasks_for_label_studio(cli, queue, tmp_path):
     assert [t["data"]["seral_id"] for t in tasks] == [ranked[r] for r in range(1, 7)]
     assert all(t["data"]["audio"].startswith("/data/local-files/?d=") for t in tasks)
     assert "LOCAL_FILES_DOCUMENT_ROOT=" in res.stderr
-    clip = list((tmp_path / "clips").glob("000006_*.wav"))
+    clip = list((tmp_path / "clips").glob("queue-*/000006_*.wav"))  # this queue's own folder
     assert len(clip) == 1 and abs(sf.info(str(clip[0])).duration - 0.5) < 0.01
     config = (tmp_path / "config.xml").read_text()
     assert '<Choices name="emotion" toName="audio"' in config and '<Choice value="sadness"/>' in config
@@ -549,7 +549,7 @@ def test_export_tasks_through_a_symlinked_directory(cli, queue, tmp_path):
               "--root", "/")
     assert res.exit_code == 0, res.stderr
     clip = [t for t in json.loads((tmp_path / "t.json").read_text()) if t["data"]["rank"] == 6][0]
-    assert "real/clips/000006_" in clip["data"]["audio"]
+    assert re.search(r"real/clips/queue-[0-9a-f]{8}/000006_", clip["data"]["audio"])
 
 
 def test_the_page_says_when_audio_fails_and_handles_any_id(browser, queue, tmp_path):
@@ -652,7 +652,7 @@ def test_a_failed_export_leaves_no_clips(cli, queue, tmp_path):
     assert res.exit_code == 2 and "--root" in res.stderr
     assert list(clips.iterdir()) == [] and not (tmp_path / "tasks.json").exists()
     res = cli("export-tasks", "-q", queue, tmp_path / "tasks.json", "--clips", clips)
-    assert res.exit_code == 0 and [p.suffix for p in clips.iterdir()] == [".wav"]
+    assert res.exit_code == 0 and [p.suffix for p in clips.glob("queue-*/*")] == [".wav"]
 
 
 def test_a_fifo_writer_that_comes_and_goes_while_seral_waits_is_read(tmp_path, monkeypatch):
@@ -895,3 +895,32 @@ def test_scales_by_keys_blind_waveform_and_server_down_in_the_browser(browser, q
     assert [(r["id"], r["emotion"], r["valence[1:5]"], r["arousal[1:5]"]) for r in rows] == [(ids[0], "anger", "5", "2")]
     t = read_labels(labels)
     assert t.column("valence").to_pylist() == [5.0]
+
+
+def test_label_studio_advice_is_a_setup_label_studio_accepts(cli, queue, tmp_path):
+    """Label Studio refuses a Local Storage path equal to LOCAL_FILES_DOCUMENT_ROOT (it must
+    be a folder under it): export-tasks advises the clips' parent as the root and their
+    folder as the storage; each round's clips go to a folder of their own."""
+    from seraltools.annotate import label_studio_accepts
+
+    assert not label_studio_accepts("/data/clips", "/data/clips") and label_studio_accepts("/data/clips", "/data")
+    assert not label_studio_accepts("/data2/clips", "/data")
+    res = cli("export-tasks", queue, tmp_path / "t.json", "--clips", tmp_path / "clips")
+    assert res.exit_code == 0, res.stderr
+    root = re.search(r"DOCUMENT_ROOT=(\S+)", res.stderr).group(1)
+    storage = re.search(r"with the path (\S+)", res.stderr).group(1)
+    assert label_studio_accepts(storage, root)
+    for task in json.loads((tmp_path / "t.json").read_text()):  # every URL resolves under the storage
+        rel = task["data"]["audio"].split("?d=", 1)[1]
+        from urllib.parse import unquote
+
+        path = os.path.join(root, unquote(rel))
+        assert os.path.exists(path) and path.startswith(storage + os.sep)
+    q = read_table(queue)  # a next round: another queue, ranked from 1 again
+    ranks = q.column("rank").to_pylist()
+    q2 = q.set_column(q.column_names.index("rank"), "rank", pa.array([None if r is None else 7 - r for r in ranks], pa.int32()))
+    q2 = q2.set_column(q2.column_names.index("start"), "start", pa.array([0.1] * q2.num_rows))
+    write_table(q2, tmp_path / "q2.parquet")
+    assert cli("export-tasks", "-q", tmp_path / "q2.parquet", tmp_path / "t2.json", "--clips", tmp_path / "clips").exit_code == 0
+    folders = sorted(p.name for p in (tmp_path / "clips").iterdir())
+    assert len(folders) == 2 and all(len(list((tmp_path / "clips" / f).iterdir())) for f in folders)

@@ -113,9 +113,10 @@ def export_tasks_cmd(
     output: Annotated[str, typer.Argument(help="Label Studio tasks (JSON); - for stdout.", metavar="OUTPUT")],
     url_prefix: Annotated[Optional[str], typer.Option("--url-prefix", help="Audio URL = this prefix + the file's path under --root (default: Label Studio's local-files URL).")] = None,
     root: Annotated[Optional[Path], typer.Option("--root", help="Directory the audio paths are made relative to (default: the deepest one above every file); Label Studio's LOCAL_FILES_DOCUMENT_ROOT.", file_okay=False)] = None,
-    clips: Annotated[Optional[Path], typer.Option("--clips", help="Write segments and embedded rows (no file of their own) as WAV files into this directory.", file_okay=False)] = None,
+    clips: Annotated[Optional[Path], typer.Option("--clips", help="Write segments and embedded rows (no file of their own) as WAV files into a folder of this queue's own in this directory.", file_okay=False)] = None,
     column: Columns = None,
     choices: Choices = None,
+    scale: Scales = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="Also write Label Studio's labelling config (XML) for --column/--choices here.", dir_okay=False)] = None,
     quiet: Quiet = False,
 ) -> None:
@@ -135,9 +136,9 @@ def export_tasks_cmd(
     from seraltools.progress import log
     from seraltools.table import atomic_path
 
-    scheme = parse_scheme(column, choices) if (choices or column or config) else None
+    scheme = parse_scheme(column, choices, scale) if (choices or column or config or scale) else None
     with contextlib.nullcontext() if clips is None else Clips(str(clips)) as staged:  # no clips left by a failure
-        tasks, base = label_studio_tasks(_items(queue), url_prefix=url_prefix, root=None if root is None else str(root),
+        tasks, base, storage = label_studio_tasks(_items(queue), url_prefix=url_prefix, root=None if root is None else str(root),
                                          clips=staged)
         text = json.dumps(tasks, indent=1, ensure_ascii=False) + "\n"
         if output == "-":
@@ -155,6 +156,7 @@ def export_tasks_cmd(
             Path(tmp).write_text(label_config(scheme), encoding="utf-8")
     if not quiet:
         where = (f"audio under {url_prefix}" if url_prefix else
-                 f"start Label Studio with LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT={base} and "
-                 f"add a Local Storage to the project with the path {base} (no sync needed)")
+                 f"start Label Studio with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true "
+                 f"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={base} and add a Local Storage to the project with the "
+                 f"path {storage} (a folder under the document root, as Label Studio requires; no sync needed)")
         log(f"seral export-tasks: {len(tasks)} tasks -> {output}; {where}")
