@@ -352,6 +352,13 @@ def read_answers(path, with_skips: bool = False):
             t = read_user_table(path, "labels table", strings=("id", TASK_ID), empty_is_null=True, data=data)
             if TASK_ID in t.column_names:
                 t = _from_label_studio_table(t)
+    for c in t.column_names:  # a CSV with bytes that are not UTF-8: Arrow reads the column as binary
+        if pa.types.is_binary(t.column(c).type) or pa.types.is_large_binary(t.column(c).type):
+            for i, v in enumerate(t.column(c).to_pylist()):
+                try:
+                    None if v is None else v.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise BadInput(f"{name}: row {i + 1}, column {c}: not UTF-8 text; save the file as UTF-8") from None
     if "id" not in t.column_names:
         raise BadInput(f"{name}: no 'id' column; the labels table needs id plus label columns")
     t = t.set_column(t.column_names.index("id"), "id", t.column("id").cast(pa.string()))

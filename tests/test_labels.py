@@ -211,3 +211,13 @@ def test_labels_command_reports_agreement(cli, tmp_path):
     assert dict(zip(out.column("id").to_pylist(), out.column("emotion").to_pylist()))["c"] == "anger"
     res = cli("labels", path)
     assert "Krippendorff's alpha (nominal)" in res.stdout and "1 with different answers (e.g. c)" in res.stdout
+
+
+def test_a_labels_csv_with_bytes_that_are_not_utf8_is_one_line(cli, tmp_path):
+    """M7 (readers): every reader of labels says which row and column, exit 2."""
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"id,emotion,status,note,annotator,time\nx,anger,answer,,a,2026-01-01T00:00:00.000Z\n"
+                    b"y,\xff\xfeanger,answer,,a,2026-01-01T00:00:01.000Z\n")
+    res = cli("labels", bad)
+    assert res.exit_code == 2 and "row 2, column emotion: not UTF-8" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
