@@ -162,6 +162,29 @@ def unreadable(items: list[Item]) -> list[tuple[Item, str]]:
     return bad
 
 
+#: Seconds of the recording played before and after a segment's span for context.
+CONTEXT = 3.0
+
+
+def context(source):
+    """A segment's span widened by :data:`CONTEXT` seconds each side (within the
+    recording); anything else as it is."""
+    from seraltools.audio import Embedded, Segment
+
+    if isinstance(source, (Segment, Embedded)) and (source.start is not None or source.end is not None):
+        start = max(0.0, (source.start or 0.0) - CONTEXT)
+        end = source.end
+        if isinstance(source, Segment) and end is not None:  # not past the recording's end (the reader refuses it)
+            import soundfile as sf
+
+            try:
+                end = min(end + CONTEXT, sf.info(source.path).duration)
+            except Exception:  # a file soundfile cannot tell the length of: the span's own end
+                end = source.end
+        return source._replace(start=start, end=end)
+    return source
+
+
 def wav_bytes(source) -> bytes:
     """The utterance (its span for a segment) as 16-bit PCM WAV at the file's rate, mono."""
     import numpy as np
@@ -668,11 +691,11 @@ def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: in
                     return self._json(HTTPStatus.OK, self.server.annotation.state(check_annotator(name)))
                 except BadInput as e:
                     return self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
-            m = re.fullmatch(r"/audio/([0-9]{1,9})\.wav", url.path)
+            m = re.fullmatch(r"/audio/([0-9]{1,9})(-context)?\.wav", url.path)
             if m and int(m.group(1)) < len(self.server.annotation.items):
                 item = self.server.annotation.items[int(m.group(1))]
                 try:
-                    body = wav_bytes(item.source)
+                    body = wav_bytes(context(item.source) if m.group(2) else item.source)
                 except BadInput as e:
                     import sys
 

@@ -924,3 +924,16 @@ def test_label_studio_advice_is_a_setup_label_studio_accepts(cli, queue, tmp_pat
     assert cli("export-tasks", "-q", tmp_path / "q2.parquet", tmp_path / "t2.json", "--clips", tmp_path / "clips").exit_code == 0
     folders = sorted(p.name for p in (tmp_path / "clips").iterdir())
     assert len(folders) == 2 and all(len(list((tmp_path / "clips" / f).iterdir())) for f in folders)
+
+
+def test_a_segment_plays_in_its_context(server):
+    """/audio/N-context.wav: the span widened by 3 s each side, within the recording."""
+    import io
+
+    ann, port, _ = server
+    six = [i for i, it in enumerate(ann.items) if it.rank == 6][0]
+    whole = sf.info(ann.items[six].source.path).duration
+    status, body = request(port, "GET", f"/audio/{six}-context.wav")
+    assert status == 200 and abs(sf.info(io.BytesIO(body)).duration - min(whole, 4.0)) < 0.01  # 0.5-1.0 s -> 0-4 s
+    status, body = request(port, "GET", "/audio/0-context.wav")  # a whole file: itself
+    assert status == 200 and abs(sf.info(io.BytesIO(body)).duration - ann.items[0].duration) < 0.01
