@@ -184,8 +184,9 @@ _seral() {
         'labels')
             case "$prev" in
                 --aggregate) return ;;
+                --binary) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--aggregate --json --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--aggregate --binary --json --quiet -q --help -h" -- "$cur"))
             else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'evaluate')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))

@@ -172,6 +172,7 @@ complete -c seral -n '__fish_seen_subcommand_from train-cpc' -l quiet -s q -d 'N
 complete -c seral -n '__fish_seen_subcommand_from train-cpc' -l help -s h -d 'Show help and exit.'
 complete -c seral -n '__fish_seen_subcommand_from labels' -F
 complete -c seral -n '__fish_seen_subcommand_from labels' -l aggregate -x -d 'Several answers per id (annotators, --raters): auto (majority of categories, mean of scales), majority, mean, soft (also each answer\'s share as columns), last (the last answer in the file), or an annotator\'s name.'
+complete -c seral -n '__fish_seen_subcommand_from labels' -l binary -x -d 'Write scale column(s) of OUTPUT as binary 0/1 split at the midpoint (COLUMN or COLUMN=MID; at the midpoint: no label), e.g. --binary valence.'
 complete -c seral -n '__fish_seen_subcommand_from labels' -l json -d 'Print the report as JSON.'
 complete -c seral -n '__fish_seen_subcommand_from labels' -l quiet -s q -d 'No progress bar or summary on stderr.'
 complete -c seral -n '__fish_seen_subcommand_from labels' -l help -s h -d 'Show help and exit.'

@@ -178,16 +178,18 @@ SCALE_HEADER = re.compile(r"(.+)\[(?:(-?\d+):(-?\d+)|rating)\]")  # seral annota
 
 def _scale_columns(t, name: str = "labels"):
     """Rename seral's scale columns (``valence[1:5]``) to their names; returns (table,
-    the scale columns: those plus float columns, which hold numbers)."""
+    the scale columns: those plus float columns, which hold numbers, as a dict column ->
+    (low, high) where the header says, else None)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    scales, names = [], []
+    scales, names, ranges = [], [], {}
     for c in t.column_names:
         m = SCALE_HEADER.fullmatch(c)
         names.append(m.group(1) if m and m.group(1) not in t.column_names else c)
         if m:
             scales.append(names[-1])
+            ranges[names[-1]] = (int(m.group(2)), int(m.group(3))) if m.group(2) is not None else None
     t = t.rename_columns(names)
     for c in scales:
         col = t.column(c)
@@ -200,7 +202,26 @@ def _scale_columns(t, name: str = "labels"):
             t = t.set_column(t.column_names.index(c), c, col)
     floats = [c for c in t.column_names if pa.types.is_floating(t.column(c).type) and not bookkeeping(c)
               and not set(t.column(c).drop_null().to_pylist()) <= {0.0, 1.0}]  # 0/1 floats: classes
-    return t, sorted(set(scales) | set(floats), key=t.column_names.index)
+    return t, {c: ranges.get(c) for c in sorted(set(scales) | set(floats), key=t.column_names.index)}
+
+
+def binary_from_scale(t, column: str, midpoint: float | None, scales: dict, name: str = "labels"):
+    """A scale column as binary 0/1 (int8, as the corpora's valence and arousal): below the
+    midpoint 0, above it 1, at it no label. ``midpoint``: given, else the middle of the
+    range seral annotate wrote in the header."""
+    import pyarrow as pa
+
+    if column not in t.column_names or column not in scales:
+        raise BadInput(f"--binary {column}: {name} has no scale column {column} (scales: "
+                       f"{', '.join(scales) or 'none'})")
+    if midpoint is None:
+        if scales.get(column) is None:
+            raise BadInput(f"--binary {column}: the range of {column} is not in {name}; give the midpoint, "
+                           f"e.g. --binary {column}=3")
+        midpoint = sum(scales[column]) / 2
+    values = [None if v is None or v != v or v == midpoint else int(v > midpoint)
+              for v in t.column(column).to_pylist()]
+    return t.set_column(t.column_names.index(column), column, pa.array(values, pa.int8()))
 
 
 def _empty(v) -> bool:

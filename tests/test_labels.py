@@ -221,3 +221,17 @@ def test_a_labels_csv_with_bytes_that_are_not_utf8_is_one_line(cli, tmp_path):
     res = cli("labels", bad)
     assert res.exit_code == 2 and "row 2, column emotion: not UTF-8" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_binary_valence_from_a_scale_midpoint(cli, tmp_path):
+    scheme = parse_scheme(None, None, ["valence=1:5", "arousal=1:9"])
+    log = AnswerLog(tmp_path / "l.csv", scheme)
+    for uid, v, a in (("a", "1", "9"), ("b", "3", "5"), ("c", "5", "2")):
+        log.append(uid, {"valence": v, "arousal": a}, "x")
+    res = cli("labels", "-q", tmp_path / "l.csv", tmp_path / "b.parquet", "--binary", "valence", "--binary", "arousal=4")
+    assert res.exit_code == 0, res.stderr
+    t = read_table(tmp_path / "b.parquet")
+    assert t.column("valence").to_pylist() == [0, None, 1] and t.column("arousal").to_pylist() == [1, 1, 0]
+    assert t.schema.field("valence").type == pa.int8()
+    res = cli("labels", tmp_path / "l.csv", tmp_path / "b.parquet", "--binary", "mood")
+    assert res.exit_code == 2 and "no scale column mood" in res.stderr
