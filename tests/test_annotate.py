@@ -937,3 +937,25 @@ def test_a_segment_plays_in_its_context(server):
     assert status == 200 and abs(sf.info(io.BytesIO(body)).duration - min(whole, 4.0)) < 0.01  # 0.5-1.0 s -> 0-4 s
     status, body = request(port, "GET", "/audio/0-context.wav")  # a whole file: itself
     assert status == 200 and abs(sf.info(io.BytesIO(body)).duration - ann.items[0].duration) < 0.01
+
+
+def test_the_end_screen_counts_and_names_the_next_command(browser, queue, tmp_path):
+    proc, port, _ = _start(queue, tmp_path / "l.csv")
+    try:
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port}/?annotator=w")
+        for rank in range(1, 7):
+            _wait(page, f"document.getElementById('rank').textContent === '{rank}'", f"rank {rank}")
+            if rank == 2:
+                page.keyboard.press("u")  # unsure of this one
+            page.keyboard.press(str(1 + rank % 4))
+        _wait(page, "getComputedStyle(document.getElementById('done')).display === 'block'", "end screen")
+        assert page.text_content("#done-counts") == "6 answered by you (1 unsure), 6 in the queue."
+        assert page.text_content("#next-command") == "seral labels l.csv"
+        assert page.evaluate("document.getElementById('audio').paused")  # the last clip is not replayed
+        page.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    rows = list(csv.DictReader(open(tmp_path / "l.csv", newline="")))
+    assert [r["status"] for r in rows] == ["answer", "unsure", "answer", "answer", "answer", "answer"]
