@@ -4,14 +4,16 @@
 The MAL paper ends on annotation platforms: the queue of ``mal-select`` is what people
 listen to and label. Two ways from the queue to labels and back:
 
-- :class:`AnswerLog` and :func:`serve`: a page on 127.0.0.1 that walks the queue in rank
-  order, plays each utterance (only its span for a segment) and appends every answer
-  at once to a CSV (id, label columns, annotator, time). One ``os.write`` per line
-  under a lock (threads and ``flock`` for other processes), then ``fsync``, before the
-  page is told the answer is kept: a crash or kill loses no acknowledged answer and
-  tears no line. Read back with :func:`seraltools.labels.read_labels` (the last answer
-  per id counts). URLs name queue positions, never files: no path from a request
-  reaches the file system.
+- :class:`AnswerLog`, :class:`Annotation` and :func:`make_server`: a page on 127.0.0.1
+  that walks the queue in rank order, plays each utterance (only its span for a
+  segment) and appends every answer at once to a CSV (id, label columns, status, note,
+  annotator, time). One ``os.write`` per line under a lock (threads and ``flock`` for
+  other processes), then ``fsync``, before the page is told the answer is kept: a crash
+  or kill loses no acknowledged answer and tears no line. Answers carry the version
+  they were made against (a stale tab is refused); ``raters`` annotators per item;
+  blind by default (the page sees queue positions, not ids). Read back with
+  :func:`seraltools.labels.read_labels` (``--aggregate``). URLs name queue positions,
+  never files: no path from a request reaches the file system.
 - :func:`label_studio_tasks`: the queue as Label Studio tasks (the seral id in the task
   data, rank as a sort key) and a labelling config; Label Studio's exports come back
   through :func:`~seraltools.labels.read_labels`.
