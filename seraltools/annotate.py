@@ -394,6 +394,11 @@ class AnswerLog:
         line = self._line([*cells, annotator, time])
         with self._locked(exclusive=True) as fd:
             now = self._version.get((utterance, annotator), 0)
+            last = self._mine.get((utterance, annotator))
+            if (version is not None and version == now - 1 and status != "skip" and last is not None
+                    and last["values"] == {c: values.get(c, "") for c in self.columns}
+                    and last["status"] == status and last["note"] == note):
+                return last["time"], now  # the page's retry of an answer that was kept: not written twice
             if version is not None and version != now:
                 last = self._mine.get((utterance, annotator))
                 said = ", ".join(last["values"].values()) if last else "a skip"

@@ -235,3 +235,16 @@ def test_binary_valence_from_a_scale_midpoint(cli, tmp_path):
     assert t.schema.field("valence").type == pa.int8()
     res = cli("labels", tmp_path / "l.csv", tmp_path / "b.parquet", "--binary", "mood")
     assert res.exit_code == 2 and "no scale column mood" in res.stderr
+
+
+@pytest.mark.parametrize("served", [{}], indirect=True)
+def test_a_retried_answer_is_kept_once_and_another_is_stale(served):
+    """The page retries a post whose reply was lost with the same version: the same answer
+    is taken as kept (not written twice); a different one is refused as stale."""
+    ann, port, labels = served
+    body = {"annotator": "x", "item": 0, "values": {"emotion": "anger"}, "version": 0}
+    assert _post(port, body)[0] == 200
+    status, data = _post(port, body)
+    assert status == 200 and data["version"] == 1
+    assert _post(port, dict(body, values={"emotion": "sadness"}))[0] == 409
+    assert len(list(csv.DictReader(open(labels)))) == 1
