@@ -577,8 +577,9 @@ def test_the_page_says_when_audio_fails_and_handles_any_id(browser, queue, tmp_p
         page.keyboard.press("2")
         page.wait_for_function("document.getElementById('rank').textContent === '3'")
         page.wait_for_function("document.getElementById('status').textContent.includes('did not load')")
-        page.keyboard.press("1")  # blocked
+        page.keyboard.press("1")  # blocked, and the message says why (not "see above" with nothing above)
         page.wait_for_function("document.getElementById('status').textContent.startsWith('Not saved')")
+        assert "broken.wav" in page.text_content("#status"), page.text_content("#status")
         assert page.text_content("#rank") == "3"
         page.close()
     finally:
