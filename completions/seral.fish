@@ -26,7 +26,7 @@ complete -c seral -n '__fish_seen_subcommand_from annotate' -l raters -x -d 'Ann
 complete -c seral -n '__fish_seen_subcommand_from annotate' -l show -x -d 'Queue column(s) the page shows (e.g. id, speaker); none by default: ids often give the emotion away.'
 complete -c seral -n '__fish_seen_subcommand_from annotate' -l host -x -d 'Address to listen on (default: this machine only).'
 complete -c seral -n '__fish_seen_subcommand_from annotate' -l port -x -d 'Port to listen on; 0 = any free port.'
-complete -c seral -n '__fish_seen_subcommand_from annotate' -l annotator -x -d 'Annotator name when the page\'s URL names none (?annotator=NAME).'
+complete -c seral -n '__fish_seen_subcommand_from annotate' -l annotator -x -d 'Annotator name when the page\'s URL names none (?annotator=NAME); without it, such a page asks each person for a name.'
 complete -c seral -n '__fish_seen_subcommand_from annotate' -l token -x -d 'Every request must carry this secret (in the printed link, then a cookie); made for you when --host is not this machine only.'
 complete -c seral -n '__fish_seen_subcommand_from annotate' -l quiet -s q -d 'No progress bar or summary on stderr.'
 complete -c seral -n '__fish_seen_subcommand_from annotate' -l help -s h -d 'Show help and exit.'

@@ -591,7 +591,7 @@ def connection_cap() -> int:
 
 
 def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: int = 8000, *,
-                annotator: str = "annotator", token: str | None = None):
+                annotator: str = "annotator", token: str | None = None, ask_name: bool = False):
     """A threading HTTP server (standard library) for the page; ``serve_forever`` runs it.
     ``annotation`` may be set later (``server.annotation``): the port is taken before the
     labels file is made.
@@ -601,7 +601,7 @@ def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: in
     without one. Connections that send nothing for :data:`IDLE_TIMEOUT` seconds are
     closed, and at most :func:`connection_cap` are open at once: a new one closes the
     connection that has waited longest for a request, so idle sockets cannot lock
-    annotators out."""
+    annotators out. ``ask_name``: a page whose URL names no annotator asks for a name."""
     import hmac
     import time as _time
     from http import HTTPStatus
@@ -693,9 +693,12 @@ def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: in
                           if self.server.token else None)
                 return self._send(HTTPStatus.OK, page, "text/html; charset=utf-8", cookie)
             if url.path == "/api/state":
-                name = parse_qs(url.query).get("annotator", [annotator])[0]
+                query = parse_qs(url.query)
+                name = query.get("annotator", [annotator])[0]
                 try:
-                    return self._json(HTTPStatus.OK, self.server.annotation.state(check_annotator(name)))
+                    state = self.server.annotation.state(check_annotator(name))
+                    state["ask_name"] = self.server.ask_name and "annotator" not in query  # one server, several people
+                    return self._json(HTTPStatus.OK, state)
                 except BadInput as e:
                     return self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
             m = re.fullmatch(r"/audio/([0-9]{1,9})(-context)?\.wav", url.path)
@@ -775,6 +778,7 @@ def make_server(annotation: Annotation | None, host: str = "127.0.0.1", port: in
         server = Server((host, port), Handler)
         server.annotation = annotation
         server.token = token
+        server.ask_name = ask_name
         server.lock, server.idle, server.cap = threading.Lock(), {}, connection_cap()
         server.open_connections = 0
         publics = {(f"[{host}]" if ":" in host else host).lower()}  # the address the page is opened at

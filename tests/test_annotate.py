@@ -960,3 +960,29 @@ def test_the_end_screen_counts_and_names_the_next_command(browser, queue, tmp_pa
         proc.communicate(timeout=10)
     rows = list(csv.DictReader(open(tmp_path / "l.csv", newline="")))
     assert [r["status"] for r in rows] == ["answer", "unsure", "answer", "answer", "answer", "answer"]
+
+
+def test_one_server_asks_each_person_for_a_name(browser, queue, tmp_path):
+    """Without --annotator, the printed link names nobody and the page asks for a name
+    (kept in its address); with it, the link and the page use it."""
+    proc, port, line = _start(queue, tmp_path / "l.csv")
+    try:
+        assert "annotator=" not in line
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        _wait(page, "getComputedStyle(document.getElementById('who')).display === 'block'", "name asked")
+        page.fill("#who-name", "ana")
+        page.click("#who button")
+        _wait(page, "document.getElementById('rank').textContent === '1'", "started")
+        assert page.text_content("#annotator") == "ana" and "annotator=ana" in page.url
+        page.keyboard.press("1")
+        _wait(page, "document.getElementById('rank').textContent === '2'", "answered")
+        page.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    assert [r["annotator"] for r in csv.DictReader(open(tmp_path / "l.csv"))] == ["ana"]
+    proc, port, line = _start(queue, tmp_path / "l.csv", "--annotator", "bo")
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=10)
+    assert "/?annotator=bo" in line

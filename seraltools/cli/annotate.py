@@ -34,7 +34,7 @@ def annotate_cmd(
     show: Annotated[Optional[list[str]], typer.Option("--show", help="Queue column(s) the page shows (e.g. id, speaker); none by default: ids often give the emotion away.")] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (default: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on; 0 = any free port.")] = 8000,
-    annotator: Annotated[str, typer.Option("--annotator", help="Annotator name when the page's URL names none (?annotator=NAME).")] = "annotator",
+    annotator: Annotated[Optional[str], typer.Option("--annotator", help="Annotator name when the page's URL names none (?annotator=NAME); without it, such a page asks each person for a name.")] = None,
     token: Annotated[Optional[str], typer.Option("--token", help="Every request must carry this secret (in the printed link, then a cookie); made for you when --host is not this machine only.")] = None,
     quiet: Quiet = False,
 ) -> None:
@@ -62,13 +62,14 @@ def annotate_cmd(
     from seraltools.annotate import is_loopback
 
     scheme = parse_scheme(column, choices, scale)
-    check_annotator(annotator)
+    ask_name = annotator is None
+    annotator = check_annotator("annotator" if annotator is None else annotator)
     if token is None and not is_loopback(host):  # other machines can reach it: only with the link
         import secrets
 
         token = secrets.token_urlsafe(18)
     items = _items(queue, show)
-    server = make_server(None, host, port, annotator=annotator, token=token)  # the port first: a busy one leaves no file
+    server = make_server(None, host, port, annotator=annotator, token=token, ask_name=ask_name)  # the port first: a busy one leaves no file
     try:
         answers = AnswerLog(labels, scheme)
         annotation = server.annotation = Annotation(items, scheme, answers, raters=raters, show=show)
@@ -76,9 +77,10 @@ def annotate_cmd(
         server.server_close()
         raise
     url_host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)
-    url = f"http://{url_host}:{server.server_address[1]}/?annotator={annotator}"
+    query = [] if ask_name else [f"annotator={annotator}"]  # no name: the page asks each person for one
     if token:
-        url += f"&token={token}"
+        query.append(f"token={token}")
+    url = f"http://{url_host}:{server.server_address[1]}/" + ("?" + "&".join(query) if query else "")
     done = len(answers.answers(annotator).keys() & annotation.by_id.keys())
     if answers.torn:
         log(f"seral annotate: {labels}: dropped a cut last line ({answers.torn} bytes, never saved)")
