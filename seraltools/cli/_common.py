@@ -228,3 +228,7 @@ def joined(values) -> str | None:
     """:func:`listed`, as the comma-separated text the library's parsers take."""
     items = listed(values)
     return None if items is None else ",".join(items)
+
+
+#: How every reader of labels makes one label per id of several answers (seraltools.labels.aggregate).
+Aggregate = Annotated[str, typer.Option("--aggregate", help="Several answers per id (annotators, --raters): auto (majority of categories, mean of scales), majority, mean, soft (also each answer's share as columns), last (the last answer in the file), or an annotator's name.")]

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from seraltools.cli._app import app
-from seraltools.cli._common import InputTable, Output, Quiet, Seed, Standardize, NoStandardize, standardize_option, listed, tool
+from seraltools.cli._common import Aggregate, InputTable, NoStandardize, Output, Quiet, Seed, Standardize, listed, standardize_option, tool
 
 Metric = Literal["auto", "cosine", "euclidean"]
 
@@ -75,6 +75,7 @@ def cluster_labels_cmd(
     output: Output,
     column: Annotated[Optional[list[str]], typer.Option("--column", "-c", help="Label column(s) to propagate (default: emotion, valence, arousal where present, else every column that is not bookkeeping such as annotator or time); repeat the option or comma-separate.")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite label columns the queue already has.")] = False,
+    aggregate: Aggregate = "auto",
     quiet: Quiet = False,
 ) -> None:
     """Propagate each medoid's label to its whole cluster (the paper's "cluster labels").
@@ -90,8 +91,12 @@ def cluster_labels_cmd(
     from seraltools.table import read_table, write_table
 
     queue = read_table(table)
-    result, summary = cluster_labels(queue, read_labels(labels), columns=listed(column), replace=replace,
-                                       source="<stdin>" if table == "-" else table, labels_name=str(labels))
+    notes: list[str] = []
+    result, summary = cluster_labels(queue, read_labels(labels, aggregate, notes), columns=listed(column),
+                                     replace=replace, source="<stdin>" if table == "-" else table,
+                                     labels_name=str(labels))
     write_table(result, output)
     if not quiet:
+        for note in notes:
+            log(f"seral cluster-labels: note: {note}")
         log(f"seral cluster-labels: {summary} -> {output}")
