@@ -140,6 +140,24 @@ def _check_not_an_input(kw: dict) -> None:
             if os.path.isfile(f) and os.path.samefile(path, f):
                 raise BadInput(f"{path}: is also the {other.replace('_', ' ')} of this command; writing it would "
                                "destroy it: give another output file")
+    _check_outputs_differ(outputs)
+
+
+def _check_outputs_differ(outputs: dict) -> None:
+    """Two outputs of one command naming the same file, existing or new (after resolving
+    symlinks and ``..``): the second write would replace the first (``--plot r.parquet
+    r.parquet``). Refused before any work; stdout, devices and FIFOs are written through."""
+    from seraltools.errors import BadInput
+
+    seen: dict[str, str] = {}
+    for param, path in outputs.items():
+        if str(path) == "-" or (os.path.exists(path) and not os.path.isfile(path)):
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise BadInput(f"{path}: is both the {seen[key].replace('_', ' ')} and the {param.replace('_', ' ')} "
+                           "of this command; the second write would destroy the first: give two different files")
+        seen[key] = param
 
 
 def unwrap(doc: str) -> str:

