@@ -85,3 +85,62 @@ def test_resume_refuses_a_part_made_from_other_inputs_or_another_feature(cli, sy
     assert part.stat().st_mtime_ns == before
     res = cli("extract", "--shard", "1/2", "--resume", synth_dir / "manifest.csv", f"{parts}/")
     assert res.exit_code == 0 and "already written" in res.stderr and part.stat().st_mtime_ns == before
+
+
+# =========================================================================== lying headers
+
+
+def _lying_wav(path: Path, rate: int, seconds_at_16k: float = 1.0) -> Path:
+    """A small PCM WAV file whose header claims ``rate`` Hz."""
+    n = int(16000 * seconds_at_16k)
+    x = (0.3 * np.sin(np.arange(n) * 0.1) * 32767).astype("<i2").tobytes()
+    body = b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, 2 * rate, 2, 16) + b"data" + struct.pack("<I", len(x)) + x
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return path
+
+
+@pytest.mark.parametrize("rate", [1, 999, 9_999_991])
+def test_a_lying_sample_rate_is_refused_naming_the_file(cli, tmp_path, rate):
+    from seraltools.audio import load_audio
+    from seraltools.errors import BadInput
+
+    bad = _lying_wav(tmp_path / f"r{rate}.wav", rate)
+    with pytest.raises(BadInput, match=f"r{rate}.wav.*{rate} Hz"):
+        load_audio(bad)
+    res = cli("extract", "--quiet", bad, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and f"r{rate}.wav" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    res = cli("segment", "--quiet", bad, tmp_path / "s.csv")
+    assert res.exit_code == 2 and f"r{rate}.wav" in res.stderr
+
+
+def test_a_lying_sample_rate_is_skipped_under_on_error_skip(cli, synth_dir, tmp_path):
+    bad = _lying_wav(tmp_path / "prime.wav", 9_999_991)
+    good = sorted(synth_dir.glob("*.wav"))[0]
+    res = cli("extract", "--on-error", "skip", "-j", 1, bad, good, tmp_path / "o.parquet")
+    assert res.exit_code == 0 and "skipped" in res.stderr and "prime.wav" in res.stderr
+    assert read_table(tmp_path / "o.parquet").num_rows == 1
+    res = cli("segment", "--on-error", "skip", bad, good, tmp_path / "s.csv")
+    assert res.exit_code == 0 and "prime.wav" in res.stderr
+
+
+def test_running_out_of_memory_on_one_file_names_it(monkeypatch, synth_dir, tmp_path):
+    """A MemoryError while reading a file is that file's failure: named, and skipped under skip."""
+    import seraltools.features.runner as runner
+    from seraltools.tools.extract import extract
+    from seraltools.corpora import collect_inputs
+    from seraltools.errors import BadInput
+
+    files = sorted(synth_dir.glob("*.wav"))[:2]
+    real = runner.load_audio
+
+    def load(path):
+        if str(path).endswith(files[0].name):
+            raise MemoryError("Unable to allocate 9.3 GiB")
+        return real(path)
+
+    monkeypatch.setattr(runner, "load_audio", load)
+    utts, _ = collect_inputs([str(f) for f in files], "none")
+    with pytest.raises(BadInput, match=f"{files[0].name}: ran out of memory"):
+        extract(utts, workers=1)
+    done = extract(utts, workers=1, on_error="skip")
+    assert done.table.num_rows == 1 and "out of memory" in done.skipped[0]["reason"]

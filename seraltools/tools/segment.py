@@ -3,7 +3,7 @@ long silences by :mod:`seraltools.segment`."""
 
 from __future__ import annotations
 
-from seraltools.audio import Embedded, Segment
+from seraltools.audio import Embedded, Segment, out_of_memory
 from seraltools.errors import BadInput
 from seraltools.segment import SegmentConfig, segment_recording
 
@@ -29,7 +29,10 @@ def segment(utterances, cfg: SegmentConfig = SegmentConfig(), *, on_error: str =
     skipped, audio_s = [], 0.0
     for r, source in enumerate(sources(utterances)):
         try:
-            seconds, spans = segment_recording(source, cfg)
+            try:
+                seconds, spans = segment_recording(source, cfg)
+            except MemoryError:
+                raise BadInput(out_of_memory(source)) from None
         except BadInput as e:
             if on_error == "fail":
                 raise BadInput(f"{e} (use --on-error skip to leave bad recordings out)") from None
