@@ -213,6 +213,7 @@ def train(frames: list[np.ndarray], cfg: CPCConfig, out: str, *, device: str = "
                {**asdict(cfg), "frontend": _frontend(), "epochs_run": len(history),
                 "best_epoch": int(np.argmin([h.val_loss for h in history])) + 1 if history else 0,
                 "best_val_loss": run.best if history else float("inf")})
+    run.finish()  # the model is written: no checkpoint is left beside it
     return history
 
 

@@ -236,6 +236,9 @@ class TSNE:
         if len(x) <= 3 * self.perplexity:
             raise BadInput(f"t-SNE with perplexity {self.perplexity:g} needs more than {3 * self.perplexity:g} rows; "
                            f"the table has {len(x)} (lower --perplexity)")
+        if len(x) and not (x != x[:1]).any():
+            raise BadInput(f"every one of the {len(x)} rows has the same features: t-SNE cannot place them "
+                           "(its distances are all 0); check the table, or use --method pca")
         self.std_ = Standardizer.fit(x, self.standardize)
         z = self.std_(x)
         lr = max(len(z) / 12 / 4, 50)  # scikit-learn's learning_rate="auto"
@@ -252,6 +255,11 @@ class TSNE:
                               initialization="pca", metric="euclidean", n_jobs=self.workers,
                               random_state=self.seed, ints_in_interval=2).fit(z)
         self.train_, self.embedding_ = z, np.asarray(y, dtype=np.float32)
+        if not np.isfinite(self.embedding_).all():
+            from seraltools.errors import SeralError
+
+            raise SeralError("t-SNE gave NaN or infinite coordinates (too many identical rows?); nothing written: "
+                             "drop duplicate rows or use --method pca")
         return self.embedding_
 
     def transform(self, x: np.ndarray) -> np.ndarray:

@@ -144,3 +144,74 @@ def test_running_out_of_memory_on_one_file_names_it(monkeypatch, synth_dir, tmp_
         extract(utts, workers=1)
     done = extract(utts, workers=1, on_error="skip")
     assert done.table.num_rows == 1 and "out of memory" in done.skipped[0]["reason"]
+
+
+# =========================================================================== wrong results (inputs read as something else)
+
+
+@pytest.mark.parametrize("word", ["nan", "NA", "NULL", "N/A", "#N/A", "null"])
+def test_a_manifest_span_that_is_no_number_is_refused_naming_row_and_column(cli, synth_dir, tmp_path, word):
+    wav = sorted(synth_dir.glob("*.wav"))[0]
+    m = tmp_path / "m.csv"
+    m.write_text(f"id,path,start,end\na,{wav},0,0.5\nx,{wav},0.1,{word}\n")
+    res = cli("extract", "--quiet", m, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "row 2" in res.stderr and "end" in res.stderr and word in res.stderr
+    # an empty cell still means the file's end
+    m.write_text(f"id,path,start,end\nx,{wav},0.1,\n")
+    assert cli("extract", "--quiet", m, tmp_path / "o.parquet").exit_code == 0
+
+
+@pytest.mark.parametrize("cell", ['""', "", "  "])
+def test_an_empty_id_in_a_manifest_is_refused(cli, synth_dir, tmp_path, cell):
+    wavs = sorted(synth_dir.glob("*.wav"))[:2]
+    m = tmp_path / "m.csv"
+    m.write_text(f"id,path\na,{wavs[0]}\n{cell},{wavs[1]}\n")
+    res = cli("extract", "--quiet", m, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "row 2" in res.stderr and "empty 'id'" in res.stderr
+
+
+def test_a_duplicate_recording_id_in_wav_scp_names_both_lines(cli, synth_dir, tmp_path):
+    wavs = sorted(synth_dir.glob("*.wav"))[:2]
+    d = tmp_path / "kal"
+    d.mkdir()
+    (d / "wav.scp").write_text(f"r0 {wavs[0]}\nr1 {wavs[0]}\nr1 {wavs[1]}\n")
+    res = cli("extract", "--quiet", d, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "lines 2 and 3" in res.stderr and "'r1'" in res.stderr
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_tsne_on_identical_rows_is_refused_never_nan_features(cli, tmp_path):
+    t = pa.table({"id": [f"u{i}" for i in range(100)]})
+    write_table(set_features(t, np.zeros((100, 5), np.float32)), tmp_path / "z.parquet")
+    res = cli("reduce", "--quiet", "--method", "tsne", tmp_path / "z.parquet", tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "same features" in res.stderr and not (tmp_path / "o.parquet").exists()
+
+
+@pytest.mark.parametrize("budget", ["1.5", "2.7", "12.5"])
+def test_a_budget_count_that_is_not_whole_is_refused(cli, tmp_path, budget):
+    feats = _features(tmp_path / "f.parquet")
+    res = cli("mal-select", "--quiet", "--budget", budget, feats, tmp_path / "q.parquet")
+    assert res.exit_code == 2 and f"--budget {budget}" in res.stderr and "%" in res.stderr
+    for ok in ("2", "0.5", "10%", "12.5%"):
+        assert cli("mal-select", "--quiet", "--budget", ok, feats, tmp_path / "q.parquet").exit_code == 0, ok
+
+
+def test_resume_without_a_checkpoint_says_it_starts_anew(cli, tmp_path):
+    pytest.importorskip("torch")
+    feats = _features(tmp_path / "f.parquet", n=30, dim=8)
+    res = cli("reduce", "--method", "ae", "--dim", 2, "--epochs", 3, "--resume", feats, tmp_path / "o.parquet")
+    assert res.exit_code == 0, res.stderr
+    assert "no checkpoint" in res.stderr and "o.parquet.ckpt" in res.stderr and "anew" in res.stderr
+
+
+# =========================================================================== encodings
+
+
+def test_a_wav_scp_that_is_not_utf8_is_one_line_naming_the_line(cli, synth_dir, tmp_path):
+    wav = sorted(synth_dir.glob("*.wav"))[0]
+    d = tmp_path / "kal"
+    d.mkdir()
+    (d / "wav.scp").write_bytes(f"r0 {wav}\n".encode() + b"r1 caf\xe9.wav\n")
+    res = cli("extract", "--quiet", d, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "wav.scp: line 2" in res.stderr and "UTF-8" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
