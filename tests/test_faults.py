@@ -215,3 +215,16 @@ def test_a_wav_scp_that_is_not_utf8_is_one_line_naming_the_line(cli, synth_dir, 
     res = cli("extract", "--quiet", d, tmp_path / "o.parquet")
     assert res.exit_code == 2 and "wav.scp: line 2" in res.stderr and "UTF-8" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_ray_carries_spans_and_embedded_rows_as_what_they_are():
+    """--engine ray turned a span into the text 'FILE [0.8-2.4 s]' and failed on it
+    (the end-to-end run: tests/test_engines.py::test_extract_with_ray_reads_spans)."""
+    from seraltools.audio import Embedded, Segment
+    from seraltools.engines import from_item, to_item
+
+    for source in ("/a/b c.wav", Segment("/a/x.wav", 0.8, 2.395), Segment("/a/x.wav", None, 1.5),
+                   Segment("/a/x.wav", 0.25, None), Embedded("/d/train.parquet", 7, None, None),
+                   Embedded("/d/train.parquet", 3, 0.5, 1.0)):
+        back = from_item(to_item(source))
+        assert back == source and type(back) is type(source)
