@@ -192,8 +192,13 @@ def _embedded_file(source: Embedded):
     except Exception as e:
         raise BadInput(f"{source}: cannot read its audio column ({type(e).__name__}: {e})") from None
     data = cell.get("bytes")
+    if data is not None and not isinstance(data, (bytes, bytearray)):
+        raise BadInput(f"{source}: the row's audio bytes are {type(data).__name__} data, not the bytes of an audio "
+                       "file; fix the dataset's audio column (binary) or remove the row")
     if data:
         return io.BytesIO(data), len(data)
+    if cell.get("path") is not None and not isinstance(cell.get("path"), str):
+        raise BadInput(f"{source}: the row's audio path is {type(cell.get('path')).__name__} data, not a file name")
     if cell.get("path"):
         path = Path(cell["path"])
         return _open_regular(str(path if path.is_absolute() else Path(source.parquet).parent / path))

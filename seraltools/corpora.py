@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from seraltools.audio import AUDIO_SUFFIXES
-from seraltools.errors import BadInput
+from seraltools.errors import BadInput, is_utf8, printable
 from seraltools.table import (
     ID,
     BINARY_WORDS,
@@ -142,8 +142,8 @@ def read_hf_audio(path: Path) -> pa.Table:
     except (ValueError, AttributeError):
         pass
     for col, feat in features.items() if isinstance(features, dict) else []:
-        if col in table.column_names and isinstance(feat, dict) and feat.get("_type") == "ClassLabel" and feat.get("names"):
-            names = feat["names"]
+        names = feat.get("names") if isinstance(feat, dict) and feat.get("_type") == "ClassLabel" else None
+        if col in table.column_names and isinstance(names, list) and names and all(isinstance(n, str) for n in names):
             values = [names[v] if isinstance(v, int) and 0 <= v < len(names) else None for v in table.column(col).to_pylist()]
             table = table.set_column(table.column_names.index(col), col, pa.array(values, pa.string()))
     ids = ([str(v) if v is not None else None for v in table.column(ID).to_pylist()] if ID in table.column_names
@@ -429,6 +429,22 @@ def collect_inputs(
     if audio_args:
         described.append({"audio_files": audio_args})
 
+    skipped = []
+    for _, f in audio:  # Arrow's strings are UTF-8: a name that is not cannot go in the table
+        if not (is_utf8(_absolute(f)) and is_utf8(f)):
+            reason = (f"{printable(_absolute(f))}: its name is not UTF-8 text (seral's tables hold names as UTF-8); "
+                      "rename it")
+            if check_files:
+                raise BadInput(f"{reason}, or use --on-error skip to leave it out")
+            skipped.append({"id": None, "path": printable(_absolute(f)), "reason": reason})
+            if warn:
+                warn(f"seral: skipped {reason}")
+    if skipped:
+        bad = {s["path"] for s in skipped}
+        audio = [(i, f) for i, f in audio if printable(_absolute(f)) not in bad]
+        if not audio and not manifests:
+            raise BadInput(f"none of the {len(skipped)} audio files has a UTF-8 name; rename them")
+
     tables = list(manifests)
     chosen = None
     if audio:
@@ -465,7 +481,8 @@ def collect_inputs(
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
     _check_unique_inputs(table)
     table = add_valence_arousal(table, va_map)
-    return table, {"inputs": described, "corpus": chosen.name if chosen else None, "history": history}
+    return table, {"inputs": described, "corpus": chosen.name if chosen else None, "history": history,
+                   "skipped": skipped}
 
 
 def _check_unique_inputs(table: pa.Table) -> None:

@@ -238,9 +238,13 @@ def load(path: str, device: str = "cpu"):
 
     from seraltools.models import load_model
 
+    from seraltools.models import check_shapes, check_sizes
+
     header, tensors = load_model(path, kind="cpc")
     config = header["config"]
+    check_sizes(path, config, ("n_mels", "hidden", "context", "steps"), tensors)
     cfg = CPCConfig(**{k: v for k, v in config.items() if k in CPCConfig.__dataclass_fields__})
+    check_shapes(path, lambda: build(cfg), tensors)
     model = build(cfg)
     model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()})
     return model.to(device).eval(), cfg, frontend_of(config)

@@ -351,9 +351,38 @@ def metadata(table: pa.Table) -> dict:
     if not raw:
         return {}
     try:
-        return json.loads(raw)
+        meta = json.loads(raw)
     except ValueError:
         return {}
+    return _well_formed(meta)
+
+
+#: The types of the ``seral`` metadata's keys; a key of another type (a damaged or hand-made
+#: table) is left out, as is malformed JSON: the table's data are read all the same.
+_META_TYPES = {"history": list, "skipped": list, "parts": list, "feature": str, "dim": int, "speaker_clusters": dict}
+
+
+def _well_formed(meta) -> dict:
+    if not isinstance(meta, dict):
+        return {}
+    meta = {k: v for k, v in meta.items() if k not in _META_TYPES or isinstance(v, _META_TYPES[k])}
+    if "history" in meta:
+        history = []
+        for h in meta["history"]:
+            if isinstance(h, dict):
+                h = dict(h)
+                if not isinstance(h.get("parameters", {}), dict):
+                    h["parameters"] = {}
+                if not isinstance(h.get("inputs", []), list):
+                    h["inputs"] = []
+                h["inputs"] = [i for i in h.get("inputs", []) if isinstance(i, dict)]
+                history.append(h)
+        meta["history"] = history
+    if "skipped" in meta:
+        meta["skipped"] = [s for s in meta["skipped"] if isinstance(s, dict)]
+    if "speaker_clusters" in meta and not all(isinstance(c, list) for c in meta["speaker_clusters"].values()):
+        del meta["speaker_clusters"]
+    return meta
 
 
 def with_metadata(table: pa.Table, meta: dict) -> pa.Table:
@@ -429,6 +458,10 @@ def check_output(path: str | os.PathLike, directory_ok: bool = False) -> None:
         if sys.stdout.isatty():
             raise BadInput(TERMINAL)
         return
+    from seraltools.errors import is_utf8, printable
+
+    if not is_utf8(os.path.realpath(path)):  # pyarrow, safetensors and matplotlib take UTF-8 paths only
+        raise BadInput(f"{printable(path)}: the output's name (or its directory's) is not UTF-8 text; give a UTF-8 name")
     target = Path(path)
     if target.is_dir():
         if directory_ok:

@@ -228,3 +228,189 @@ def test_ray_carries_spans_and_embedded_rows_as_what_they_are():
                    Embedded("/d/train.parquet", 3, 0.5, 1.0)):
         back = from_item(to_item(source))
         assert back == source and type(back) is type(source)
+
+
+# =========================================================================== metadata bombs
+
+
+def _safetensors(path: Path, seral_meta: str, tensors: dict | None = None) -> Path:
+    import json
+
+    tensors = tensors or {"x": np.zeros(1, np.float32)}
+    header, blob, offset = {"__metadata__": {"seral": seral_meta}}, b"", 0
+    for k, v in tensors.items():
+        raw = np.ascontiguousarray(v, np.float32).tobytes()
+        header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [offset, offset + len(raw)]}
+        blob, offset = blob + raw, offset + len(raw)
+    h = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(h)) + h + blob)
+    return path
+
+
+@pytest.mark.parametrize("meta", ["{bad", "[1, 2]", '"text"', "{}", '{"kind": "pca"}', '{"kind": "pca", "config": 3}',
+                                  '{"kind": "pca", "config": {}}', '{"kind": "pca", "config": {"dim": "x", "standardize": 1}}',
+                                  '{"kind": "ae", "config": {"dim": 2, "hidden": 99999999999}}',
+                                  '{"kind": "ae", "config": {"dim": 2, "hidden": 4, "dropout": 0.1}}',
+                                  '{"kind": 7, "config": {}}'])
+def test_a_model_file_with_malformed_metadata_is_one_line_exit_2(cli, tmp_path, meta):
+    model = _safetensors(tmp_path / "bad.safetensors", meta)
+    feats = _features(tmp_path / "f.parquet")
+    res = cli("reduce", "--quiet", "--model", model, feats, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "bad.safetensors" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "internal error" not in res.stderr
+
+
+@pytest.mark.parametrize("config", [{"hidden": 10**9}, {"steps": 10**8}, {"context": -3}, {"n_mels": "40"},
+                                    {"hidden": 8}])
+def test_a_tiny_cpc_file_asking_for_a_huge_model_is_refused_before_allocating(cli, synth_dir, tmp_path, config):
+    """M3: a 200-byte CPC file whose config asks for 160 GB (refused from the config and the
+    tensors' shapes, never built)."""
+    pytest.importorskip("torch")
+    import json
+
+    cfg = {"n_mels": 40, "hidden": 256, "context": 256, "steps": 12, "dropout": 0.2, **config}
+    model = _safetensors(tmp_path / "cpc.safetensors", json.dumps({"kind": "cpc", "version": "0", "config": cfg}),
+                         {"mean": np.zeros(40, np.float32)})
+    assert model.stat().st_size < 1000
+    res = cli("extract", "--quiet", "--feat", "cpc", "--model", model, synth_dir, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "cpc.safetensors: damaged model file" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("seral", [b"{bad", b"[1]", b'"x"', b'{"history": 5}', b'{"history": [1, "x", {"parameters": 3}]}',
+                                   b'{"skipped": "x", "feature": 5}', b'{"history": [{"inputs": [1, {"a": 1}]}]}',
+                                   b'{"speaker_clusters": {"s": 1}}', b"\xff\xfe"])
+def test_tables_with_malformed_seral_metadata_read_as_tables(cli, tmp_path, seral):
+    t = pq.read_table(_features(tmp_path / "f.parquet"))
+    pq.write_table(t.replace_schema_metadata({b"seral": seral}), tmp_path / "m.parquet")
+    for args in (("info", tmp_path / "m.parquet"), ("info", "--json", tmp_path / "m.parquet"),
+                 ("reduce", "-q", "--dim", 2, tmp_path / "m.parquet", tmp_path / "r.parquet"),
+                 ("mal-select", "-q", tmp_path / "m.parquet", tmp_path / "q.parquet")):
+        res = cli(*args)
+        assert res.exit_code == 0, (args, res.stderr)
+
+
+@pytest.mark.parametrize("features", ['{"info": {"features": {"emotion": {"_type": "ClassLabel", "names": 5}}}}',
+                                      '{"info": {"features": {"emotion": {"_type": "ClassLabel", "names": [1, 2]}}}}',
+                                      '{"info": {"features": {"emotion": {"_type": "ClassLabel", "names": "ab"}}}}',
+                                      '{"info": []}', "[1]", "{bad"])
+def test_a_hugging_face_schema_with_malformed_metadata_is_read(cli, synth_dir, tmp_path, features):
+    wav = sorted(synth_dir.glob("*.wav"))[0].read_bytes()
+    t = pa.table({"audio": pa.array([{"bytes": wav, "path": "a.wav"}]), "emotion": pa.array([0], pa.int64())})
+    pq.write_table(t.replace_schema_metadata({b"huggingface": features.encode()}), tmp_path / "train.parquet")
+    res = cli("extract", "--quiet", tmp_path / "train.parquet", tmp_path / "o.parquet")
+    assert res.exit_code == 0, res.stderr
+
+
+@pytest.mark.parametrize("value", ["text, not bytes", 12345])
+def test_hugging_face_audio_bytes_that_are_not_bytes_are_one_line(cli, tmp_path, value):
+    typ = pa.string() if isinstance(value, str) else pa.int64()
+    audio = pa.array([{"bytes": value, "path": None}], pa.struct([("bytes", typ), ("path", pa.string())]))
+    pq.write_table(pa.table({"audio": audio}), tmp_path / "train.parquet")
+    res = cli("extract", "--quiet", tmp_path / "train.parquet", tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "train.parquet [row 1]" in res.stderr and "not the bytes" in res.stderr, res.stderr
+    res = cli("extract", "--quiet", "--on-error", "skip", tmp_path / "train.parquet", tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "none of the 1" in res.stderr
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > pwned.txt",))
+
+
+def test_a_pickle_given_as_model_weights_is_one_line_without_torchs_advice(cli, synth_dir, tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from seraltools.errors import BadInput
+    from seraltools.models import torch_weights
+
+    monkeypatch.chdir(tmp_path)
+    torch.save({"model_state": _Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(BadInput) as e:
+        torch_weights(tmp_path / "evil.pt", "a resemblyzer GE2E checkpoint")
+    assert "weights_only" not in str(e.value) and "pickled Python objects" in str(e.value) and "\n" not in str(e.value)
+    pytest.importorskip("webrtcvad")
+    res = cli("extract", "--quiet", "--feat", "dvector", "--model", tmp_path / "evil.pt", synth_dir, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "evil.pt" in res.stderr and "weights_only" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "pwned.txt").exists()
+
+
+# =========================================================================== encodings (names and contents)
+
+
+def test_non_utf8_file_names_are_one_line_and_skipped_under_skip(cli, synth_dir, tmp_path):
+    wav = sorted(synth_dir.glob("*.wav"))[0]
+    d = tmp_path / "l1"
+    d.mkdir()
+    bad = os.fsdecode(bytes(d) + b"/caf\xe9.wav")
+    Path(bad).write_bytes(wav.read_bytes())
+    (d / "good.wav").write_bytes(wav.read_bytes())
+    for args in (("extract", "--quiet", d, tmp_path / "o.parquet"), ("extract", "--quiet", bad, tmp_path / "o.parquet"),
+                 ("segment", "--quiet", d, tmp_path / "s.csv")):
+        res = cli(*args)
+        assert res.exit_code == 2 and "caf\\xe9.wav" in res.stderr and "UTF-8" in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+    res = cli("extract", "--quiet", "--on-error", "skip", d, tmp_path / "o.parquet")
+    assert res.exit_code == 0 and "skipped" in res.stderr and "caf\\xe9.wav" in res.stderr
+    assert read_table(tmp_path / "o.parquet").num_rows == 1
+    assert "caf\\xe9.wav" in metadata(read_table(tmp_path / "o.parquet"))["skipped"][0]["path"]
+    res = cli("segment", "--quiet", "--on-error", "skip", d, tmp_path / "s.csv")
+    assert res.exit_code == 0 and "caf\\xe9.wav" in res.stderr
+    # an output name that is not UTF-8: refused before the work
+    res = cli("extract", "--quiet", d / "good.wav", os.fsdecode(bytes(tmp_path) + b"/o\xe9.parquet"))
+    assert res.exit_code == 2 and "o\\xe9.parquet" in res.stderr
+
+
+def test_a_newline_or_escape_in_a_file_name_keeps_the_error_on_one_line(cli, tmp_path):
+    bad = tmp_path / "two\nlines\x1b[31m.wav"
+    bad.write_bytes(b"not audio at all")
+    res = cli("extract", "--quiet", bad, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "two\\nlines\\x1b[31m.wav" in res.stderr and "\x1b" not in res.stderr
+
+
+def test_info_never_sends_escape_sequences_from_a_table_to_the_terminal(cli, tmp_path):
+    evil = "\x1b]0;owned\x07\x1b[2J"
+    t = pa.table({"id": ["a", "b"], "emotion": [f"anger{evil}", "sad\r\nness"], f"col{evil}": ["x", "y"]})
+    from seraltools.table import with_metadata
+
+    t = with_metadata(t, {"history": [{"tool": f"x{evil}", "parameters": {"p": f"v{evil}"},
+                                       "inputs": [{"file": f"f{evil}"}]}],
+                          "skipped": [{"path": f"p{evil}", "reason": f"r\n{evil}"}]})
+    pq.write_table(t, tmp_path / "t.parquet")
+    res = cli("info", tmp_path / "t.parquet")
+    assert res.exit_code == 0
+    assert not any(c in res.stdout for c in "\x1b\x07\r"), repr(res.stdout)
+    assert "anger\\x1b]0;owned\\x07" in res.stdout and "sad\\r\\nness" in res.stdout
+    res = cli("info", "--json", tmp_path / "t.parquet")
+    assert res.exit_code == 0 and "\x1b" not in res.stdout
+
+
+def test_identical_rows_give_no_library_warnings(cli, tmp_path):
+    t = pa.table({"id": [f"u{i}" for i in range(40)], "speaker": [f"s{i % 4}" for i in range(40)]})
+    write_table(set_features(t, np.ones((40, 6), np.float32)), tmp_path / "same.parquet")
+    res = cli("reduce", "--quiet", "--dim", 2, tmp_path / "same.parquet", tmp_path / "r.parquet")
+    assert res.exit_code == 0 and res.stderr == ""
+    res = cli("cluster-speakers", "--quiet", tmp_path / "same.parquet", tmp_path / "c.parquet")
+    assert res.exit_code == 0 and res.stderr == ""
+    res = cli("cluster-speakers", tmp_path / "same.parquet", tmp_path / "c.parquet")
+    assert res.exit_code == 0 and "sklearn" not in res.stderr and "distinct embeddings" in res.stderr
+    assert all(line.startswith("seral cluster-speakers: ") for line in res.stderr.strip().splitlines())
+
+
+def test_a_librarys_warning_is_one_line_in_seral_words(cli, tmp_path, monkeypatch):
+    import warnings
+
+    import seraltools.tools.info as info
+
+    real = info.summarize
+
+    def noisy(table):
+        warnings.warn("invalid value encountered in divide", RuntimeWarning)
+        warnings.warn("invalid value encountered in divide", RuntimeWarning)
+        warnings.warn("old API", DeprecationWarning)
+        return real(table)
+
+    monkeypatch.setattr(info, "summarize", noisy)
+    res = cli("info", _features(tmp_path / "f.parquet"))
+    assert res.exit_code == 0
+    assert res.stderr == "seral info: warning: invalid value encountered in divide\n"

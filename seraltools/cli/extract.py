@@ -99,7 +99,7 @@ def extract_cmd(
               "va_map": str(va_map.resolve()) if va_map else None, "config": done.config}
     inputs_meta = described["inputs"] + [{"audio_fingerprint": done.audio_fingerprint, "utterances": done.total}]
     table = stamp(done.table, history_entry("extract", params, inputs_meta), parent={"history": described["history"]},
-                  feature=feat, skipped=done.skipped)
+                  feature=feat, skipped=described.get("skipped", []) + done.skipped)
     write_table(table, output)
     if not quiet:
         log(f"seral extract: {table.num_rows} of {done.total} utterances -> {output}")

@@ -59,7 +59,7 @@ def segment_cmd(
             pcsv.write_csv(table, tmp, write_options=pcsv.WriteOptions(delimiter="\t" if suffix == ".tsv" else ","))
     else:
         write_table(stamp(table, history_entry("segment", cfg.to_dict(), described["inputs"]),
-                          skipped=summary["skipped"]), output)
+                          skipped=described.get("skipped", []) + summary["skipped"]), output)
     if not quiet:
         log(f"seral segment: {summary['recordings']} recordings ({summary['audio_seconds'] / 60:.1f} min) -> "
             f"{summary['utterances']} utterances ({summary['speech_seconds'] / 60:.1f} min) -> {output}")

@@ -158,7 +158,7 @@ def _budget(budget, n: int, default: int) -> int:
         value = float(text) if text and not text.endswith("%") else None
     except ValueError:
         value = None  # resolve_budget says what is wrong
-    if value is not None and value > 1 and value != int(value):
+    if value is not None and np.isfinite(value) and value > 1 and value != int(value):
         raise BadInput(f"--budget {text}: a count of queries is a whole number; give a count (2), a fraction "
                        f"of the rows up to 1 (0.15) or a percentage with % ({text}%)")
     return resolve_budget(budget, n, default=default)
