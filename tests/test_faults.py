@@ -414,3 +414,24 @@ def test_a_librarys_warning_is_one_line_in_seral_words(cli, tmp_path, monkeypatc
     res = cli("info", _features(tmp_path / "f.parquet"))
     assert res.exit_code == 0
     assert res.stderr == "seral info: warning: invalid value encountered in divide\n"
+
+
+# =========================================================================== outputs (full disk)
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"),
+                                   OSError("IOError: [Errno 28] No space left on device. Detail: ...")])
+def test_a_full_disk_is_one_line_exit_1_and_leaves_nothing(cli, tmp_path, monkeypatch, error):
+    import seraltools.table as table
+
+    feats = _features(tmp_path / "f.parquet")
+
+    def full(t, where, *a, **k):
+        Path(where).write_bytes(b"PAR1 half")
+        raise error
+
+    monkeypatch.setattr(table.pq, "write_table", full)
+    res = cli("mal-select", "--quiet", feats, tmp_path / "q.parquet")
+    assert res.exit_code == 1 and res.stderr.startswith("seral mal-select: error: disk full")
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]  # no output, no temporary file

@@ -110,6 +110,11 @@ def tool(app: typer.Typer, name: str, *, label: str | None = None, directory_out
                     err(f"seral {label}: error: {printable(e.object)}: the name is not UTF-8 text, which seral's "
                         "tables and the libraries it reads and writes with need; rename it")
                     raise typer.Exit(2) from None
+                if _disk_full(e):
+                    where = f" ({printable(e.filename)})" if getattr(e, "filename", None) else ""
+                    err(f"seral {label}: error: disk full{where}: free some space or write elsewhere; no output was "
+                        "written")
+                    raise typer.Exit(1) from None
                 bad = missing_package(e) if isinstance(e, ImportError) else None
                 if bad is not None:  # an optional package (torch, ...) is not installed
                     err(f"seral {label}: error: {printable(bad)}")
@@ -121,6 +126,14 @@ def tool(app: typer.Typer, name: str, *, label: str | None = None, directory_out
         return app.command(name, **kwargs)(run)
 
     return decorate
+
+
+def _disk_full(e: BaseException) -> bool:
+    """No space left (or the quota reached), as Python or pyarrow says it."""
+    import errno
+
+    return isinstance(e, OSError) and (e.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(e)
+                                       or "Disk quota exceeded" in str(e))
 
 
 @contextlib.contextmanager
