@@ -232,7 +232,7 @@ def _opened(source: Source, digest: bool = True):
         with sound:
             rate, frames = int(sound.samplerate), max(0, int(sound.frames))
             if not MIN_RATE <= rate <= MAX_RATE:
-                raise BadInput(f"{label}: its header says {rate} Hz, not a sample rate audio is recorded at "
+                raise BadInput(f"{label}: its header says {rate:,} Hz, not a sample rate audio is recorded at "
                                f"({MIN_RATE:,} to {MAX_RATE:,} Hz); the header is damaged: re-export the file "
                                "or leave it out")
             first = 0 if start is None else int(round(start * rate))

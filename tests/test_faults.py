@@ -105,7 +105,7 @@ def test_a_lying_sample_rate_is_refused_naming_the_file(cli, tmp_path, rate):
     from seraltools.errors import BadInput
 
     bad = _lying_wav(tmp_path / f"r{rate}.wav", rate)
-    with pytest.raises(BadInput, match=f"r{rate}.wav.*{rate} Hz"):
+    with pytest.raises(BadInput, match=f"r{rate}.wav.*{rate:,} Hz"):
         load_audio(bad)
     res = cli("extract", "--quiet", bad, tmp_path / "o.parquet")
     assert res.exit_code == 2 and f"r{rate}.wav" in res.stderr and len(res.stderr.strip().splitlines()) == 1
@@ -121,6 +121,39 @@ def test_a_lying_sample_rate_is_skipped_under_on_error_skip(cli, synth_dir, tmp_
     assert read_table(tmp_path / "o.parquet").num_rows == 1
     res = cli("segment", "--on-error", "skip", bad, good, tmp_path / "s.csv")
     assert res.exit_code == 0 and "prime.wav" in res.stderr
+
+
+@pytest.mark.parametrize("kind", ["zeros", "near silence", "one click"])
+def test_long_digital_silence_is_streamed_bitwise_and_never_held_whole(tmp_path, kind):
+    """H3: a recording that is (almost) all digital silence went to logmel whole (its samples
+    held: 576 MB for 60 min); it is now framed in a second pass, holding only log-mels (a
+    quarter of the samples' bytes). Measured as the growth of the peak from 2 to 6 minutes:
+    holding the samples whole grows it by at least their bytes."""
+    import tracemalloc
+
+    from seraltools.audio import AudioStream
+    from seraltools.features.logmel import LogMelFunctionals
+
+    feat = LogMelFunctionals()
+    peaks = []
+    for seconds in (120, 360):  # both streamed (over STREAM_SECONDS)
+        n = 16000 * seconds
+        x = np.zeros(n, np.float32)
+        if kind == "near silence":  # no sample louder than one 16-bit step
+            x = (np.random.default_rng(0).integers(-1, 2, n) / 32768).astype(np.float32)
+        elif kind == "one click":  # less than a frame of sound: logmel keeps the frames that hold it
+            x[n // 2 : n // 2 + 100] = 0.5
+        sf.write(tmp_path / "s.wav", x, 16000, subtype="PCM_16")
+        del x
+        tracemalloc.start()
+        try:
+            streamed = feat.stream(AudioStream(str(tmp_path / "s.wav")))
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        np.testing.assert_array_equal(streamed, feat(sf.read(tmp_path / "s.wav", dtype="float32")[0]))
+    samples = 16000 * (360 - 120) * 4  # bytes of the 4 minutes more, as float32
+    assert peaks[1] - peaks[0] < samples, f"the peak grew {(peaks[1] - peaks[0]) / 1e6:.1f} MB for {samples / 1e6:.1f} MB of samples"
 
 
 def test_running_out_of_memory_on_one_file_names_it(monkeypatch, synth_dir, tmp_path):
