@@ -513,6 +513,43 @@ def _remove_leftovers(target: Path) -> None:
             pass
 
 
+def _remove_stale_staging() -> None:
+    """Copies staged in the temporary directory for a device or FIFO output by a process
+    that is gone (killed while a FIFO had no reader): removed by the next such write."""
+    import errno
+
+    for tmp in Path(tempfile.gettempdir()).glob(".seral.*.tmp"):
+        pid = tmp.name[len(".seral.") :].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except OSError as e:
+            if e.errno == errno.ESRCH:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
+
+def _open_to_write(target: Path):
+    """``open(target, "wb")`` of a device or FIFO; a FIFO that no program reads yet would block
+    without a word: stderr says what it waits for (as :func:`read_unseekable` does for input)."""
+    import errno
+    import stat
+
+    if stat.S_ISFIFO(os.stat(target).st_mode):
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK)  # fails at once when there is no reader
+        except OSError as e:
+            if e.errno != errno.ENXIO:
+                raise
+            print(f"seral: {target} is a FIFO with no reader yet; waiting for one to read from it (Ctrl-C to stop)",
+                  file=sys.stderr, flush=True)
+        else:
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "wb")
+    return open(target, "wb")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path; on success its content becomes ``path``.
@@ -529,13 +566,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     if target.is_dir():
         raise BadInput(f"{target}: is a directory; give a file name for the output")
     if target.exists() and not target.is_file():  # a device, FIFO or socket: stream into it
-        fd, tmp = tempfile.mkstemp(prefix=".seral.", suffix=".tmp")
+        _remove_stale_staging()
+        fd, tmp = tempfile.mkstemp(prefix=f".seral.{os.getpid()}.", suffix=".tmp")  # the pid: see _remove_stale_staging
         os.close(fd)
         try:
             yield tmp
             import shutil
 
-            with open(tmp, "rb") as src, open(target, "wb") as dst:
+            with open(tmp, "rb") as src, _open_to_write(target) as dst:
                 shutil.copyfileobj(src, dst)
         finally:
             with contextlib.suppress(FileNotFoundError):

@@ -468,3 +468,36 @@ def test_a_full_disk_is_one_line_exit_1_and_leaves_nothing(cli, tmp_path, monkey
     assert res.exit_code == 1 and res.stderr.startswith("seral mal-select: error: disk full")
     assert len(res.stderr.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]  # no output, no temporary file
+
+
+# =========================================================================== orphans (FIFO outputs, temporary copies)
+
+
+def test_a_fifo_output_without_a_reader_says_so_and_a_killed_runs_copy_is_removed(tmp_path):
+    import signal
+    import subprocess
+
+    from .conftest import ROOT, seral
+
+    feats = _features(tmp_path / "f.parquet")
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "seraltools", "mal-select", "-q", str(feats), str(fifo)],
+                            stderr=subprocess.PIPE, env=env)
+    import select
+
+    said = select.select([proc.stderr], [], [], 300)[0]  # before the fix it waited without a word
+    if not said:
+        proc.kill()
+        proc.wait()
+    assert said, "seral waited on a FIFO without a reader and said nothing"
+    line = proc.stderr.readline().decode()
+    assert "FIFO with no reader" in line and "out.fifo" in line
+    assert [p.name for p in tmpdir.iterdir() if p.name.startswith(".seral.")]  # its staged copy
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    seral("mal-select", "-q", feats, os.devnull, env=env, check=True)  # the next write to a device cleans up
+    assert not [p.name for p in tmpdir.iterdir() if p.name.startswith(".seral.")]
