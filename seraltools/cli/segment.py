@@ -49,6 +49,8 @@ def segment_cmd(
         table, summary = segment(recordings, cfg, on_error=on_error, advance=advance)
     for s in summary["skipped"]:
         log(f"seral segment: skipped {s['reason']}")
+    for w in summary["warnings"]:
+        log(f"seral segment: warning: {w}")
     if not table.num_rows:
         raise BadInput("no utterance found; lower --threshold (e.g. -50) or --min-length")
     suffix = Path(output).suffix.lower()
