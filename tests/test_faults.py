@@ -31,7 +31,7 @@ def _features(path: Path, n: int = 24, dim: int = 6, seed: int = 0) -> Path:
     return path
 
 
-# =========================================================================== outputs
+# =========================================================================== outputs (same path twice, shards, full disk)
 
 
 def test_two_outputs_naming_the_same_new_file_are_refused(cli, tmp_path):
@@ -87,7 +87,25 @@ def test_resume_refuses_a_part_made_from_other_inputs_or_another_feature(cli, sy
     assert res.exit_code == 0 and "already written" in res.stderr and part.stat().st_mtime_ns == before
 
 
-# =========================================================================== lying headers
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"),
+                                   OSError("IOError: [Errno 28] No space left on device. Detail: ...")])
+def test_a_full_disk_is_one_line_exit_1_and_leaves_nothing(cli, tmp_path, monkeypatch, error):
+    import seraltools.table as table
+
+    feats = _features(tmp_path / "f.parquet")
+
+    def full(t, where, *a, **k):
+        Path(where).write_bytes(b"PAR1 half")
+        raise error
+
+    monkeypatch.setattr(table.pq, "write_table", full)
+    res = cli("mal-select", "--quiet", feats, tmp_path / "q.parquet")
+    assert res.exit_code == 1 and res.stderr.startswith("seral mal-select: error: disk full")
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]  # no output, no temporary file
+
+
+# =========================================================================== lying headers (sample rates, long silence, memory)
 
 
 def _lying_wav(path: Path, rate: int, seconds_at_16k: float = 1.0) -> Path:
@@ -179,7 +197,7 @@ def test_running_out_of_memory_on_one_file_names_it(monkeypatch, synth_dir, tmp_
     assert done.table.num_rows == 1 and "out of memory" in done.skipped[0]["reason"]
 
 
-# =========================================================================== wrong results (inputs read as something else)
+# =========================================================================== wrong results (inputs read as something else, Ray spans, segmentation)
 
 
 @pytest.mark.parametrize("word", ["nan", "NA", "NULL", "N/A", "#N/A", "null"])
@@ -237,19 +255,6 @@ def test_resume_without_a_checkpoint_says_it_starts_anew(cli, tmp_path):
     assert "no checkpoint" in res.stderr and "o.parquet.ckpt" in res.stderr and "anew" in res.stderr
 
 
-# =========================================================================== encodings
-
-
-def test_a_wav_scp_that_is_not_utf8_is_one_line_naming_the_line(cli, synth_dir, tmp_path):
-    wav = sorted(synth_dir.glob("*.wav"))[0]
-    d = tmp_path / "kal"
-    d.mkdir()
-    (d / "wav.scp").write_bytes(f"r0 {wav}\n".encode() + b"r1 caf\xe9.wav\n")
-    res = cli("extract", "--quiet", d, tmp_path / "o.parquet")
-    assert res.exit_code == 2 and "wav.scp: line 2" in res.stderr and "UTF-8" in res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1
-
-
 def test_ray_carries_spans_and_embedded_rows_as_what_they_are():
     """--engine ray turned a span into the text 'FILE [0.8-2.4 s]' and failed on it
     (the end-to-end run: tests/test_engines.py::test_extract_with_ray_reads_spans)."""
@@ -263,7 +268,149 @@ def test_ray_carries_spans_and_embedded_rows_as_what_they_are():
         assert back == source and type(back) is type(source)
 
 
-# =========================================================================== metadata bombs
+def _speech_over_noise(path: Path, noise_db: float = -50.0, speech_db: float = -16.0, n_utts: int = 20, seed: int = 0,
+                       pause_noise=None) -> list[tuple[float, float]]:
+    """Speech-like bursts (harmonics, syllable-rate envelope) at ``speech_db`` dBFS RMS between
+    0.8-2 s pauses, all over white noise at ``noise_db`` dBFS; the bursts' spans."""
+    rng = np.random.default_rng(seed)
+    parts, truth, t = [], [], 0.0
+    for _ in range(n_utts):
+        pause = int(rng.uniform(0.8, 2.0) * 16000)
+        parts.append(np.zeros(pause) if pause_noise is None else pause_noise(rng, pause))
+        t += pause / 16000
+        n = int(rng.uniform(1.5, 4.0) * 16000)
+        tt = np.arange(n) / 16000
+        f0 = rng.uniform(100, 250)
+        x = sum(np.sin(2 * np.pi * h * f0 * tt) / h for h in range(1, 6)) * (0.55 + 0.45 * np.sin(2 * np.pi * 4 * tt))
+        parts.append(x * 10 ** (speech_db / 20) / np.sqrt(np.mean(x**2)))
+        truth.append((t, t + n / 16000))
+        t += n / 16000
+    parts.append(np.zeros(16000))
+    x = np.concatenate(parts)
+    x = x + 10 ** (noise_db / 20) * rng.standard_normal(len(x))
+    sf.write(path, x.astype(np.float32), 16000, subtype="PCM_16")
+    return truth
+
+
+def test_segment_sets_its_threshold_above_a_steady_noise_floor(cli, tmp_path):
+    """W9: speech at -16 dBFS over white noise at -50 dBFS gave 7-11 of 20 utterances (the
+    noise above the level's -40 dB); the threshold now stands above the noise floor."""
+    from seraltools.segment import segment_recording
+
+    truth = _speech_over_noise(tmp_path / "noisy.wav")
+    seconds, spans = segment_recording(tmp_path / "noisy.wav")
+    assert len(spans) == len(truth) == 20
+    for (a, b), (ta, tb) in zip(spans, truth):  # each found once, its ends within the padding and a frame
+        assert abs(a - ta) < 0.2 and abs(b - tb) < 0.2, ((a, b), (ta, tb))
+    res = cli("segment", tmp_path / "noisy.wav", tmp_path / "s.csv")
+    assert res.exit_code == 0 and "warning" not in res.stderr and "20 utterances" in res.stderr
+
+
+def test_segment_warns_when_little_is_cut_as_silence(cli, tmp_path):
+    """Pauses full of unsteady noise (no steady floor to find) at -20 dBFS: under 1% is cut as
+    silence, the utterances are splits at --max-length, and seral says so."""
+    def babble(rng, n):
+        return rng.standard_normal(n) * 10 ** (-20 / 20) * np.repeat(rng.uniform(0.5, 1.0, n // 800 + 1), 800)[:n]
+
+    _speech_over_noise(tmp_path / "babble.wav", noise_db=-70, pause_noise=babble, n_utts=30)
+    res = cli("segment", tmp_path / "babble.wav", tmp_path / "s.csv")
+    assert res.exit_code == 0 and "seral segment: warning: " in res.stderr and "babble.wav" in res.stderr
+    assert "--threshold" in res.stderr
+
+
+# =========================================================================== encodings (names, file contents, terminal output, warnings)
+
+
+def test_a_wav_scp_that_is_not_utf8_is_one_line_naming_the_line(cli, synth_dir, tmp_path):
+    wav = sorted(synth_dir.glob("*.wav"))[0]
+    d = tmp_path / "kal"
+    d.mkdir()
+    (d / "wav.scp").write_bytes(f"r0 {wav}\n".encode() + b"r1 caf\xe9.wav\n")
+    res = cli("extract", "--quiet", d, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and "wav.scp: line 2" in res.stderr and "UTF-8" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_non_utf8_file_names_are_one_line_and_skipped_under_skip(cli, synth_dir, tmp_path):
+    wav = sorted(synth_dir.glob("*.wav"))[0]
+    d = tmp_path / "l1"
+    d.mkdir()
+    bad = os.fsdecode(bytes(d) + b"/caf\xe9.wav")
+    Path(bad).write_bytes(wav.read_bytes())
+    (d / "good.wav").write_bytes(wav.read_bytes())
+    for args in (("extract", "--quiet", d, tmp_path / "o.parquet"), ("extract", "--quiet", bad, tmp_path / "o.parquet"),
+                 ("segment", "--quiet", d, tmp_path / "s.csv")):
+        res = cli(*args)
+        assert res.exit_code == 2 and "caf\\xe9.wav" in res.stderr and "UTF-8" in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+    res = cli("extract", "--quiet", "--on-error", "skip", d, tmp_path / "o.parquet")
+    assert res.exit_code == 0 and "skipped" in res.stderr and "caf\\xe9.wav" in res.stderr
+    assert read_table(tmp_path / "o.parquet").num_rows == 1
+    assert "caf\\xe9.wav" in metadata(read_table(tmp_path / "o.parquet"))["skipped"][0]["path"]
+    res = cli("segment", "--quiet", "--on-error", "skip", d, tmp_path / "s.csv")
+    assert res.exit_code == 0 and "caf\\xe9.wav" in res.stderr
+    # an output name that is not UTF-8: refused before the work
+    res = cli("extract", "--quiet", d / "good.wav", os.fsdecode(bytes(tmp_path) + b"/o\xe9.parquet"))
+    assert res.exit_code == 2 and "o\\xe9.parquet" in res.stderr
+
+
+def test_a_newline_or_escape_in_a_file_name_keeps_the_error_on_one_line(cli, tmp_path):
+    bad = tmp_path / "two\nlines\x1b[31m.wav"
+    bad.write_bytes(b"not audio at all")
+    res = cli("extract", "--quiet", bad, tmp_path / "o.parquet")
+    assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "two\\nlines\\x1b[31m.wav" in res.stderr and "\x1b" not in res.stderr
+
+
+def test_info_never_sends_escape_sequences_from_a_table_to_the_terminal(cli, tmp_path):
+    evil = "\x1b]0;owned\x07\x1b[2J"
+    t = pa.table({"id": ["a", "b"], "emotion": [f"anger{evil}", "sad\r\nness"], f"col{evil}": ["x", "y"]})
+    from seraltools.table import with_metadata
+
+    t = with_metadata(t, {"history": [{"tool": f"x{evil}", "parameters": {"p": f"v{evil}"},
+                                       "inputs": [{"file": f"f{evil}"}]}],
+                          "skipped": [{"path": f"p{evil}", "reason": f"r\n{evil}"}]})
+    pq.write_table(t, tmp_path / "t.parquet")
+    res = cli("info", tmp_path / "t.parquet")
+    assert res.exit_code == 0
+    assert not any(c in res.stdout for c in "\x1b\x07\r"), repr(res.stdout)
+    assert "anger\\x1b]0;owned\\x07" in res.stdout and "sad\\r\\nness" in res.stdout
+    res = cli("info", "--json", tmp_path / "t.parquet")
+    assert res.exit_code == 0 and "\x1b" not in res.stdout
+
+
+def test_identical_rows_give_no_library_warnings(cli, tmp_path):
+    t = pa.table({"id": [f"u{i}" for i in range(40)], "speaker": [f"s{i % 4}" for i in range(40)]})
+    write_table(set_features(t, np.ones((40, 6), np.float32)), tmp_path / "same.parquet")
+    res = cli("reduce", "--quiet", "--dim", 2, tmp_path / "same.parquet", tmp_path / "r.parquet")
+    assert res.exit_code == 0 and res.stderr == ""
+    res = cli("cluster-speakers", "--quiet", tmp_path / "same.parquet", tmp_path / "c.parquet")
+    assert res.exit_code == 0 and res.stderr == ""
+    res = cli("cluster-speakers", tmp_path / "same.parquet", tmp_path / "c.parquet")
+    assert res.exit_code == 0 and "sklearn" not in res.stderr and "distinct embeddings" in res.stderr
+    assert all(line.startswith("seral cluster-speakers: ") for line in res.stderr.strip().splitlines())
+
+
+def test_a_librarys_warning_is_one_line_in_seral_words(cli, tmp_path, monkeypatch):
+    import warnings
+
+    import seraltools.tools.info as info
+
+    real = info.summarize
+
+    def noisy(table):
+        warnings.warn("invalid value encountered in divide", RuntimeWarning)
+        warnings.warn("invalid value encountered in divide", RuntimeWarning)
+        warnings.warn("old API", DeprecationWarning)
+        return real(table)
+
+    monkeypatch.setattr(info, "summarize", noisy)
+    res = cli("info", _features(tmp_path / "f.parquet"))
+    assert res.exit_code == 0
+    assert res.stderr == "seral info: warning: invalid value encountered in divide\n"
+
+
+# =========================================================================== metadata bombs (malformed JSON, configs asking for huge sizes, pickles)
 
 
 def _safetensors(path: Path, seral_meta: str, tensors: dict | None = None) -> Path:
@@ -367,110 +514,7 @@ def test_a_pickle_given_as_model_weights_is_one_line_without_torchs_advice(cli, 
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "pwned.txt").exists()
 
 
-# =========================================================================== encodings (names and contents)
-
-
-def test_non_utf8_file_names_are_one_line_and_skipped_under_skip(cli, synth_dir, tmp_path):
-    wav = sorted(synth_dir.glob("*.wav"))[0]
-    d = tmp_path / "l1"
-    d.mkdir()
-    bad = os.fsdecode(bytes(d) + b"/caf\xe9.wav")
-    Path(bad).write_bytes(wav.read_bytes())
-    (d / "good.wav").write_bytes(wav.read_bytes())
-    for args in (("extract", "--quiet", d, tmp_path / "o.parquet"), ("extract", "--quiet", bad, tmp_path / "o.parquet"),
-                 ("segment", "--quiet", d, tmp_path / "s.csv")):
-        res = cli(*args)
-        assert res.exit_code == 2 and "caf\\xe9.wav" in res.stderr and "UTF-8" in res.stderr, res.stderr
-        assert len(res.stderr.strip().splitlines()) == 1
-    res = cli("extract", "--quiet", "--on-error", "skip", d, tmp_path / "o.parquet")
-    assert res.exit_code == 0 and "skipped" in res.stderr and "caf\\xe9.wav" in res.stderr
-    assert read_table(tmp_path / "o.parquet").num_rows == 1
-    assert "caf\\xe9.wav" in metadata(read_table(tmp_path / "o.parquet"))["skipped"][0]["path"]
-    res = cli("segment", "--quiet", "--on-error", "skip", d, tmp_path / "s.csv")
-    assert res.exit_code == 0 and "caf\\xe9.wav" in res.stderr
-    # an output name that is not UTF-8: refused before the work
-    res = cli("extract", "--quiet", d / "good.wav", os.fsdecode(bytes(tmp_path) + b"/o\xe9.parquet"))
-    assert res.exit_code == 2 and "o\\xe9.parquet" in res.stderr
-
-
-def test_a_newline_or_escape_in_a_file_name_keeps_the_error_on_one_line(cli, tmp_path):
-    bad = tmp_path / "two\nlines\x1b[31m.wav"
-    bad.write_bytes(b"not audio at all")
-    res = cli("extract", "--quiet", bad, tmp_path / "o.parquet")
-    assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1
-    assert "two\\nlines\\x1b[31m.wav" in res.stderr and "\x1b" not in res.stderr
-
-
-def test_info_never_sends_escape_sequences_from_a_table_to_the_terminal(cli, tmp_path):
-    evil = "\x1b]0;owned\x07\x1b[2J"
-    t = pa.table({"id": ["a", "b"], "emotion": [f"anger{evil}", "sad\r\nness"], f"col{evil}": ["x", "y"]})
-    from seraltools.table import with_metadata
-
-    t = with_metadata(t, {"history": [{"tool": f"x{evil}", "parameters": {"p": f"v{evil}"},
-                                       "inputs": [{"file": f"f{evil}"}]}],
-                          "skipped": [{"path": f"p{evil}", "reason": f"r\n{evil}"}]})
-    pq.write_table(t, tmp_path / "t.parquet")
-    res = cli("info", tmp_path / "t.parquet")
-    assert res.exit_code == 0
-    assert not any(c in res.stdout for c in "\x1b\x07\r"), repr(res.stdout)
-    assert "anger\\x1b]0;owned\\x07" in res.stdout and "sad\\r\\nness" in res.stdout
-    res = cli("info", "--json", tmp_path / "t.parquet")
-    assert res.exit_code == 0 and "\x1b" not in res.stdout
-
-
-def test_identical_rows_give_no_library_warnings(cli, tmp_path):
-    t = pa.table({"id": [f"u{i}" for i in range(40)], "speaker": [f"s{i % 4}" for i in range(40)]})
-    write_table(set_features(t, np.ones((40, 6), np.float32)), tmp_path / "same.parquet")
-    res = cli("reduce", "--quiet", "--dim", 2, tmp_path / "same.parquet", tmp_path / "r.parquet")
-    assert res.exit_code == 0 and res.stderr == ""
-    res = cli("cluster-speakers", "--quiet", tmp_path / "same.parquet", tmp_path / "c.parquet")
-    assert res.exit_code == 0 and res.stderr == ""
-    res = cli("cluster-speakers", tmp_path / "same.parquet", tmp_path / "c.parquet")
-    assert res.exit_code == 0 and "sklearn" not in res.stderr and "distinct embeddings" in res.stderr
-    assert all(line.startswith("seral cluster-speakers: ") for line in res.stderr.strip().splitlines())
-
-
-def test_a_librarys_warning_is_one_line_in_seral_words(cli, tmp_path, monkeypatch):
-    import warnings
-
-    import seraltools.tools.info as info
-
-    real = info.summarize
-
-    def noisy(table):
-        warnings.warn("invalid value encountered in divide", RuntimeWarning)
-        warnings.warn("invalid value encountered in divide", RuntimeWarning)
-        warnings.warn("old API", DeprecationWarning)
-        return real(table)
-
-    monkeypatch.setattr(info, "summarize", noisy)
-    res = cli("info", _features(tmp_path / "f.parquet"))
-    assert res.exit_code == 0
-    assert res.stderr == "seral info: warning: invalid value encountered in divide\n"
-
-
-# =========================================================================== outputs (full disk)
-
-
-@pytest.mark.parametrize("error", [OSError(28, "No space left on device"),
-                                   OSError("IOError: [Errno 28] No space left on device. Detail: ...")])
-def test_a_full_disk_is_one_line_exit_1_and_leaves_nothing(cli, tmp_path, monkeypatch, error):
-    import seraltools.table as table
-
-    feats = _features(tmp_path / "f.parquet")
-
-    def full(t, where, *a, **k):
-        Path(where).write_bytes(b"PAR1 half")
-        raise error
-
-    monkeypatch.setattr(table.pq, "write_table", full)
-    res = cli("mal-select", "--quiet", feats, tmp_path / "q.parquet")
-    assert res.exit_code == 1 and res.stderr.startswith("seral mal-select: error: disk full")
-    assert len(res.stderr.strip().splitlines()) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]  # no output, no temporary file
-
-
-# =========================================================================== orphans (FIFO outputs, temporary copies)
+# =========================================================================== orphans (FIFO outputs, temporary copies of killed runs)
 
 
 def test_a_fifo_output_without_a_reader_says_so_and_a_killed_runs_copy_is_removed(tmp_path):
@@ -501,56 +545,3 @@ def test_a_fifo_output_without_a_reader_says_so_and_a_killed_runs_copy_is_remove
     proc.wait()
     seral("mal-select", "-q", feats, os.devnull, env=env, check=True)  # the next write to a device cleans up
     assert not [p.name for p in tmpdir.iterdir() if p.name.startswith(".seral.")]
-
-
-# =========================================================================== wrong results (segmentation over a noise floor)
-
-
-def _speech_over_noise(path: Path, noise_db: float = -50.0, speech_db: float = -16.0, n_utts: int = 20, seed: int = 0,
-                       pause_noise=None) -> list[tuple[float, float]]:
-    """Speech-like bursts (harmonics, syllable-rate envelope) at ``speech_db`` dBFS RMS between
-    0.8-2 s pauses, all over white noise at ``noise_db`` dBFS; the bursts' spans."""
-    rng = np.random.default_rng(seed)
-    parts, truth, t = [], [], 0.0
-    for _ in range(n_utts):
-        pause = int(rng.uniform(0.8, 2.0) * 16000)
-        parts.append(np.zeros(pause) if pause_noise is None else pause_noise(rng, pause))
-        t += pause / 16000
-        n = int(rng.uniform(1.5, 4.0) * 16000)
-        tt = np.arange(n) / 16000
-        f0 = rng.uniform(100, 250)
-        x = sum(np.sin(2 * np.pi * h * f0 * tt) / h for h in range(1, 6)) * (0.55 + 0.45 * np.sin(2 * np.pi * 4 * tt))
-        parts.append(x * 10 ** (speech_db / 20) / np.sqrt(np.mean(x**2)))
-        truth.append((t, t + n / 16000))
-        t += n / 16000
-    parts.append(np.zeros(16000))
-    x = np.concatenate(parts)
-    x = x + 10 ** (noise_db / 20) * rng.standard_normal(len(x))
-    sf.write(path, x.astype(np.float32), 16000, subtype="PCM_16")
-    return truth
-
-
-def test_segment_sets_its_threshold_above_a_steady_noise_floor(cli, tmp_path):
-    """W9: speech at -16 dBFS over white noise at -50 dBFS gave 7-11 of 20 utterances (the
-    noise above the level's -40 dB); the threshold now stands above the noise floor."""
-    from seraltools.segment import segment_recording
-
-    truth = _speech_over_noise(tmp_path / "noisy.wav")
-    seconds, spans = segment_recording(tmp_path / "noisy.wav")
-    assert len(spans) == len(truth) == 20
-    for (a, b), (ta, tb) in zip(spans, truth):  # each found once, its ends within the padding and a frame
-        assert abs(a - ta) < 0.2 and abs(b - tb) < 0.2, ((a, b), (ta, tb))
-    res = cli("segment", tmp_path / "noisy.wav", tmp_path / "s.csv")
-    assert res.exit_code == 0 and "warning" not in res.stderr and "20 utterances" in res.stderr
-
-
-def test_segment_warns_when_little_is_cut_as_silence(cli, tmp_path):
-    """Pauses full of unsteady noise (no steady floor to find) at -20 dBFS: under 1% is cut as
-    silence, the utterances are splits at --max-length, and seral says so."""
-    def babble(rng, n):
-        return rng.standard_normal(n) * 10 ** (-20 / 20) * np.repeat(rng.uniform(0.5, 1.0, n // 800 + 1), 800)[:n]
-
-    _speech_over_noise(tmp_path / "babble.wav", noise_db=-70, pause_noise=babble, n_utts=30)
-    res = cli("segment", tmp_path / "babble.wav", tmp_path / "s.csv")
-    assert res.exit_code == 0 and "seral segment: warning: " in res.stderr and "babble.wav" in res.stderr
-    assert "--threshold" in res.stderr
