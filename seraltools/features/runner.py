@@ -17,7 +17,7 @@ import json
 import os
 import signal
 
-from seraltools.audio import SAMPLE_RATE, AudioStream, load_audio
+from seraltools.audio import SAMPLE_RATE, AudioStream, load_audio, out_of_memory
 from seraltools.errors import BadInput, first_line
 from seraltools.features import make_extractor
 from seraltools.frontend import DEFAULT, num_frames
@@ -68,6 +68,8 @@ class FileExtractor:
             return audio.samples, audio.duration, audio.digest, None
         except BadInput as e:
             return None, None, None, str(e)
+        except MemoryError:
+            return None, None, None, out_of_memory(path)
 
     def _streamed(self, path):
         """(vector, duration, digest, None) or (None, None, None, reason) for a file longer
@@ -78,6 +80,8 @@ class FileExtractor:
             audio = AudioStream(path)
         except BadInput as e:
             return None, None, None, str(e)
+        except MemoryError:
+            return None, None, None, out_of_memory(path)
         if audio.seconds <= STREAM_SECONDS:
             return None
         from seraltools.compute import return_large_frees
@@ -93,6 +97,8 @@ class FileExtractor:
             return (method or self.extractor)(samples), None
         except BadInput as e:
             return None, str(e) if str(e).startswith(label) else f"{label}: {e}"
+        except MemoryError:
+            return None, out_of_memory(source)
         except Exception as e:
             return None, (f"{label}: --feat {self.extractor.name} failed on this file ({type(e).__name__}: "
                           f"{first_line(e)}); is it very short or unusual?")

@@ -66,7 +66,7 @@ def mal_select(
     if method == "mal":
         metric = resolve_metric(metric, x.shape[1], mode != "none")
         k0 = default_k(n) if k is None else int(k)
-        b = min(resolve_budget(budget, n, default=k0), n - int(done.sum()))
+        b = min(_budget(budget, n, default=k0), n - int(done.sum()))
         queries, c = mal_queue(x, b, k0, labelled=done, metric=metric, seed=seed)
         cluster = pa.array(c.cluster, pa.int32())
         cluster_size = pa.array(c.sizes[c.cluster].astype(np.int32), pa.int32())
@@ -81,7 +81,7 @@ def mal_select(
     else:  # random and the other cold-start selectors (seraltools.selectors)
         from seraltools.selectors import queue
 
-        b = min(resolve_budget(budget, n, default=default_k(n)), n - int(done.sum()))
+        b = min(_budget(budget, n, default=default_k(n)), n - int(done.sum()))
         queries = queue(method, x, b, seed=seed, labelled=done)  # random: its seeded order, labelled rows left out
         summary = f"{'random order' if method == 'random' else method}, {b} queries{note}"
         cluster = pa.nulls(n, pa.int32())
@@ -173,3 +173,17 @@ def cluster_labels(queue, labels, *, columns=None, replace: bool = False, source
     if not_medoid:
         summary += f" ({len(not_medoid)} annotated rows are not medoids: kept, not propagated)"
     return stamp(out, entry, parent=metadata(queue)), summary
+
+
+def _budget(budget, n: int, default: int) -> int:
+    """:func:`seraltools.mal.resolve_budget`, refusing a count that is not whole: ``--budget 1.5``
+    is neither 1 nor 2 queries (a percentage takes %, a fraction is at most 1)."""
+    text = str(budget).strip() if budget is not None else ""
+    try:
+        value = float(text) if text and not text.endswith("%") else None
+    except ValueError:
+        value = None  # resolve_budget says what is wrong
+    if value is not None and np.isfinite(value) and value > 1 and value != int(value):
+        raise BadInput(f"--budget {text}: a count of queries is a whole number; give a count (2), a fraction "
+                       f"of the rows up to 1 (0.15) or a percentage with % ({text}%)")
+    return resolve_budget(budget, n, default=default)
