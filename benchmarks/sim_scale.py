@@ -12,8 +12,9 @@ Steps:
   utterances, log-mel) and on a synthetic stand-in of CREMA-D's size (7,500 rows of 600
   dims, 6 classes, 90 speakers, binary valence and arousal derived from the class), this
   checkout and, with --before, another one (stopped after --before-timeout seconds).
-- bitwise: `seral evaluate al` at its default settings on EMO-DB and TurEV-DB, this
-  checkout against --before: every column of the results the same, bit for bit.
+- bitwise: `seral evaluate al --method mal` (the default before issue #26) at the
+  default settings otherwise on EMO-DB and TurEV-DB, this checkout against --before:
+  every column of the results the same, bit for bit.
 - agreement: the subsample route against the exact search on EMO-DB, TurEV-DB and RAVDESS:
   `evaluate al --grid-rows 400` (the search on a stratified subsample of 400 rows, a
   quarter of TurEV-DB and RAVDESS, the share the default 2,000 is of 7,500) against
@@ -72,8 +73,12 @@ def run(args, root: Path = ROOT, timeout: float | None = None) -> dict:
     env = {**os.environ, "PYTHONPATH": str(root)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-m", "seraltools", *map(str, args)], env=env, cwd=root,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # a fresh wrapper per command: its RUSAGE_CHILDREN peak is this command's (workers included)
+    wrap = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]).returncode; "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(r)")
+    p = subprocess.Popen([sys.executable, "-c", wrap, sys.executable, "-m", "seraltools", *map(str, args)], env=env,
+                         cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
     try:
         _, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -85,8 +90,8 @@ def run(args, root: Path = ROOT, timeout: float | None = None) -> dict:
     if p.returncode:
         raise SystemExit(f"seral {' '.join(map(str, args))} failed ({p.returncode}): {err.strip()[-800:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall": wall, "peak_mb": after.ru_maxrss / 1024, "cpu": 100 * cpu / wall / (os.cpu_count() or 1),
-            "timed_out": False}
+    peak = int(err.strip().splitlines()[-1]) / 1024
+    return {"wall": wall, "peak_mb": peak, "cpu": 100 * cpu / wall / (os.cpu_count() or 1), "timed_out": False}
 
 
 def fmt(r: dict) -> str:
@@ -126,7 +131,7 @@ def step_bitwise(a, out: Path) -> None:
         res = {}
         for label, root in (("now", ROOT), ("before", Path(a.before))):
             res[label] = out / f"bitwise_{corpus}_{label}.parquet"
-            r = run(["evaluate", "al", "-q", "--select", path, "--classify", path, res[label]], root)
+            r = run(["evaluate", "al", "-q", "--method", "mal", "--select", path, "--classify", path, res[label]], root)
             print(f"{corpus:<8} {label:<6} {fmt(r)}", flush=True)
         x, y = pq.read_table(res["now"]), pq.read_table(res["before"])
         diff = [c for c in x.column_names if c not in y.column_names or not x.column(c).equals(y.column(c))]
@@ -150,7 +155,7 @@ def step_agreement(a, out: Path) -> None:
         for rows in (0, 400):
             dest = out / f"agree_{corpus}_{rows}.parquet"
             if not dest.exists():
-                run(["evaluate", "al", "-q", "--seed", "0,1,2", "--budgets", SMALL, "--grid-rows", rows,
+                run(["evaluate", "al", "-q", "--method", "mal", "--seed", "0,1,2", "--budgets", SMALL, "--grid-rows", rows,
                      "--select", path, "--classify", path, dest])
             tables[rows] = pq.read_table(dest)
         for rows, t in tables.items():
@@ -193,7 +198,7 @@ def step_scale(a, out: Path) -> None:
         labelled = np.random.default_rng(0).choice(n, max(2, n // 50), replace=False)
         lab = table.select(["id", "valence", "arousal"]).take(pa.array(np.sort(labelled)))
         write_table(lab, out / f"labels_{n}.parquet")
-        r = run(["predict", "-q", path, out / f"labels_{n}.parquet", out / f"pred_{n}.parquet"],
+        r = run(["predict", "-q", out / f"labels_{n}.parquet", path, out / f"pred_{n}.parquet"],
                 timeout=a.step_timeout)
         print(f"N={n:>7} predict, {len(labelled)} labelled rows (2 %), valence and arousal: {fmt(r)}", flush=True)
 

@@ -55,6 +55,10 @@ from seraltools.seeds import sub_seed
 HYBRIDS = {"mal-random": "mal", "typiclust-random": "typiclust"}
 SWITCH = 0.02  # the hybrids' cold-start share of the rows (at least one query)
 SELECTORS = ("mal", "random", "kcenter", "typiclust", "probcover", "stratified", *HYBRIDS)
+#: seral's default queue (mal-select, evaluate al): chosen on EMO-DB, TurEV-DB and RAVDESS by
+#: benchmarks/al_default.py, the one rule on log-mel that meets the goal on all three (README,
+#: "Which queue by default"). MAL, the paper's selector, stays available (--method mal).
+DEFAULT = "typiclust-random"
 UNSTABLE = ("typiclust", "typiclust-random")  # not prefix-stable: the queue for a budget is computed for that budget
 TYPICLUST_NEIGHBOURS = 20
 PROBCOVER_ALPHA = 0.95

@@ -45,6 +45,7 @@ from seraltools.errors import BadInput
 
 BUDGETS = (0.01, 0.02, 0.05, 0.10, 0.20, 0.50, 1.00)
 SELECTOR_NAMES = {"mal": "MAL", "kcenter": "k-center", "typiclust": "TypiClust", "probcover": "ProbCover",
+                  "mal-random": "MAL then random", "typiclust-random": "TypiClust then random",
                   "stratified": "stratified"}
 TASKS = ("valence", "arousal")
 
@@ -60,7 +61,7 @@ class SimulationConfig:
     labels: str = "medoid"  # medoid | cluster | both (the paper's medoid and cluster labels)
     k_fraction: float = 1 / 3  # MAL's k as a fraction of the training fold (paper: N/3)
     kmedoids: str = "fasterpam"  # the k-medoids algorithm after farthest-first initialisation
-    methods: tuple[str, ...] = ("mal",)  # selectors compared with random sampling (seraltools.selectors)
+    methods: tuple[str, ...] = ("typiclust-random",)  # compared with random sampling (selectors.DEFAULT)
     c_grid: tuple[float, ...] = C_GRID
     gamma_grid: tuple[float, ...] = GAMMA_GRID  # multiples of 1/D
     grid_folds: int = GRID_FOLDS
@@ -338,14 +339,17 @@ def format_summary(summary: list[dict], hyper: dict) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: list[dict], path: str) -> None:
-    """Fig. 4/5 of the paper: mean MCC against budget (log x), a line per selector,
-    feature set and label mode, standard error over the (seed, repeat, fold) cells shaded."""
+def plot(rows: list[dict], path: str, title: str | None = None) -> None:
+    """Fig. 4/5 of the paper: mean MCC (over the tasks, folds, repeats and seeds) against
+    the budget in % of the training fold (log x), a line per selector, feature set and
+    label mode; the band is one standard error over the (seed, repeat, fold) cells; a
+    filled marker is a budget where the selector differs from random sampling (paired
+    t-test over the cells, p < 0.05), a hollow one where it does not."""
     from matplotlib.figure import Figure  # no pyplot: a notebook's backend is left alone
 
     from seraltools.table import atomic_path
 
-    fig = Figure(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.8))
     ax = fig.subplots()
 
     def group(r):
@@ -354,23 +358,34 @@ def plot(rows: list[dict], path: str) -> None:
     groups = sorted({group(r) for r in rows}, key=lambda g: (g[0] == "random", str(g[1]), str(g[2])))
     budgets = sorted({r["budget"] for r in rows})
     modes = {g[2] for g in groups if g[0] == "mal"}
+    random = {b: _cell_means([r for r in rows if r["selector"] == "random" and r["budget"] == b]) for b in budgets}
+    tasks = sorted({r["task"] for r in rows})
     for selector, name, mode in groups:
-        means, errs = [], []
+        means, errs, differs = [], [], []
         for b in budgets:
-            v = np.array(list(_cell_means([r for r in rows if group(r) == (selector, name, mode)
-                                           and r["budget"] == b]).values()))
+            cells = _cell_means([r for r in rows if group(r) == (selector, name, mode) and r["budget"] == b])
+            v = np.array(list(cells.values()))
             means.append(v.mean())
             errs.append(v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0)
+            differs.append(selector != "random" and bool(random[b]) and _paired(cells, random[b])[2] < 0.05)
         means, errs = np.array(means), np.array(errs)
         label = "Random sampling" if selector == "random" else f"{SELECTOR_NAMES.get(selector, selector)}: {name}" + (
             f", {mode} labels" if selector == "mal" and (len(modes) > 1 or mode != "medoid") else "")
         style = {"color": "black", "linestyle": "--"} if selector == "random" else {}
-        line, = ax.plot(np.array(budgets) * 100, means, marker="o", label=label, **style)
-        ax.fill_between(np.array(budgets) * 100, means - errs, means + errs, alpha=0.2, color=line.get_color())
+        x = np.array(budgets) * 100
+        line, = ax.plot(x, means, label=label, **style)
+        ax.fill_between(x, means - errs, means + errs, alpha=0.2, color=line.get_color())
+        hit = np.array(differs, dtype=bool)
+        ax.plot(x[hit], means[hit], "o", color=line.get_color())
+        ax.plot(x[~hit], means[~hit], "o", color=line.get_color(), markerfacecolor="white")
     ax.set_xscale("log")
     ax.set_xticks([b * 100 for b in budgets], [f"{b * 100:g}%" for b in budgets])
-    ax.set_xlabel("Labelling budget")
-    ax.set_ylabel("MCC")
+    ax.set_xlabel("Labelling budget (% of the training fold)")
+    ax.set_ylabel(f"MCC (mean of {' and '.join(tasks)})")
+    n_cells = len(next(iter(random.values()), {}))
+    ax.set_title((title + "\n" if title else "") + f"Active learning against random sampling ({n_cells} cells); "
+                 "band: 1 standard error;\nfilled marker: differs from random (paired t-test, p < 0.05)",
+                 fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

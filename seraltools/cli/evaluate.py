@@ -79,7 +79,7 @@ def al_cmd(
     standardize: Standardize = "corpus",
     no_standardize: NoStandardize = False,
     labels: Annotated[Literal["medoid", "cluster", "both"], typer.Option("--labels", help="Train on the queried medoids (medoid), give each medoid's label to its whole cluster (cluster), or report both.")] = "medoid",
-    method: Annotated[list[str], typer.Option("--method", "-m", help="Selectors to compare with random sampling (repeat the option or comma-separate): mal, kcenter, typiclust, probcover, stratified (random is always run; --metric and --labels cluster are MAL's, the others use Euclidean distance and their queries' own labels).")] = ["mal"],
+    method: Annotated[list[str], typer.Option("--method", "-m", help="Selectors to compare with random sampling (repeat the option or comma-separate): typiclust-random (the default queue), mal (the paper's), mal-random, kcenter, typiclust, probcover, stratified (random is always run; --metric and --labels cluster are MAL's, the others use Euclidean distance and their queries' own labels).")] = ["typiclust-random"],
     c_grid: Annotated[list[str], typer.Option("--c-grid", help="SVM box constraints C to search; repeat the option or comma-separate.")] = ["0.1,1,10,100"],
     gamma_grid: Annotated[list[str], typer.Option("--gamma-grid", help="SVM kernel gammas to search, in multiples of 1/D; repeat the option or comma-separate.")] = ["0.1,0.3,1,3"],
     grid_rows: Annotated[int, typer.Option("--grid-rows", min=0, help="Search C and gamma on every labelled row up to this many (the paper's exact search), on a stratified subsample of this many above it; 0: always exact.")] = 2000,
@@ -125,7 +125,7 @@ def al_cmd(
                            seeds=_seeds(seed), metric=metric, labels=labels,
                            standardize=standardize_option(standardize, no_standardize, "evaluate al"),
                            c_grid=_floats(c_grid, "--c-grid"), gamma_grid=_floats(gamma_grid, "--gamma-grid"),
-                           grid_rows=grid_rows, methods=methods or ("mal",))
+                           grid_rows=grid_rows, methods=methods)
     paths = [str(p) for p in select]
     if paths.count("-") + (str(classify) == "-") > 1:
         raise BadInput("only one input can come from stdin (-)")

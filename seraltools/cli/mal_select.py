@@ -17,7 +17,7 @@ Metric = Literal["auto", "cosine", "euclidean"]
 def mal_select_cmd(
     table: InputTable,
     output: Output,
-    method: Annotated[Literal["mal", "random", "kcenter", "typiclust", "probcover", "stratified", "mal-random", "typiclust-random"], typer.Option("--method", help="mal: medoid-based active learning; random: the baseline; mal-random, typiclust-random: that selector for the first 2 % of the rows, then random; kcenter (core-set), typiclust, probcover, stratified: other cold-start selectors (README: 'Other selectors').")] = "mal",
+    method: Annotated[Literal["mal", "random", "kcenter", "typiclust", "probcover", "stratified", "mal-random", "typiclust-random"], typer.Option("--method", help="mal: medoid-based active learning; random: the baseline; mal-random, typiclust-random: that selector for the first 2 % of the rows, then random; kcenter (core-set), typiclust, probcover, stratified: other cold-start selectors (README: 'Other selectors'). The default was chosen on three corpora (README: 'Which queue by default').")] = "typiclust-random",
     k: Annotated[Optional[int], typer.Option("--k", min=1, help="Number of clusters (default: N/3, as the paper); queries past the k medoids come from clusterings of the rows left, each with k = a third of them.")] = None,
     metric: Annotated[Metric, typer.Option("--metric", help="Distance of the affinity matrix; auto: Euclidean on standardised (or 2-D) features, cosine on raw ones above 2 dims (the paper's best for raw features).")] = "auto",
     standardize: Standardize = "corpus",
@@ -48,7 +48,7 @@ def mal_select_cmd(
 
     from seraltools.errors import BadInput
 
-    if method != "mal" and (k is not None or metric != "auto"):
+    if method not in ("mal", "mal-random") and (k is not None or metric != "auto"):
         raise BadInput(f"--method {method} takes no {'--k' if k is not None else '--metric'} (MAL's options; "
                        "the other selectors measure Euclidean distance on the (standardised) features)")
     done = None

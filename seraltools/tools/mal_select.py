@@ -14,7 +14,7 @@ from seraltools.mal import default_k, mal_queue, propagate, resolve_budget, reso
 def mal_select(
     table,
     *,
-    method: str = "mal",
+    method: str = "typiclust-random",
     k: int | None = None,
     metric: str = "auto",
     standardize: bool = True,
@@ -82,7 +82,13 @@ def mal_select(
         from seraltools.selectors import queue
 
         b = min(_budget(budget, n, default=default_k(n)), n - int(done.sum()))
-        queries = queue(method, x, b, seed=seed, labelled=done)  # random: its seeded order, labelled rows left out
+        from seraltools.selectors import HYBRIDS
+
+        opts = {}
+        if HYBRIDS.get(method) == "mal":  # the hybrid opens with MAL, with MAL's options
+            opts = {"metric": resolve_metric(metric, x.shape[1], mode != "none"), "k": k}
+            params.update(metric=opts["metric"], k=k)
+        queries = queue(method, x, b, seed=seed, labelled=done, **opts)  # random: its seeded order, labelled left out
         summary = f"{'random order' if method == 'random' else method}, {b} queries{note}"
         cluster = pa.nulls(n, pa.int32())
         cluster_size = pa.nulls(n, pa.int32())
