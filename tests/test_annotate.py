@@ -39,7 +39,7 @@ def queue(tmp_path_factory, synth_dir) -> Path:
     d = tmp_path_factory.mktemp("queue")
     run = CliRunner().invoke
     assert run(app, ["extract", "-q", "--feat", "logmel", str(synth_dir / "manifest.csv"), str(d / "f.parquet")]).exit_code == 0
-    assert run(app, ["mal-select", "-q", "--budget", "5", str(d / "f.parquet"), str(d / "q.parquet")]).exit_code == 0
+    assert run(app, ["mal-select", "--method", "mal", "-q", "--budget", "5", str(d / "f.parquet"), str(d / "q.parquet")]).exit_code == 0
     t = read_table(d / "q.parquet")
     ranks = t.column("rank").to_pylist()
     free = ranks.index(None)  # an unranked row becomes rank 6, played from 0.5 s to 1.0 s
@@ -355,12 +355,12 @@ def test_next_round_from_the_answer_log(cli, queue, tmp_path):
     for _, i in ranked[:3]:
         log.append(i, {"emotion": "anger"}, "a")
     f = queue.parent / "f.parquet"
-    res = cli("mal-select", "-q", "--budget", 4, "--labelled", tmp_path / "l.csv", "--only-queries", f,
+    res = cli("mal-select", "--method", "mal", "-q", "--budget", 4, "--labelled", tmp_path / "l.csv", "--only-queries", f,
               tmp_path / "q2.parquet")
     assert res.exit_code == 0, res.stderr
     new = read_table(tmp_path / "q2.parquet").column("id").to_pylist()
     assert len(new) == 4 and not set(new) & {i for _, i in ranked[:3]}
-    res = cli("mal-select", "-q", "--budget", 8, "--only-queries", f, tmp_path / "q8.parquet")
+    res = cli("mal-select", "--method", "mal", "-q", "--budget", 8, "--only-queries", f, tmp_path / "q8.parquet")
     first8 = read_table(tmp_path / "q8.parquet").column("id").to_pylist()
     assert first8[:3] == [i for _, i in ranked[:3]] and new == first8[3:7]  # the next round continues the queue
 

@@ -103,7 +103,7 @@ def test_old_option_spellings_work_for_a_release_with_a_warning(cli, synth_4x4, 
     from seraltools.table import feature_matrix, read_table
 
     assert (feature_matrix(read_table(tmp_path / "new.parquet")) == feature_matrix(read_table(tmp_path / "old.parquet"))).all()
-    args = ["evaluate", "al", "-q", "--folds", 2, "--repeats", 1, "--select", feats]
+    args = ["evaluate", "al", "--method", "mal", "-q", "--folds", 2, "--repeats", 1, "--select", feats]
     new = cli(*args, "--classify", feats, "--budgets", "25%,50%", tmp_path / "a.parquet")
     old = cli(*args, "-c", feats, "--budgets", "25,50", tmp_path / "b.parquet")
     assert new.exit_code == old.exit_code == 0 and not new.stderr
@@ -117,13 +117,13 @@ def test_old_option_spellings_work_for_a_release_with_a_warning(cli, synth_4x4, 
 RECIPES = {
     "extract": ["extract", "{corpus}", "-"],
     "segment": ["segment", "{corpus}", "-", "--min-length", "0.2"],
-    "mal-select": ["mal-select", "{feats}", "-"],
+    "mal-select": ["mal-select", "--method", "mal", "{feats}", "-"],
     "cluster-labels": ["cluster-labels", "{queue}", "{answers}", "-", "--replace"],
     "predict": ["predict", "{answers}", "{feats}", "-"],
     "labels": ["labels", "{answers}", "-"],
     "reduce": ["reduce", "-m", "pca", "--dim", "4", "{feats}", "-"],
     "cluster-speakers": ["cluster-speakers", "--k", "2", "{feats}", "-"],
-    "evaluate al": ["evaluate", "al", "--folds", "2", "--repeats", "1", "--budgets", "25%,50%", "--select", "{feats}",
+    "evaluate al": ["evaluate", "al", "--method", "mal", "--folds", "2", "--repeats", "1", "--budgets", "25%,50%", "--select", "{feats}",
                     "--classify", "{feats}", "-"],
     "evaluate clusters": ["evaluate", "clusters", "{clusters}", "-"],
     "evaluate ser": ["evaluate", "ser", "{corpus}", "--folds", "3", "--seeds", "1", "--epochs", "1", "--segment", "0.5",
@@ -157,7 +157,7 @@ def contract_inputs(tmp_path_factory):
         subprocess.run([sys.executable, "-m", "seraltools", *args, "-q"], check=True, env=env, capture_output=True)
 
     run("extract", corpus, str(d / "f.parquet"))
-    run("mal-select", str(d / "f.parquet"), str(d / "q.parquet"))
+    run("mal-select", "--method", "mal", str(d / "f.parquet"), str(d / "q.parquet"))
     run("cluster-speakers", "--k", "2", str(d / "f.parquet"), str(d / "c.parquet"))
     import pyarrow.parquet as pq
 

@@ -179,7 +179,7 @@ def _feature_table(tmp_path, x, y):
 def test_mal_select_cli_writes_the_queue(cli, tmp_path):
     x, y = blobs(n_classes=3, sizes=[30, 20, 10])
     path = _feature_table(tmp_path, x, y)
-    out = cli("mal-select", "--k", 3, path, tmp_path / "q.parquet")
+    out = cli("mal-select", "--method", "mal", "--k", 3, path, tmp_path / "q.parquet")
     assert out.exit_code == 0, out.stderr
     q = read_table(tmp_path / "q.parquet")
     assert q.column_names == ["id", "emotion", "cluster", "cluster_size", "is_medoid", "rank", "features"]
@@ -190,7 +190,7 @@ def test_mal_select_cli_writes_the_queue(cli, tmp_path):
     assert all(ranked.column("is_medoid").to_pylist())
     assert q.column("id").to_pylist() == [f"u{i:03d}" for i in range(60)]  # row order kept
 
-    only = cli("mal-select", "--k", 3, "--budget", 5, "--only-queries", path, tmp_path / "o.parquet")
+    only = cli("mal-select", "--method", "mal", "--k", 3, "--budget", 5, "--only-queries", path, tmp_path / "o.parquet")
     assert only.exit_code == 0
     o = read_table(tmp_path / "o.parquet")
     assert o.column("rank").to_pylist() == [1, 2, 3, 4, 5]  # budget above --k 3: two more, beyond the medoids
@@ -207,9 +207,9 @@ def test_mal_select_standardises_the_features_by_default(cli, tmp_path):
     x, y = blobs(n_classes=4, sizes=[30, 20, 15, 10], dim=6)
     x = x * np.array([100.0, 1, 1, 1, 1, 0.01], np.float32)  # one dimension dwarfs the others
     path = _feature_table(tmp_path, x, y)
-    assert cli("mal-select", path, tmp_path / "z.parquet").exit_code == 0
-    assert cli("mal-select", "--standardize", "none", path, tmp_path / "raw.parquet").exit_code == 0
-    old = cli("mal-select", "--no-standardize", path, tmp_path / "raw_old.parquet")  # the deprecated flag
+    assert cli("mal-select", "--method", "mal", path, tmp_path / "z.parquet").exit_code == 0
+    assert cli("mal-select", "--method", "mal", "--standardize", "none", path, tmp_path / "raw.parquet").exit_code == 0
+    old = cli("mal-select", "--method", "mal", "--no-standardize", path, tmp_path / "raw_old.parquet")  # the deprecated flag
     assert old.exit_code == 0 and "--standardize none" in old.stderr
     z, raw = read_table(tmp_path / "z.parquet"), read_table(tmp_path / "raw.parquet")
     assert read_table(tmp_path / "raw_old.parquet").column("rank").equals(raw.column("rank"))
@@ -218,7 +218,7 @@ def test_mal_select_standardises_the_features_by_default(cli, tmp_path):
     assert (params[1]["standardize"], params[1]["metric"]) == ("none", "cosine")
     assert z.column("rank").to_pylist() != raw.column("rank").to_pylist()
     same, _ = select(set_features(pa.table({"id": [f"u{i:03d}" for i in range(len(x))]}), zscore(x)),
-                     standardize=False, metric="euclidean")
+                     method="mal", standardize=False, metric="euclidean")
     assert same.column("rank").to_pylist() == z.column("rank").to_pylist()
 
 
@@ -235,7 +235,7 @@ def test_random_selector_has_the_same_shape(cli, tmp_path):
 def test_cluster_labels_cli(cli, tmp_path):
     x, y = blobs(n_classes=3, sizes=[30, 20, 10])
     path = _feature_table(tmp_path, x, y)
-    cli("mal-select", "--k", 3, path, tmp_path / "q.parquet")
+    cli("mal-select", "--method", "mal", "--k", 3, path, tmp_path / "q.parquet")
     q = read_table(tmp_path / "q.parquet")
     medoid_ids = q.filter(q.column("is_medoid")).column("id").to_pylist()
     (tmp_path / "ann.csv").write_text("id,label\n" + "".join(f"{m},L{i}\n" for i, m in enumerate(medoid_ids[:2])))
@@ -272,7 +272,7 @@ def test_a_next_round_never_queues_labelled_rows_again(cli, tmp_path):
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(c, 0.3, (20, 4)) for c in range(8)]).astype(np.float32)
     write_table(set_features(pa.table({"id": [f"u{i}" for i in range(len(x))]}), x), tmp_path / "f.parquet")
-    assert cli("mal-select", "-q", "--budget", 6, tmp_path / "f.parquet", tmp_path / "q1.parquet").exit_code == 0
+    assert cli("mal-select", "--method", "mal", "-q", "--budget", 6, tmp_path / "f.parquet", tmp_path / "q1.parquet").exit_code == 0
     q1 = pq.read_table(tmp_path / "q1.parquet")
     first = [i for i, r in zip(q1.column("id").to_pylist(), q1.column("rank").to_pylist()) if r is not None]
     (tmp_path / "labels.csv").write_text("id,emotion\n" + "".join(f"{i},anger\n" for i in first))
@@ -289,7 +289,7 @@ def test_a_next_round_never_queues_labelled_rows_again(cli, tmp_path):
             assert not {cluster[i] for i in second} & {cluster[i] for i in first}
     everyone = tmp_path / "all.csv"
     everyone.write_text("id\n" + "".join(f"u{i}\n" for i in range(len(x))))
-    res = cli("mal-select", "--labelled", everyone, tmp_path / "f.parquet", tmp_path / "q3.parquet")
+    res = cli("mal-select", "--method", "mal", "--labelled", everyone, tmp_path / "f.parquet", tmp_path / "q3.parquet")
     assert res.exit_code == 2 and "every row is already labelled" in res.stderr
 
 
@@ -301,6 +301,6 @@ def test_labelled_ids_that_match_nothing_are_said(cli, tmp_path):
     x = np.random.default_rng(1).standard_normal((30, 3)).astype(np.float32)
     write_table(set_features(pa.table({"id": [f"u{i}" for i in range(30)]}), x), tmp_path / "f.parquet")
     (tmp_path / "labels.csv").write_text("id,emotion\nu1.wav,anger\nu2.wav,sadness\n")
-    res = cli("mal-select", "--budget", 5, "--labelled", tmp_path / "labels.csv", tmp_path / "f.parquet",
+    res = cli("mal-select", "--method", "mal", "--budget", 5, "--labelled", tmp_path / "labels.csv", tmp_path / "f.parquet",
               tmp_path / "q.parquet")
     assert res.exit_code == 0 and "2 labelled ids are not in" in res.stderr

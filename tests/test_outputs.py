@@ -89,7 +89,7 @@ def test_cli_refuses_an_unwritable_output_at_once(cli, tmp_path):
     out = cli("synth", tmp_path / "file")
     assert out.exit_code == 2 and "is a file, not a directory" in out.stderr
     write_table(_table(30, 4), tmp_path / "f.parquet")
-    out = cli("mal-select", tmp_path / "f.parquet", "/proc/q.parquet")
+    out = cli("mal-select", "--method", "mal", tmp_path / "f.parquet", "/proc/q.parquet")
     assert out.exit_code == 2 and "cannot write in /proc" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
@@ -123,7 +123,7 @@ def test_binary_labels_in_words_become_the_contracts_int8(cli, tmp_path):
 
     x, y = blobs(n_classes=3, sizes=[10, 10, 10])
     path = _feature_table(tmp_path, x, y)
-    assert cli("mal-select", "--k", 3, path, tmp_path / "q.parquet").exit_code == 0
+    assert cli("mal-select", "--method", "mal", "--k", 3, path, tmp_path / "q.parquet").exit_code == 0
     q = read_table(tmp_path / "q.parquet")
     medoids = [i for i, m in zip(q.column("id").to_pylist(), q.column("is_medoid").to_pylist()) if m]
     (tmp_path / "labels.csv").write_text("id,valence,arousal\n" + "".join(
@@ -142,9 +142,9 @@ def test_binary_labels_in_words_become_the_contracts_int8(cli, tmp_path):
 def test_non_finite_budgets_are_bad_input(cli, tmp_path):
     write_table(_table(30, 4), tmp_path / "f.parquet")
     for budget in ("nan", "inf", "-inf%"):
-        out = cli("mal-select", "--budget", budget, tmp_path / "f.parquet", tmp_path / "q.parquet")
+        out = cli("mal-select", "--method", "mal", "--budget", budget, tmp_path / "f.parquet", tmp_path / "q.parquet")
         assert out.exit_code == 2 and "--budget" in out.stderr
-    out = cli("evaluate", "al", "--select", tmp_path / "f.parquet", "--classify", tmp_path / "f.parquet",
+    out = cli("evaluate", "al", "--method", "mal", "--select", tmp_path / "f.parquet", "--classify", tmp_path / "f.parquet",
               "--budgets", "1,nan", tmp_path / "al.parquet")
     assert out.exit_code == 2 and "--budgets" in out.stderr
 

@@ -92,7 +92,7 @@ def test_labels_piped_from_cluster_labels(tmp_path):
 
     t, y, _ = features_and_labels(seed=3)
     write_table(t, tmp_path / "f.parquet")
-    seral("mal-select", "-q", "--budget", 20, tmp_path / "f.parquet", tmp_path / "q.parquet", check=True)
+    seral("mal-select", "--method", "mal", "-q", "--budget", 20, tmp_path / "f.parquet", tmp_path / "q.parquet", check=True)
     q = pq.read_table(tmp_path / "q.parquet")
     asked = [i for i, r in zip(q.column("id").to_pylist(), q.column("rank").to_pylist()) if r is not None]
     (tmp_path / "ann.csv").write_text("id,valence\n" + "".join(f"{i},{y[int(i[1:])]}\n" for i in asked))

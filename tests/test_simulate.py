@@ -10,7 +10,7 @@ from seraltools.standardize import zscore
 from seraltools.table import read_table, set_features, write_table
 from tests.test_mal import blobs
 
-SMALL = SimulationConfig(budgets=(0.01, 0.1, 0.5, 1.0), folds=3, repeats=2, c_grid=(1.0, 10.0), gamma_grid=(1.0,),
+SMALL = SimulationConfig(methods=("mal",), budgets=(0.01, 0.1, 0.5, 1.0), folds=3, repeats=2, c_grid=(1.0, 10.0), gamma_grid=(1.0,),
                          grid_folds=3)
 
 
@@ -74,7 +74,7 @@ def test_evaluate_al_cli(cli, tmp_path):
     cls = _table(tmp_path, x, labels)
     sel = _table(tmp_path, x[::-1, :4].copy(), {k: v[::-1] for k, v in labels.items()}, "sel.parquet",
                  ids=[f"u{i}" for i in range(len(x))][::-1])  # other row order: aligned by id
-    args = ["evaluate", "al", "--select", sel, "--select", cls, "--classify", cls, "--budgets", "5%,50%,100%",
+    args = ["evaluate", "al", "--method", "mal", "--select", sel, "--select", cls, "--classify", cls, "--budgets", "5%,50%,100%",
             "--folds", 3, "--repeats", 1, "--c-grid", "1,10", "--gamma-grid", "1", "-j", 1]
     out = cli(*args, "--plot", tmp_path / "fig.png", tmp_path / "al.parquet")
     assert out.exit_code == 0, out.stderr
@@ -91,7 +91,7 @@ def test_evaluate_al_cli(cli, tmp_path):
 def test_evaluate_al_cli_seeds_and_label_modes(cli, tmp_path):
     x, labels = _data()
     cls = _table(tmp_path, x, labels)
-    args = ["evaluate", "al", "--select", cls, "--classify", cls, "--budgets", "5%,100%", "--folds", 3, "--repeats", 1,
+    args = ["evaluate", "al", "--method", "mal", "--select", cls, "--classify", cls, "--budgets", "5%,100%", "--folds", 3, "--repeats", 1,
             "--c-grid", "1", "--gamma-grid", "1", "-j", 1]
     out = cli(*args, "--seed", "0,1", "--labels", "both", tmp_path / "al.parquet")
     assert out.exit_code == 0, out.stderr
@@ -111,12 +111,12 @@ def test_evaluate_al_errors(cli, tmp_path):
     cls = _table(tmp_path, x, labels)
     for option, value, message in [("--seed", "0,x", "--seed '0,x'"), ("--seed", "1,1", "distinct"),
                                    ("--budgets", "10%,150%", "at most 100%"), ("--labels", "both,medoid", "")]:
-        out = cli("evaluate", "al", "--select", cls, "--classify", cls, option, value, tmp_path / "o.parquet")
+        out = cli("evaluate", "al", "--method", "mal", "--select", cls, "--classify", cls, option, value, tmp_path / "o.parquet")
         assert out.exit_code == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) <= 6
     other = _table(tmp_path, x[:50], {k: v[:50] for k, v in labels.items()}, "other.parquet")
-    out = cli("evaluate", "al", "--select", other, "--classify", cls, tmp_path / "o.parquet")
+    out = cli("evaluate", "al", "--method", "mal", "--select", other, "--classify", cls, tmp_path / "o.parquet")
     assert out.exit_code == 2 and "lacks id" in out.stderr
-    out = cli("evaluate", "al", "--select", cls, "--classify", cls, "--task", "emotion", tmp_path / "o.parquet")
+    out = cli("evaluate", "al", "--method", "mal", "--select", cls, "--classify", cls, "--task", "emotion", tmp_path / "o.parquet")
     assert out.exit_code == 2 and "no label column 'emotion'" in out.stderr
 
 
@@ -125,7 +125,7 @@ def test_evaluate_al_on_emodb_subset(cli, emodb, tmp_path):
     files = sorted(p for p in emodb.glob("*.wav") if p.name[:2] in ("03", "08", "09"))
     feats = tmp_path / "logmel.parquet"
     assert cli("extract", "--corpus", "emodb", *files, feats, "-q").exit_code == 0
-    out = cli("evaluate", "al", "--select", feats, "--classify", feats, "--budgets", "10,100", "--repeats", 1,
+    out = cli("evaluate", "al", "--method", "mal", "--select", feats, "--classify", feats, "--budgets", "10,100", "--repeats", 1,
               "--c-grid", "1,10", "--gamma-grid", "1", tmp_path / "al.parquet", "-q")
     assert out.exit_code == 0, out.stderr
     res = read_table(tmp_path / "al.parquet")
@@ -139,7 +139,7 @@ def test_cluster_labels_train_on_the_queried_clusters_with_their_medoids_labels(
 
     x, labels = _data()
     train = np.arange(0, len(x), 2)  # a "training fold": every other row
-    cfg = SimulationConfig(labels="both")
+    cfg = SimulationConfig(labels="both", methods=("mal",))
     sets = _training_sets(train, {"a": x}, {0.1: 5, 0.5: 35}, ("medoid", "cluster"), cfg, [0, 0, 0])
     k = round(len(train) / 3)
     mal_seed = int(np.random.default_rng([0, 0, 0, 1]).integers(2**31))
