@@ -13,7 +13,9 @@ ask next about the rows it is least sure of:
 - ``entropy``: the rows with the highest Shannon entropy of the SVM's calibrated class
   probabilities (Platt scaling with pairwise coupling, scikit-learn's
   ``probability=True``; its internal 5-fold CV is seeded), divided by log(classes)
-  so that it lies in [0, 1].
+  so that it lies in [0, 1]. (scikit-learn 1.9 deprecates ``probability=True`` for
+  removal in 1.11; its replacement, ``CalibratedClassifierCV(ensemble=False)``,
+  calibrates one-vs-rest instead of pairwise.)
 - ``cluster-margin``: a batch-mode diversity hybrid (Zhdanov 2019, "Diverse mini-batch
   active learning"; close to Citovsky et al. 2021, "Batch active learning at scale"):
   the ``CANDIDATES`` x budget rows of smallest margin are clustered by k-means into
@@ -169,7 +171,8 @@ def later_queue(method: str, x: np.ndarray, budget: int, labels: dict, *, seed: 
     not answered yet; rows with a label are always excluded); ``x_select``: the features
     cluster-margin clusters (default ``x``); ``hyper``: column -> {"C", "gamma"} instead
     of the grid search; ``fallback``: the cold-start order to continue when no column can
-    train the SVM (default: the ``cold`` selector on ``x_select``)."""
+    train the SVM, or a function (rows to leave out, budget) -> rows (default: the
+    ``cold`` selector on ``x_select``)."""
     check_later(method)
     n = len(x)
     done = np.zeros(n, dtype=bool) if excluded is None else np.asarray(excluded, dtype=bool).copy()
@@ -181,7 +184,9 @@ def later_queue(method: str, x: np.ndarray, budget: int, labels: dict, *, seed: 
         return Batch(np.zeros(0, dtype=np.int64))
     score, info = priority(method, x, labels, candidates, seed=seed, hyper=hyper, cfg=cfg)
     if score is None:
-        if fallback is not None:
+        if callable(fallback):  # the caller's cold-start selector, given the rows to leave out
+            rows = fallback(done, budget)
+        elif fallback is not None:
             order = np.asarray(fallback, dtype=np.int64)
             rows = order[~done[order]][:budget]
             if len(rows) < budget:  # the order ran out: the rest in a seeded order

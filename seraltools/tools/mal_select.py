@@ -217,7 +217,11 @@ def later_select(table, labels, *, method: str = "margin", columns: list[str] | 
     b = min(resolve_budget(budget, n, default=max(1, round(0.02 * n))), n - int(excluded.sum()))
     x_svm = zscore(x)
     x_sel = x_svm if standardize else x
-    batch = later_queue(method, x_svm, b, values, seed=seed, excluded=excluded, x_select=x_sel, cold="mal")
+    def cold_start(done, budget):  # exactly `seral mal-select --method mal` with these rows labelled
+        return mal_queue(x_sel, budget, default_k(n), labelled=done, metric=resolve_metric("auto", x.shape[1], standardize),
+                         seed=seed)[0]
+
+    batch = later_queue(method, x_svm, b, values, seed=seed, excluded=excluded, x_select=x_sel, fallback=cold_start)
     queries = batch.rows
     start = int(old_rank.max()) if old_rank is not None else 0
     rank = old_rank.astype(np.int32) if old_rank is not None else np.zeros(n, dtype=np.int32)
