@@ -232,3 +232,41 @@ def format_rounds(summary: list[dict], hyper: dict, cold: str = "mal") -> str:
     lines.append(f"* above random at p < 0.05; - below; vs {cold_name}: the strategy's MCC minus the cold-start "
                  "ranking continued (same features), paired")
     return "\n".join(lines)
+
+
+def plot_rounds(rows: list[dict], path: str, cold: str = "mal") -> None:
+    """Mean MCC against the cumulative budget (linear x), one line per strategy and feature
+    set, standard error over the (seed, repeat, fold) cells shaded."""
+    from matplotlib.figure import Figure  # no pyplot: a notebook's backend is left alone
+
+    from seraltools.table import atomic_path
+
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    budgets = sorted({r["budget"] for r in rows})
+    names = list(dict.fromkeys(r["feature_set"] for r in rows if r["selector"] != "random"))
+    strategies = list(dict.fromkeys(r["selector"] for r in rows if r["selector"] not in ("random", cold)))
+    cold_name = NAMES.get(cold, cold)
+    lines = [("random", None, "Random sampling")]
+    for name in names:
+        suffix = f" ({name})" if len(names) > 1 else ""
+        lines.append((cold, name, f"{cold_name} continued{suffix}"))
+        lines += [(s, name, f"{cold_name}, then {s}{suffix}") for s in strategies]
+    x = np.array(budgets) * 100
+    for selector, name, label in lines:
+        means, errs = [], []
+        for b in budgets:
+            v = np.array(list(_cells(rows, selector, name, b).values()))
+            means.append(v.mean())
+            errs.append(v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0)
+        means, errs = np.array(means), np.array(errs)
+        style = {"color": "black", "linestyle": "--"} if selector == "random" else {}
+        line, = ax.plot(x, means, marker="o", markersize=3, label=label, **style)
+        ax.fill_between(x, means - errs, means + errs, alpha=0.2, color=line.get_color())
+    ax.set_xlabel("Cumulative labelling budget (% of the training fold)")
+    ax.set_ylabel("MCC")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=150, format="png")

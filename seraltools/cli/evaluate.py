@@ -157,7 +157,9 @@ def al_cmd(
                                                   warn=None if quiet else lambda m: log(f"seral evaluate al: {m}"))
         write_table(table, output)
         if plot:
-            draw(rows, str(plot))
+            from seraltools.rounds import plot_rounds
+
+            plot_rounds(rows, str(plot), cfg.methods[0])
         if not quiet:
             log(report)
             log(f"seral evaluate al: results -> {output}" + (f", figure -> {plot}" if plot else ""))
