@@ -51,21 +51,23 @@ def mark(s: dict) -> str:
     return f"{v} *" if s["p"] < 0.05 and s["diff"] > 0 else (f"{v} (-)" if s["p"] < 0.05 else v)
 
 
-def report(name: str, n: int, summary: list[dict], budgets, later, seconds: float) -> tuple[str, dict]:
+def report(name: str, n: int, summary: list[dict], budgets, later, seconds: float, cold: str = "mal") -> tuple[str, dict]:
     from seraltools.rounds import NAMES
 
-    label = {"mal": "MAL continued", **{m: f"MAL > {m}" for m in later}}
+    first = NAMES.get(cold, cold)
+    label = {cold: f"{first} continued", **{m: f"{first} > {m}" for m in later}}
     random = {s["budget"]: s["random_mcc"] for s in summary}
     head = f"{'strategy':<22}" + "".join(f"{b * 100:>10g}%" for b in budgets)
     lines = [f"\n{name}: {n} utterances, simulation {seconds:.0f} s; mean MCC (* above random, (-) below, "
              "paired t-test p < 0.05)", head, "-" * len(head),
              f"{'random':<22}" + "".join(f"{random[b]:>11.3f}" for b in budgets)]
-    for strategy in ["mal", *later]:
+    strategies = ([cold] if cold != "random" else []) + list(later)
+    for strategy in strategies:
         cells = {s["budget"]: s for s in summary if s["selector"] == strategy}
         lines.append(f"{label[strategy]:<22}" + "".join(f"{mark(cells[b]):>11}" for b in budgets))
-    lines += ["", "difference to random (p) | to MAL continued (p)"]
+    lines += ["", f"difference to random (p) | to {first} continued (p)"]
     goals = {}
-    for strategy in ["mal", *later]:
+    for strategy in strategies:
         cells = {s["budget"]: s for s in summary if s["selector"] == strategy}
         lines.append(f"{label[strategy]:<22}" + "  ".join(
             f"{b * 100:g}%: {cells[b]['diff']:+.3f} ({cells[b]['p']:.2g})"
@@ -81,7 +83,6 @@ def report(name: str, n: int, summary: list[dict], budgets, later, seconds: floa
                      + ("" if above else f" (not at {', '.join(f'{b * 100:g}%' for b in goals[strategy]['below'])})")
                      + f"; significantly above at 20 %: {'yes' if sig.get(0.2) else 'no'}, at 50 %: "
                      f"{'yes' if sig.get(0.5) else 'no'}" + (f"; {fallback} task-rows fell back" if fallback else ""))
-    _ = NAMES
     return "\n".join(lines), goals
 
 
@@ -119,6 +120,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--schedule", default="2,5,10,15,20,25,30,40,50", help="cumulative budgets in %% of the fold")
     ap.add_argument("--later", default="margin,entropy,cluster-margin")
+    ap.add_argument("--first", default="mal", help="round 1's selector (mal, another cold-start selector, random)")
     ap.add_argument("--corpora", default="emodb,ravdess,turevdb")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--scale-n", type=int, default=20000)
@@ -132,7 +134,7 @@ def main() -> None:
     budgets = tuple(round(float(b) / 100, 4) for b in args.schedule.split(","))
     later = tuple(args.later.split(","))
     print(f"{platform.machine()}, {os.cpu_count()} cores, {args.workers} workers; seeds {list(seeds)} x "
-          f"{args.repeats} repeats x 5 folds; log-mel functionals (seral extract), z-scored; round 1: MAL; later "
+          f"{args.repeats} repeats x 5 folds; log-mel functionals (seral extract), z-scored; round 1: {args.first}; later "
           f"rounds: {', '.join(later)}; cumulative budgets {args.schedule} % of the training fold; RBF SVM with the "
           "corpus-level C and gamma; MCC averaged over valence and arousal", flush=True)
     t_all = time.perf_counter()
@@ -144,20 +146,22 @@ def main() -> None:
         x = feature_matrix(table)
         labels = {t: np.asarray([str(v) for v in table.column(t).to_pylist()]) for t in ("valence", "arousal")}
         t0 = time.perf_counter()
-        cfg = SimulationConfig(budgets=budgets, seeds=seeds, repeats=args.repeats)
+        cfg = SimulationConfig(budgets=budgets, seeds=seeds, repeats=args.repeats, methods=(args.first,))
         sim = simulate_rounds({"logmel": x}, x, labels, cfg, later, workers=args.workers)
         seconds = time.perf_counter() - t0
-        summary = summarize_rounds(sim.rows)
-        text, all_goals[name] = report(name, len(x), summary, budgets, later, seconds)
+        summary = summarize_rounds(sim.rows, args.first)
+        text, all_goals[name] = report(name, len(x), summary, budgets, later, seconds, args.first)
         print(text, flush=True)
-        plot_rounds(sim.rows, str(out / "rounds.png"))
+        out = out / args.first if args.first != "mal" else out
+        out.mkdir(parents=True, exist_ok=True)
+        plot_rounds(sim.rows, str(out / "rounds.png"), args.first)
         import json
 
         (out / "rounds.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sim.rows))  # to redraw or re-test
         print(f"figure -> {out / 'rounds.png'}", flush=True)
     print("\ngoal (a later-round strategy above random at every budget 5-50 % on all corpora, significantly above at "
           "20 % and 50 % on at least two):")
-    for strategy in ["mal", *later]:
+    for strategy in ([args.first] if args.first != "random" else []) + list(later):
         every = all(g[strategy]["above_5_50"] for g in all_goals.values())
         both = sum(g[strategy]["sig_20"] and g[strategy]["sig_50"] for g in all_goals.values())
         print(f"  {strategy:<15} above at every budget on all {len(all_goals)}: {'yes' if every else 'no'}; "

@@ -86,6 +86,8 @@ def _round_cell(seed: int, repeat: int, fold: int, train: np.ndarray, test: np.n
     cold = cfg.methods[0]
     mode = "medoid" if cold == "mal" else "queried"
     sets = _training_sets(train, select_sets, budget_n, ("medoid",), cfg, [seed, repeat, fold])
+    if cold == "random":  # round 1 at random: the random baseline's own order, for every feature set
+        sets.update({("random", name, mode): sets[("random", None, None)] for name in select_sets})
     position = {r: i for i, r in enumerate(train)}
     x_train = x_cls[train]
     budgets = sorted(cfg.budgets)
@@ -148,9 +150,6 @@ def simulate_rounds(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, 
     if cfg.budgets == SimulationConfig().budgets:
         cfg = replace(cfg, budgets=SCHEDULE)
     cfg = replace(cfg, budgets=tuple(sorted(cfg.budgets)), methods=(cfg.methods[0],))
-    if cfg.methods[0] == "random":
-        raise BadInput("--rounds: round 1's selector is a cold-start selector other than random (random is "
-                       "always run)")
     later = tuple(dict.fromkeys(check_later(m) for m in later))
     if not later:
         raise BadInput("--rounds: name a later-round selector (margin, entropy, cluster-margin)")
@@ -195,7 +194,7 @@ def summarize_rounds(rows: list[dict], cold: str = "mal") -> list[dict]:
     strategies = list(dict.fromkeys(r["selector"] for r in rows if r["selector"] not in ("random", cold)))
     out = []
     for name in names:
-        for strategy in [cold] + strategies:
+        for strategy in ([cold] if cold != "random" else []) + strategies:
             for b in budgets:
                 own = _cells(rows, strategy, name, b)
                 diff, t, p, a, c = _paired(own, _cells(rows, "random", None, b))
@@ -250,7 +249,8 @@ def plot_rounds(rows: list[dict], path: str, cold: str = "mal") -> None:
     lines = [("random", None, "Random sampling")]
     for name in names:
         suffix = f" ({name})" if len(names) > 1 else ""
-        lines.append((cold, name, f"{cold_name} continued{suffix}"))
+        if cold != "random":
+            lines.append((cold, name, f"{cold_name} continued{suffix}"))
         lines += [(s, name, f"{cold_name}, then {s}{suffix}") for s in strategies]
     x = np.array(budgets) * 100
     for selector, name, label in lines:

@@ -238,3 +238,21 @@ def test_evaluate_al_rounds_cli(cli, tmp_path):
     assert "MAL > margin" in res.stderr
     bad = cli("evaluate", "al", "--rounds", "-m", "mal,kcenter", "--select", f, "--classify", f, tmp_path / "x.parquet")
     assert bad.exit_code == 2 and "round 1" in bad.stderr
+
+
+def test_rounds_can_start_from_the_random_baseline():
+    from seraltools.rounds import simulate_rounds, summarize_rounds
+    from seraltools.simulate import SimulationConfig
+    from tests.test_simulate import _data
+
+    x, labels = _data()
+    cfg = SimulationConfig(budgets=(0.05, 0.2), folds=3, repeats=1, c_grid=(1.0,), gamma_grid=(1.0,), grid_folds=3,
+                           methods=("random",))
+    rows = simulate_rounds({"a": x}, x, labels, cfg, ("margin",)).rows
+    assert {r["selector"] for r in rows} == {"random", "margin"}
+    rnd = {(r["task"], r["budget"], r["fold"]): r["mcc"] for r in rows if r["selector"] == "random"}
+    for r in rows:
+        if r["selector"] == "margin" and r["budget"] == 0.05:  # round 1: the random baseline's own queries
+            assert r["mcc"] == rnd[(r["task"], 0.05, r["fold"])]
+    s = summarize_rounds(rows, "random")
+    assert [row["selector"] for row in s] == ["margin", "margin"] and s[0]["diff"] == 0.0

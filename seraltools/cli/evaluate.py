@@ -87,7 +87,7 @@ def al_cmd(
     engine: Engine = "local",
     address: Address = None,
     classify_short: Annotated[Optional[Path], typer.Option("-c", hidden=True, help="Deprecated: --classify.")] = None,
-    rounds: Annotated[bool, typer.Option("--rounds", help="Simulate a campaign in rounds: --budgets are cumulative (default 2%,4%,...,50%); round 1 asks the --method queue (one cold-start selector, default mal) up to the first budget, each later round a --later selector trained on the answers so far up to the next; compared with random and with the cold-start queue continued (README: 'Later rounds').")] = False,
+    rounds: Annotated[bool, typer.Option("--rounds", help="Simulate a campaign in rounds: --budgets are cumulative (default 2%,4%,...,50%); round 1 asks the --method queue (one cold-start selector, default mal, or random) up to the first budget, each later round a --later selector trained on the answers so far up to the next; compared with random and with the cold-start queue continued (README: 'Later rounds').")] = False,
     later: Annotated[list[str], typer.Option("--later", help="--rounds: the later-round selectors (repeat the option or comma-separate): margin, entropy, cluster-margin.")] = ["margin,entropy,cluster-margin"],
     retune: Annotated[bool, typer.Option("--retune", help="--rounds: grid-search the selecting SVM's C and gamma on the labelled rows every round, as mal-select does (slow); default: the scoring SVM's corpus-level C and gamma.")] = False,
     quiet: Quiet = False,
@@ -126,14 +126,13 @@ def al_cmd(
     if classify is None:
         raise BadInput("give --classify TABLE: the SVM's features and the label columns")
     methods = tuple(dict.fromkeys(check_method(m.strip()) for m in method.split(",") if m.strip()))
-    if not [m for m in methods if m != "random"]:
-        raise BadInput("--method: name a selector to compare with random sampling (random is always run)")
-    if rounds:
-        methods = tuple(m for m in methods if m != "random")
+    if rounds:  # round 1's one selector; random too (then every strategy starts from the random baseline's queries)
         if len(methods) > 1:
             raise BadInput(f"--rounds: --method names round 1's one cold-start selector, not {', '.join(methods)}")
         if labels != "medoid":
             raise BadInput("--rounds: every round trains on the queried rows' own labels; --labels medoid only")
+    elif not [m for m in methods if m != "random"]:
+        raise BadInput("--method: name a selector to compare with random sampling (random is always run)")
     cfg = SimulationConfig(budgets=_shares(budgets), folds=folds, repeats=repeats,
                            seeds=_seeds(seed), metric=metric, standardize=standardize, labels=labels,
                            c_grid=_floats(c_grid, "--c-grid"), gamma_grid=_floats(gamma_grid, "--gamma-grid"),
