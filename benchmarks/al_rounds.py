@@ -3,7 +3,7 @@
     nice -n 10 python benchmarks/al_rounds.py [--emodb DIR] [--turevdb MANIFEST] [--ravdess MANIFEST]
         [--out bench-out/rounds] [--seeds 0,1,2] [--schedule 2,5,10,15,20,25,30,40,50]
         [--later margin,entropy,cluster-margin] [--corpora emodb,ravdess,turevdb] [--workers 2]
-        [--scale-n 20000] [--scale-dim 600]
+        [--scale-n 20000] [--scale-dim 600] [--first mal|random|...] [--reuse]
 
 For each corpus: log-mel functionals from `seral extract` (the default features; kept in
 OUT/<corpus>/logmel.parquet), then the multi-round simulation (`seral evaluate al
@@ -23,6 +23,7 @@ searched on the labelled rows as `seral mal-select --method margin` does).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -120,6 +121,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--schedule", default="2,5,10,15,20,25,30,40,50", help="cumulative budgets in %% of the fold")
     ap.add_argument("--later", default="margin,entropy,cluster-margin")
+    ap.add_argument("--reuse", action="store_true", help="read back seeds run before with the same settings")
     ap.add_argument("--first", default="mal", help="round 1's selector (mal, another cold-start selector, random)")
     ap.add_argument("--corpora", default="emodb,ravdess,turevdb")
     ap.add_argument("--workers", type=int, default=2)
@@ -146,18 +148,30 @@ def main() -> None:
         x = feature_matrix(table)
         labels = {t: np.asarray([str(v) for v in table.column(t).to_pylist()]) for t in ("valence", "arousal")}
         t0 = time.perf_counter()
-        cfg = SimulationConfig(budgets=budgets, seeds=seeds, repeats=args.repeats, methods=(args.first,))
-        sim = simulate_rounds({"logmel": x}, x, labels, cfg, later, workers=args.workers)
-        seconds = time.perf_counter() - t0
-        summary = summarize_rounds(sim.rows, args.first)
-        text, all_goals[name] = report(name, len(x), summary, budgets, later, seconds, args.first)
-        print(text, flush=True)
         out = out / args.first if args.first != "mal" else out
         out.mkdir(parents=True, exist_ok=True)
-        plot_rounds(sim.rows, str(out / "rounds.png"), args.first)
-        import json
-
-        (out / "rounds.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sim.rows))  # to redraw or re-test
+        rows, todo = [], []
+        tag = f"{args.schedule.replace(',', '-')}_{args.later.replace(',', '-')}_r{args.repeats}"
+        for seed in seeds:  # --reuse: a seed run before with the same settings is read back, not run again
+            kept = out / f"rounds_{tag}_s{seed}.jsonl"
+            if args.reuse and kept.exists():
+                rows += [json.loads(line) for line in kept.read_text().splitlines()]
+            else:
+                todo.append(seed)
+        if todo:
+            cfg = SimulationConfig(budgets=budgets, seeds=tuple(todo), repeats=args.repeats, methods=(args.first,))
+            new = simulate_rounds({"logmel": x}, x, labels, cfg, later, workers=args.workers).rows
+            for seed in todo:
+                (out / f"rounds_{tag}_s{seed}.jsonl").write_text(
+                    "".join(json.dumps(r) + "\n" for r in new if r["seed"] == seed))
+            rows += new
+        seconds = time.perf_counter() - t0
+        summary = summarize_rounds(rows, args.first)
+        text, all_goals[name] = report(name, len(x), summary, budgets, later, seconds, args.first)
+        if len(todo) < len(seeds):
+            text += f"\n(seeds {sorted(set(seeds) - set(todo))} read back from {out}, run earlier with these settings)"
+        print(text, flush=True)
+        plot_rounds(rows, str(out / "rounds.png"), args.first)
         print(f"figure -> {out / 'rounds.png'}", flush=True)
     print("\ngoal (a later-round strategy above random at every budget 5-50 % on all corpora, significantly above at "
           "20 % and 50 % on at least two):")
