@@ -46,12 +46,12 @@ def post(port, body):
 
 def one_round(queue: Path, labels: Path, clients: int, delay: float) -> dict:
     proc = subprocess.Popen([sys.executable, "-m", "seraltools", "annotate", str(queue), str(labels), "--choices",
-                             ",".join(CHOICES), "--port", "0"], stderr=subprocess.PIPE, text=True,
+                             ",".join(CHOICES), "--port", "0", "--show", "id"], stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     port = int(re.search(r"127\.0\.0\.1:(\d+)/", proc.stderr.readline()).group(1))
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     c.request("GET", "/api/state")
-    ids = [it["id"] for it in json.loads(c.getresponse().read())["items"]]
+    ids = [it["shown"]["id"] for it in json.loads(c.getresponse().read())["items"]]  # --show id: the page is blind
     acked, stop = [], threading.Event()
 
     def client(n):
@@ -77,8 +77,8 @@ def one_round(queue: Path, labels: Path, clients: int, delay: float) -> dict:
     data = labels.read_bytes()
     lines = data.split(b"\n")
     cut = 0 if data.endswith(b"\n") else 1
-    rows = [r for r in csv.reader(x.decode() for x in lines[1:] if x) if len(r) == 4]
-    on_disk = {(r[0], r[1], r[2]) for r in rows}
+    rows = [r for r in csv.reader(x.decode() for x in lines[1:] if x) if len(r) == 6]  # id,emotion,status,note,annotator,time
+    on_disk = {(r[0], r[1], r[4]) for r in rows}
     lost = sum(1 for a in acked if a not in on_disk)
     restart = subprocess.Popen([sys.executable, "-m", "seraltools", "annotate", str(queue), str(labels), "--choices",
                                 ",".join(CHOICES), "--port", "0"], stderr=subprocess.PIPE, text=True,

@@ -7,23 +7,27 @@ _seral() {
         w="${COMP_WORDS[i]}"
         [[ $w == -* ]] && continue
         case "${path:+$path }$w" in
-            'annotate'|'export-tasks'|'extract'|'info'|'mal-select'|'cluster-labels'|'predict'|'pretrain'|'reduce'|'segment'|'cluster-speakers'|'synth'|'train-cpc'|'evaluate'|'evaluate al'|'evaluate clusters'|'evaluate ser')
+            'annotate'|'export-tasks'|'extract'|'info'|'mal-select'|'cluster-labels'|'predict'|'pretrain'|'reduce'|'segment'|'cluster-speakers'|'synth'|'train-cpc'|'labels'|'evaluate'|'evaluate al'|'evaluate clusters'|'evaluate ser')
                 path="${path:+$path }$w" ;;
         esac
     done
     case "$path" in
         '')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--version --help -h" -- "$cur"))
-            else COMPREPLY=($(compgen -W "annotate export-tasks extract info mal-select cluster-labels predict pretrain reduce segment cluster-speakers synth train-cpc evaluate" -- "$cur")); fi ;;
+            else COMPREPLY=($(compgen -W "annotate export-tasks extract info mal-select cluster-labels predict pretrain reduce segment cluster-speakers synth train-cpc labels evaluate" -- "$cur")); fi ;;
         'annotate')
             case "$prev" in
                 --column|-c) return ;;
                 --choices) return ;;
+                --scale) return ;;
+                --raters) return ;;
+                --show) return ;;
                 --host) return ;;
                 --port) return ;;
                 --annotator) return ;;
+                --token) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --choices --host --port --annotator --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --choices --scale --raters --show --host --port --annotator --token --quiet -q --help -h" -- "$cur"))
             else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'export-tasks')
             case "$prev" in
@@ -32,9 +36,10 @@ _seral() {
                 --clips) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
                 --column|-c) return ;;
                 --choices) return ;;
+                --scale) return ;;
                 --config) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--url-prefix --root --clips --column -c --choices --config --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--url-prefix --root --clips --column -c --choices --scale --config --quiet -q --help -h" -- "$cur"))
             else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'extract')
             case "$prev" in
@@ -70,15 +75,17 @@ _seral() {
         'cluster-labels')
             case "$prev" in
                 --column|-c) return ;;
+                --aggregate) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --replace --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --replace --aggregate --quiet -q --help -h" -- "$cur"))
             else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'predict')
             case "$prev" in
                 --column|-c) return ;;
                 --seed) return ;;
+                --aggregate) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --seed --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --seed --aggregate --quiet -q --help -h" -- "$cur"))
             else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'pretrain')
             case "$prev" in
@@ -173,6 +180,13 @@ _seral() {
                 --threads) return ;;
             esac
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--corpus --epochs --patience --lr --lr-factor --lr-patience --batch-size --segment --horizon --val-fraction --resume --seed --device --threads --quiet -q --help -h" -- "$cur"))
+            else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
+        'labels')
+            case "$prev" in
+                --aggregate) return ;;
+                --binary) return ;;
+            esac
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--aggregate --binary --json --quiet -q --help -h" -- "$cur"))
             else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'evaluate')
             if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help -h" -- "$cur"))

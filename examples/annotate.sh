@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The annotation loop on your own audio: features -> MAL queue -> people label it in the
-# browser (or in Label Studio) -> cluster labels -> predictions for the rest -> next round.
+# browser (or in Label Studio) -> predictions for the rest (PROPAGATE=1: through cluster
+# labels) -> next round.
 #
 #   CORPUS=~/recordings examples/annotate.sh                # label in the browser, Ctrl-C when done
 #   CORPUS=~/recordings examples/annotate.sh                # again: the next round
@@ -55,13 +56,19 @@ else
     $SERAL annotate "$OUT/queue.parquet" "$LABELS" --column "$COLUMN" --choices "$CHOICES" --port "${PORT:-8000}"
 fi
 
-# 4. Every medoid's label for its whole cluster (the paper's cluster labels), then the
-#    paper's classifier (RBF SVM) trained on the labels predicts every utterance
+# 4. The paper's classifier (RBF SVM) trained on the answers predicts every utterance
+#    (PROPAGATE=1: on every medoid's label for its whole cluster, the paper's cluster labels)
 if ! has_labels; then
     echo "No labels yet ($LABELS): nothing to propagate or predict."
     exit 0
 fi
-$SERAL cluster-labels --column "$COLUMN" "$OUT/queue.parquet" "$LABELS" "$OUT/labelled.parquet"
-$SERAL predict --column "$COLUMN" "$OUT/labelled.parquet" "$OUT/features.parquet" "$OUT/predicted.parquet"
-echo "answers: $LABELS; cluster labels: $OUT/labelled.parquet; predictions for every utterance:"
+$SERAL labels "$LABELS" >&2  # counts per class and annotator, agreement
+if [ -n "${PROPAGATE:-}" ]; then  # the paper's cluster labels first (opt-in: behind the answers alone in benchmarks/raters.py)
+    $SERAL cluster-labels --column "$COLUMN" "$OUT/queue.parquet" "$LABELS" "$OUT/labelled.parquet"
+    TRAIN="$OUT/labelled.parquet"
+else
+    TRAIN="$LABELS"
+fi
+$SERAL predict --column "$COLUMN" "$TRAIN" "$OUT/features.parquet" "$OUT/predicted.parquet"
+echo "answers: $LABELS; predictions for every utterance:"
 echo "$OUT/predicted.parquet (${COLUMN}_predicted, ${COLUMN}_score). Run again for the next round."

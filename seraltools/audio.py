@@ -48,6 +48,12 @@ OVERSHOOT = 0.01
 #: Frames read from a file at a time: memory stays flat in the file's length.
 READ_BLOCK = 1 << 18
 
+#: The sample rates a file may declare (Hz): telephone speech (8 kHz) and below, to the fastest
+#: converters (768 kHz). A header outside them is damaged or lying (a 1 Hz header makes
+#: seconds of audio hours long; a prime one in MHz asks the resampler for gigabytes) and the
+#: file is refused before anything is allocated for it.
+MIN_RATE, MAX_RATE = 4_000, 768_000
+
 
 def _check_wav_length(f, size: int, path: str) -> None:
     """Reject a RIFF/WAVE file whose data chunk is shorter than its header says.
@@ -186,8 +192,13 @@ def _embedded_file(source: Embedded):
     except Exception as e:
         raise BadInput(f"{source}: cannot read its audio column ({type(e).__name__}: {e})") from None
     data = cell.get("bytes")
+    if data is not None and not isinstance(data, (bytes, bytearray)):
+        raise BadInput(f"{source}: the row's audio bytes are {type(data).__name__} data, not the bytes of an audio "
+                       "file; fix the dataset's audio column (binary) or remove the row")
     if data:
         return io.BytesIO(data), len(data)
+    if cell.get("path") is not None and not isinstance(cell.get("path"), str):
+        raise BadInput(f"{source}: the row's audio path is {type(cell.get('path')).__name__} data, not a file name")
     if cell.get("path"):
         path = Path(cell["path"])
         return _open_regular(str(path if path.is_absolute() else Path(source.parquet).parent / path))
@@ -220,6 +231,10 @@ def _opened(source: Source, digest: bool = True):
             raise _unreadable(path, e) from None
         with sound:
             rate, frames = int(sound.samplerate), max(0, int(sound.frames))
+            if not MIN_RATE <= rate <= MAX_RATE:
+                raise BadInput(f"{label}: its header says {rate:,} Hz, not a sample rate audio is recorded at "
+                               f"({MIN_RATE:,} to {MAX_RATE:,} Hz); the header is damaged: re-export the file "
+                               "or leave it out")
             first = 0 if start is None else int(round(start * rate))
             stop = frames if end is None else int(round(end * rate))
             if not whole and (first < 0 or first >= frames or stop > frames + OVERSHOOT * rate or stop <= first):
@@ -332,6 +347,12 @@ def rechunked(blocks, size: int):
             buf, held = [joined[cut:]], held - cut
     if held:
         yield np.concatenate(buf)
+
+
+def out_of_memory(source) -> str:
+    """The one-line reason for a file whose reading (or features) ran out of memory."""
+    return (f"{source}: ran out of memory reading it (is its header damaged, or is it far longer than the "
+            "others?); leave it out, or give it more memory")
 
 
 def _unreadable(path: str, e: Exception) -> BadInput:

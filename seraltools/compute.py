@@ -220,3 +220,71 @@ def return_large_frees() -> None:
     except (OSError, AttributeError):
         pass
 
+
+
+# --------------------------------------------------------------------------- process pools
+
+
+def die_with_parent(parent: int) -> None:
+    """Linux: the kernel kills this process when its parent dies (SIGKILL, SIGTERM, SIGHUP
+    or a crash), so no worker outlives the run blocked on a queue nobody reads."""
+    import signal
+
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: workers stop when their queue breaks
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+_SHARED: dict[int, object] = {}  # in a process_map worker: the arguments every call shares
+
+
+def _start_worker(parent: int, shared: dict, threads: int) -> None:
+    import signal
+
+    die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+    _SHARED.clear()
+    _SHARED.update(shared)
+    use_threads(threads)
+
+
+def _call(task: tuple):
+    fn, n, own = task
+    return fn(*(own[p] if p in own else _SHARED[p] for p in range(n)))
+
+
+def process_map(fn, args: list[tuple], workers: int):
+    """``fn(*a)`` for each ``a`` in ``workers`` local processes, yielded in order (in this
+    process when ``workers`` <= 1 or there is one call). The pool's one policy, as
+    extract's: workers are forked (the arguments every call shares -- the same object in
+    each tuple, e.g. the feature matrix -- reach them once, inherited, never pickled per
+    call), die with the parent (SIGKILL, SIGTERM or a crash of the parent leaves no
+    orphan; a forked pool starts no resource tracker and leaves nothing in /dev/shm),
+    ignore Ctrl-C (the parent stops them) and use the CPUs divided among them as BLAS
+    threads, as joblib did before."""
+    args = list(args)
+    if workers <= 1 or len(args) <= 1:
+        for a in args:
+            yield fn(*a)
+        return
+    import multiprocessing
+
+    workers = min(workers, len(args))
+    shared = {p: v for p, v in enumerate(args[0]) if all(a[p] is v for a in args)}
+    tasks = [(fn, len(a), {p: v for p, v in enumerate(a) if p not in shared}) for a in args]
+    threads = max(1, available_cpus() // workers)
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_start_worker,
+                                                    initargs=(os.getpid(), shared, threads))
+    try:
+        yield from pool.imap(_call, tasks)
+        pool.close()
+    except BaseException:  # Ctrl-C, an error in a call, or the caller stopped early
+        pool.terminate()
+        raise
+    finally:
+        pool.join()

@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from seraltools.audio import AUDIO_SUFFIXES
-from seraltools.errors import BadInput
+from seraltools.errors import BadInput, is_utf8, printable
 from seraltools.table import (
     ID,
     BINARY_WORDS,
@@ -142,8 +142,8 @@ def read_hf_audio(path: Path) -> pa.Table:
     except (ValueError, AttributeError):
         pass
     for col, feat in features.items() if isinstance(features, dict) else []:
-        if col in table.column_names and isinstance(feat, dict) and feat.get("_type") == "ClassLabel" and feat.get("names"):
-            names = feat["names"]
+        names = feat.get("names") if isinstance(feat, dict) and feat.get("_type") == "ClassLabel" else None
+        if col in table.column_names and isinstance(names, list) and names and all(isinstance(n, str) for n in names):
             values = [names[v] if isinstance(v, int) and 0 <= v < len(names) else None for v in table.column(col).to_pylist()]
             table = table.set_column(table.column_names.index(col), col, pa.array(values, pa.string()))
     ids = ([str(v) if v is not None else None for v in table.column(ID).to_pylist()] if ID in table.column_names
@@ -164,7 +164,9 @@ def read_manifest(path: Path, *, check_files: bool = True) -> pa.Table:
             raise BadInput(f"{name}: row {ids.to_pylist().index(None) + 1}: empty 'id'")
         check_unique_ids(ids.to_pylist(), name)
         return _labels(cast_well_known(table, name, label_words=True))
-    table = read_user_table(path, "manifest", strings=("id", "path", "speaker", "emotion", "corpus"))
+    # spans as text: an empty cell is the file's start/end, but "nan", "NA", "NULL", "N/A" are no
+    # numbers of seconds (pyarrow would read them all as empty, i.e. the whole file)
+    table = read_user_table(path, "manifest", strings=("id", "path", "speaker", "emotion", "corpus", *SPAN_COLUMNS))
     return manifest_table(table, name, path.resolve().parent, check_files=check_files)
 
 
@@ -189,9 +191,9 @@ def manifest_table(table: pa.Table, name: str, base: Path, *, check_files: bool 
     if ID not in table.column_names:
         table = table.add_column(0, ID, pa.array([Path(p).stem for p in resolved], pa.string()))
     ids = table.column(ID).cast(pa.string())
-    if ids.null_count:
-        row = ids.to_pylist().index(None)
-        raise BadInput(f"{name}: row {row + 1}: empty 'id'; fill it or drop the id column to use file names")
+    empty = [i for i, v in enumerate(ids.to_pylist()) if v is None or not v.strip()]
+    if empty:
+        raise BadInput(f"{name}: row {empty[0] + 1}: empty 'id'; fill it or drop the id column to use file names")
     check_unique_ids(ids.to_pylist(), name)
     table = table.set_column(table.column_names.index(ID), ID, ids)  # the contract: ids are strings
     table = _spans(table, name, strict=check_files)
@@ -246,17 +248,33 @@ def _spans(table: pa.Table, name: str, *, strict: bool) -> pa.Table:
     return table
 
 
+def _text_lines(f: Path) -> list[str]:
+    """The lines of a text file; bytes that are not UTF-8 are a one-line error naming the line."""
+    data = f.read_bytes()
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise BadInput(f"{f}: line {line}: not UTF-8 text (byte 0x{data[e.start]:02x}); save the file as UTF-8") from None
+
+
 def read_kaldi(directory: Path, *, check_files: bool = True) -> pa.Table:
     """A Kaldi-style data directory as a manifest: ``wav.scp`` (recording id, file path),
     optional ``segments`` (utterance id, recording id, start, end in seconds) and
     ``utt2spk`` (utterance id, speaker). Piped commands in wav.scp are refused."""
     def lines(name: str) -> list[tuple[int, list[str]]]:
         f = directory / name
-        return [(i, ln.split()) for i, ln in enumerate(f.read_text().splitlines(), 1) if ln.strip()] if f.is_file() else []
+        return [(i, ln.split()) for i, ln in enumerate(_text_lines(f), 1) if ln.strip()] if f.is_file() else []
 
     scp = directory / "wav.scp"
     recordings: dict[str, str] = {}
+    first_line: dict[str, int] = {}
     for i, fields in lines("wav.scp"):
+        if fields and fields[0] in first_line:
+            raise BadInput(f"{scp}: lines {first_line[fields[0]]} and {i} both give recording id {fields[0]!r}; "
+                           "recording ids must be unique")
+        if fields:
+            first_line[fields[0]] = i
         if len(fields) < 2:
             raise BadInput(f"{scp}: line {i}: expected '<recording-id> <path>'")
         rest = " ".join(fields[1:])
@@ -411,6 +429,22 @@ def collect_inputs(
     if audio_args:
         described.append({"audio_files": audio_args})
 
+    skipped = []
+    for _, f in audio:  # Arrow's strings are UTF-8: a name that is not cannot go in the table
+        if not (is_utf8(_absolute(f)) and is_utf8(f)):
+            reason = (f"{printable(_absolute(f))}: its name is not UTF-8 text (seral's tables hold names as UTF-8); "
+                      "rename it")
+            if check_files:
+                raise BadInput(f"{reason}, or use --on-error skip to leave it out")
+            skipped.append({"id": None, "path": printable(_absolute(f)), "reason": reason})
+            if warn:
+                warn(f"seral: skipped {reason}")
+    if skipped:
+        bad = {s["path"] for s in skipped}
+        audio = [(i, f) for i, f in audio if printable(_absolute(f)) not in bad]
+        if not audio and not manifests:
+            raise BadInput(f"none of the {len(skipped)} audio files has a UTF-8 name; rename them")
+
     tables = list(manifests)
     chosen = None
     if audio:
@@ -447,7 +481,8 @@ def collect_inputs(
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
     _check_unique_inputs(table)
     table = add_valence_arousal(table, va_map)
-    return table, {"inputs": described, "corpus": chosen.name if chosen else None, "history": history}
+    return table, {"inputs": described, "corpus": chosen.name if chosen else None, "history": history,
+                   "skipped": skipped}
 
 
 def _check_unique_inputs(table: pa.Table) -> None:

@@ -213,6 +213,7 @@ def train(frames: list[np.ndarray], cfg: CPCConfig, out: str, *, device: str = "
                {**asdict(cfg), "frontend": _frontend(), "epochs_run": len(history),
                 "best_epoch": int(np.argmin([h.val_loss for h in history])) + 1 if history else 0,
                 "best_val_loss": run.best if history else float("inf")})
+    run.finish()  # the model is written: no checkpoint is left beside it
     return history
 
 
@@ -237,9 +238,13 @@ def load(path: str, device: str = "cpu"):
 
     from seraltools.models import load_model
 
+    from seraltools.models import check_shapes, check_sizes
+
     header, tensors = load_model(path, kind="cpc")
     config = header["config"]
+    check_sizes(path, config, ("n_mels", "hidden", "context", "steps"), tensors)
     cfg = CPCConfig(**{k: v for k, v in config.items() if k in CPCConfig.__dataclass_fields__})
+    check_shapes(path, lambda: build(cfg), tensors)
     model = build(cfg)
     model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()})
     return model.to(device).eval(), cfg, frontend_of(config)

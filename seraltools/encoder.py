@@ -199,15 +199,32 @@ def load_encoder(path: str, device: str = "cpu"):
 
     from seraltools.models import load_model
 
+    from seraltools.models import check_shapes, check_sizes
+
     header, tensors = load_model(path, kind="encoder")
     config = header["config"]
     if config.get("backbone") == "transformers":
         from seraltools.ssl_backbone import build_backbone_encoder, model_from_config
 
-        enc, cfg = build_backbone_encoder(model_from_config(config["transformers_config"]), config["normalize"]), None
+        hf = config.get("transformers_config")
+        if not isinstance(hf, dict):
+            raise BadInput(f"{path}: damaged model file: its config has no transformers_config")
+        check_sizes(path, hf, ("hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads",
+                               "num_conv_pos_embeddings"), tensors)
+
+        def make():
+            return build_backbone_encoder(model_from_config(hf), config.get("normalize"))
+
+        cfg = None
     else:
+        check_sizes(path, config, ("conv_channels", "width", "layers", "heads", "pos_kernel", "pos_groups"), tensors)
         cfg = EncoderConfig(**{k: config[k] for k in EncoderConfig.__dataclass_fields__ if k in config})
-        enc = build_encoder(cfg)
+
+        def make():
+            return build_encoder(cfg)
+
+    check_shapes(path, make, tensors, prefix="encoder.")
+    enc = make()
     enc.load_state_dict({k[8:]: torch.from_numpy(np.array(v)) for k, v in tensors.items() if k.startswith("encoder.")})
     return enc.to(device).eval(), cfg, config
 

@@ -56,6 +56,32 @@ def ray_init(address: str | None = None, workers: int | None = None):
 # ----------------------------------------------------------------------------- extraction
 
 
+def to_item(source) -> str:
+    """A source (a path, a :class:`~seraltools.audio.Segment` or an
+    :class:`~seraltools.audio.Embedded` row) as the text a Ray dataset carries: JSON of
+    its kind and fields, so a span reaches the worker as a span, not as a path."""
+    import json
+
+    from seraltools.audio import Embedded, Segment
+
+    if isinstance(source, Segment):
+        return json.dumps(["segment", str(source.path), source.start, source.end])
+    if isinstance(source, Embedded):
+        return json.dumps(["embedded", str(source.parquet), int(source.row), source.start, source.end])
+    return json.dumps(["path", str(source)])
+
+
+def from_item(item: str):
+    """The source :func:`to_item` made ``item`` of."""
+    import json
+
+    from seraltools.audio import Embedded, Segment
+
+    kind, *fields = json.loads(str(item))
+    return Segment(*fields) if kind == "segment" else Embedded(*fields) if kind == "embedded" else fields[0]
+
+
+
 class _ExtractActor:
     """A Ray Data worker: the extractor built once, then batches of files."""
 
@@ -66,7 +92,7 @@ class _ExtractActor:
         self.dim = self.runner.extractor.dim
 
     def __call__(self, batch: dict) -> dict:
-        paths = [str(p) for p in batch["path"]]
+        paths = [from_item(p) for p in batch["path"]]
         results = self.runner(paths)
         vectors = np.zeros((len(paths), self.dim), np.float32)
         for i, r in enumerate(results):
@@ -83,7 +109,7 @@ def ray_extract(paths: list[str], feat: str, options: dict, *, workers: int, chu
     """What :class:`seraltools.features.runner.FileExtractor` gives per path, in input order."""
     ray = ray_init(address, workers)
     gpus = ray.cluster_resources().get("GPU", 0)
-    ds = ray.data.from_items([{"row": i, "path": p} for i, p in enumerate(paths)],
+    ds = ray.data.from_items([{"row": i, "path": to_item(p)} for i, p in enumerate(paths)],
                              override_num_blocks=max(1, min(len(paths), 4 * workers)))
     mapped = ds.map_batches(_ExtractActor, fn_constructor_args=(feat, options), batch_size=chunk,
                             compute=ray.data.ActorPoolStrategy(size=workers), num_gpus=1 if (uses_torch and gpus) else 0)

@@ -27,6 +27,27 @@ def first_line(e: BaseException) -> str:
     return s.splitlines()[0] if s else type(e).__name__
 
 
+def printable(text) -> str:
+    """``text`` safe to print on one line of a terminal: control characters (newlines, ESC
+    sequences, ...) and bytes of file names that are not UTF-8 written as escapes
+    (``caf\\xe9.wav``, ``a\\nb``), everything else as it is."""
+    s = str(text)
+    if any(0xDC80 <= ord(c) <= 0xDCFF for c in s):  # os.fsdecode's stand-ins for non-UTF-8 bytes
+        s = s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in s)
+
+
+def is_utf8(text) -> bool:
+    """Whether ``text`` (a file name) is UTF-8 text: no stand-ins for undecodable bytes."""
+    try:
+        str(text).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 #: Optional packages -> the install command that brings them (pyproject.toml's extras).
 EXTRAS = {
     "torch": "pip install 'seraltools[torch]'",

@@ -301,6 +301,51 @@ def logmel_stream(blocks, cfg: LogMelConfig = DEFAULT, samples_hint: int = 0) ->
     return out[:n_out]
 
 
+def logmel_stream_whole(blocks, cfg: LogMelConfig = DEFAULT, samples_hint: int = 0) -> np.ndarray:
+    """:func:`logmel` of a signal :func:`logmel_stream` could not follow (:class:`NotStreamable`:
+    digital silence but for less than one frame), bitwise, from another pass over its blocks,
+    holding only log-mel frames: there :func:`logmel` frames the whole signal and keeps the
+    frames with a loud sample (a handful), or every frame when none has one (all silence:
+    60 minutes of zeros are then 58 MB of log-mels, not 230 MB of samples)."""
+    win, hop = cfg.win_length, cfg.hop_length
+    out = np.empty((num_frames(samples_hint + win, cfg), cfg.n_mels), np.float32)
+    n_out = 0
+    pending: list[np.ndarray] = []  # frames not yet transformed (fewer than FRAME_BLOCK)
+    n_pending = 0
+    loud: list[np.ndarray] = []  # frames with a loud sample: fewer than a frame of audio is loud
+    buf = np.empty(0, np.float32)
+
+    def transform(count: int) -> None:
+        nonlocal pending, n_pending, out, n_out
+        rows = np.concatenate(pending)
+        if n_out + count > len(out):  # more than the hint said
+            out = np.concatenate((out[:n_out], np.empty((max(count, n_out), cfg.n_mels), np.float32)))
+        out[n_out : n_out + count] = _logmel_block(rows[:count], cfg)
+        n_out += count
+        pending, n_pending = [rows[count:]], len(rows) - count
+
+    for block in blocks:
+        buf = np.concatenate((buf, np.asarray(block, np.float32)))
+        t = num_frames(len(buf), cfg)
+        if not t:
+            continue
+        fr = frames(buf, cfg)
+        if cfg.skip_silence:
+            sounding = (np.abs(fr) > DIGITAL_SILENCE).any(axis=1)
+            if sounding.any():
+                loud.append(fr[sounding].copy())
+        pending.append(fr.copy())
+        n_pending += t
+        buf = buf[t * hop :].copy()
+        while n_pending >= FRAME_BLOCK:
+            transform(FRAME_BLOCK)
+    if loud:
+        return _logmel_block(np.concatenate(loud), cfg).astype(np.float32)
+    if n_pending:
+        transform(n_pending)
+    return out[:n_out]
+
+
 def deltas(c: np.ndarray, width: int = DEFAULT.delta_width) -> np.ndarray:
     """Regression deltas over +-``width`` frames along axis 0, edges replicated."""
     t = c.shape[0]

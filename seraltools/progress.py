@@ -16,7 +16,11 @@ def log(message: str) -> None:
 def progress(total: int, description: str, *, quiet: bool = False, unit: str = "utt") -> Iterator[Callable[[int], None]]:
     """Yield ``advance(n)``; draws a bar on stderr when it is a terminal and not ``quiet``."""
     if quiet or not sys.stderr.isatty():
-        yield lambda n=1: None
+        def skip(n: int = 1) -> None:
+            return None
+
+        skip.resize = lambda total: None
+        yield skip
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -32,4 +36,5 @@ def progress(total: int, description: str, *, quiet: bool = False, unit: str = "
             if speed:
                 bar.update(task, rate=f"{speed:.1f} {unit}/s")
 
+        advance.resize = lambda new_total: bar.update(task, total=new_total)  # work found to be more or less
         yield advance

@@ -63,7 +63,9 @@ class PCA:
         signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
         self.components_ = (vt * signs[:, None]).astype(np.float32)
         var = s**2
-        self.explained_variance_ratio_ = (var[: self.dim] / var.sum()).astype(np.float32)
+        total = var.sum()  # 0 for identical rows: nothing is explained (not NaN)
+        self.explained_variance_ratio_ = (var[: self.dim] / total if total > 0 else np.zeros_like(var[: self.dim])
+                                          ).astype(np.float32)
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:
@@ -204,10 +206,15 @@ class AutoEncoder:
         return t
 
     @classmethod
-    def from_tensors(cls, config: dict, t: dict, d_in: int) -> "AutoEncoder":
+    def from_tensors(cls, config: dict, t: dict, d_in: int, name: str = "") -> "AutoEncoder":
         import torch
 
         m = cls(**{k: v for k, v in config.items() if k in cls.__dataclass_fields__ and not k.endswith("_")})
+        if name:
+            from seraltools.models import check_shapes, check_sizes
+
+            check_sizes(name, config, ("dim", "hidden"), t)
+            check_shapes(name, lambda: _build_ae(d_in, m.dim, m.hidden, m.dropout), t, prefix="net.")
         m.net_ = _build_ae(d_in, m.dim, m.hidden, m.dropout)
         m.net_.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in t.items() if k.startswith("net.")})
         m.net_.eval()
@@ -236,6 +243,9 @@ class TSNE:
         if len(x) <= 3 * self.perplexity:
             raise BadInput(f"t-SNE with perplexity {self.perplexity:g} needs more than {3 * self.perplexity:g} rows; "
                            f"the table has {len(x)} (lower --perplexity)")
+        if len(x) and not (x != x[:1]).any():
+            raise BadInput(f"every one of the {len(x)} rows has the same features: t-SNE cannot place them "
+                           "(its distances are all 0); check the table, or use --method pca")
         self.std_ = Standardizer.fit(x, self.standardize)
         z = self.std_(x)
         lr = max(len(z) / 12 / 4, 50)  # scikit-learn's learning_rate="auto"
@@ -252,6 +262,11 @@ class TSNE:
                               initialization="pca", metric="euclidean", n_jobs=self.workers,
                               random_state=self.seed, ints_in_interval=2).fit(z)
         self.train_, self.embedding_ = z, np.asarray(y, dtype=np.float32)
+        if not np.isfinite(self.embedding_).all():
+            from seraltools.errors import SeralError
+
+            raise SeralError("t-SNE gave NaN or infinite coordinates (too many identical rows?); nothing written: "
+                             "drop duplicate rows or use --method pca")
         return self.embedding_
 
     def transform(self, x: np.ndarray) -> np.ndarray:

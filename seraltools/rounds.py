@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from seraltools.errors import BadInput
-from seraltools.simulate import SimulationConfig, _cell, _paired, _runner, _training_sets, tune_svm
+from seraltools.simulate import SimulationConfig, _cell, _paired, _runner, _training_sets
 
 SCHEDULE = tuple(round(0.02 * i, 2) for i in range(1, 26))  # 2 %, 4 %, ..., 50 %
 NAMES = {"mal": "MAL", "random": "random"}
@@ -42,7 +42,7 @@ NAMES = {"mal": "MAL", "random": "random"}
 @dataclass
 class Rounds:
     rows: list[dict]
-    hyper: dict[int, dict[str, dict]]
+    hyper: dict[str, dict]  # task -> {"C", "gamma", "cv_mcc", ...}: one search per task, as simulate
     config: SimulationConfig
     later: tuple[str, ...]
     feature_sets: list[str]
@@ -62,7 +62,7 @@ def _score(rows_: np.ndarray, x_cls, labels: dict, test, hyper: dict, seed: int)
         if single:
             pred = np.full(len(test), yt[0])
         else:
-            svm = SVC(kernel="rbf", C=hyper[seed][task]["C"], gamma=hyper[seed][task]["gamma"])
+            svm = SVC(kernel="rbf", C=hyper[task]["C"], gamma=hyper[task]["gamma"])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 pred = svm.fit(x_cls[rows_], yt).predict(x_cls[test])
@@ -91,7 +91,7 @@ def _round_cell(seed: int, repeat: int, fold: int, train: np.ndarray, test: np.n
     position = {r: i for i, r in enumerate(train)}
     x_train = x_cls[train]
     budgets = sorted(cfg.budgets)
-    local_hyper = None if retune else {task: hyper[seed][task] for task in labels}
+    local_hyper = None if retune else {task: hyper[task] for task in labels}
     later_seed = sub_seed(seed, repeat, fold, 2)
     for name, xs in select_sets.items():
         order = np.array([position[r] for r in sets[(cold, name, mode)][budgets[-1]][0]], dtype=np.int64)
@@ -137,13 +137,14 @@ def folds(n: int, labels: dict, cfg: SimulationConfig) -> list[tuple]:
 def simulate_rounds(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels: dict[str, np.ndarray],
                     cfg: SimulationConfig | None = None, later: tuple[str, ...] = ("margin", "entropy", "cluster-margin"),
                     *, retune: bool = False, workers: int = 1, progress=None, engine: str = "local",
-                    address: str | None = None) -> Rounds:
+                    address: str | None = None, groups=None, warn=None) -> Rounds:
     """The grid of the one-round simulation (:func:`seraltools.simulate.simulate`), with
     ``cfg.budgets`` as the cumulative schedule, ``cfg.methods[0]`` as round 1's selector
     and every ``later`` selector for the rounds after it."""
     from dataclasses import replace
 
-    from seraltools.standardize import zscore
+    from seraltools.classifier import search_jobs, tune_many
+    from seraltools.standardize import standardize, zscore
     from seraltools.uncertainty import check_later
 
     cfg = replace(cfg or SimulationConfig(), labels="medoid")
@@ -161,13 +162,17 @@ def simulate_rounds(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, 
         if counts.min() < cfg.folds:
             raise BadInput(f"task {task!r}: a class has {counts.min()} rows, fewer than the {cfg.folds} folds")
     x_cls = zscore(x_classify)
-    if cfg.standardize:
-        select_sets = {name: zscore(xs) for name, xs in select_sets.items()}
-    hyper = {seed: {task: tune_svm(x_cls, y, cfg, seed) for task, y in labels.items()} for seed in cfg.seeds}
+    select_sets = {name: standardize(xs, cfg.standardize, groups, warn=warn, source=name)
+                   for name, xs in select_sets.items()}
+    cells = folds(n, labels, cfg)
     run = _runner(workers, engine, address)
+    resize = getattr(progress, "resize", None)  # the bar counts the search's jobs and then the cells
+    if resize:
+        resize(search_jobs(labels, cfg.grid()) + len(cells))
+    hyper = tune_many(x_cls, labels, cfg.grid(), run, progress)  # one search per task, every seed's (as simulate)
     rows: list[dict] = []
     for cell_rows in run(_round_cell, [(s, r, f, tr, te, select_sets, x_cls, labels, hyper, cfg, later, retune)
-                                       for s, r, f, tr, te in folds(n, labels, cfg)]):
+                                       for s, r, f, tr, te in cells]):
         rows += cell_rows
         if progress:
             progress(1)
@@ -210,10 +215,11 @@ def summarize_rounds(rows: list[dict], cold: str = "mal") -> list[dict]:
 
 
 def format_rounds(summary: list[dict], hyper: dict, cold: str = "mal") -> str:
-    lines = []
-    for seed, tasks in hyper.items():
-        lines.append(f"SVM (RBF), seed {seed}: " + ", ".join(
-            f"{t}: C={h['C']:g} gamma={h['gamma']:.3g} (CV MCC {h['cv_mcc']:.3f})" for t, h in tasks.items()))
+    from seraltools.classifier import route_text
+
+    lines = ["SVM (RBF), one grid search per task: " + ", ".join(
+        f"{t}: C={h['C']:g} gamma={h['gamma']:.3g} (CV MCC {h['cv_mcc']:.3f}, {route_text(h)})"
+        for t, h in hyper.items())]
     cells = summary[0]["df"] + 1 if summary else 0
     cold_name = NAMES.get(cold, cold)
     head = (f"{'strategy':<16} {'feature set':<16} {'budget':>6} {'MCC':>6} {'random':>7} {'diff':>7} {'p':>8} "

@@ -22,8 +22,11 @@ Every derivation, by module (``seed`` is the command's ``--seed`` unless said):
                        k-means ``sub_seed(seed, 2)`` and ties ``sub_seed(seed, 7)``;
                        ProbCover's delta ``sub_seed(seed, 3)`` and ties
                        ``sub_seed(seed, 4)``; stratified: strata ``sub_seed(seed, 5)``,
-                       order ``sub_seed(seed, 6)``
- simulate              per seed s: SVM grid folds ``random_state=s``; outer folds of
+                       order ``sub_seed(seed, 6)``; the random part of the
+                       "then random" hybrids ``sub_seed(seed, 8)``
+ classifier            the grid search's folds and subsample ``random_state=grid_seed``
+                       (0; evaluate al), or ``seed`` (predict)
+ simulate              per seed s: outer folds of
                        repeat r ``random_state=s * 1000 + r``; per cell (s, r, fold):
                        random order ``sub_seed(s, r, fold, 0)``, selectors
                        ``sub_seed(s, r, fold, 1)``

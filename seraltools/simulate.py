@@ -16,16 +16,18 @@ trains on its queries. The rows of a training set are put in one canonical order
 100 % budget) train the identical SVM.
 
 Selection features are z-scored at the corpus level by default
-(``standardize=True``, :mod:`seraltools.standardize`), like the classification
+(``standardize="corpus"``; or within each speaker, ``"speaker"``; or ``"none"``;
+:mod:`seraltools.standardize`), like the classification
 features: raw log-mel functionals put 86 % of their squared norm in the min and
 range dimensions, so distances on them measure dynamic range, not emotion. MAL then
 measures Euclidean distance (:func:`seraltools.mal.resolve_metric`).
 
 The SVM always uses the classification features (600-dim log-mel functionals in
 the paper), z-scored at the corpus level; its C and gamma are chosen per corpus
-and task (and per seed, which splits the search's folds) by a 5-fold CV grid search
-on all labelled data, as the paper does
-(note that this lets the test folds inform two hyper-parameters). gamma is given
+and task by a 5-fold CV grid search on all labelled data, as the paper does
+(:mod:`seraltools.classifier`; one search per task shared by every seed, its folds
+seeded by ``grid_seed``; a stratified subsample above ``grid_rows`` labelled rows;
+note that this lets the test folds inform two hyper-parameters). gamma is given
 as multiples of 1/D, sklearn's "scale" for z-scored features. A training set that
 holds a single class predicts that class (MCC 0) and is counted in
 ``single_class``. Metrics: Matthews correlation (primary), unweighted average
@@ -38,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from seraltools.classifier import C_GRID, GAMMA_GRID, GRID_FOLDS, GRID_ROWS, GridSearch, route_text
 from seraltools.errors import BadInput
 
 BUDGETS = (0.01, 0.02, 0.05, 0.10, 0.20, 0.50, 1.00)
@@ -53,14 +56,21 @@ class SimulationConfig:
     repeats: int = 5
     seeds: tuple[int, ...] = (0,)  # each seed runs the whole repeats x folds grid
     metric: str = "auto"  # MAL's distance (auto: Euclidean when standardised or 2-D, else cosine)
-    standardize: bool = True  # z-score the selection features at the corpus level
+    standardize: str = "corpus"  # z-score the selection features over the corpus, within each speaker, or none
     labels: str = "medoid"  # medoid | cluster | both (the paper's medoid and cluster labels)
     k_fraction: float = 1 / 3  # MAL's k as a fraction of the training fold (paper: N/3)
     kmedoids: str = "fasterpam"  # the k-medoids algorithm after farthest-first initialisation
     methods: tuple[str, ...] = ("mal",)  # selectors compared with random sampling (seraltools.selectors)
-    c_grid: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)
-    gamma_grid: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)  # multiples of 1/D
-    grid_folds: int = 5
+    c_grid: tuple[float, ...] = C_GRID
+    gamma_grid: tuple[float, ...] = GAMMA_GRID  # multiples of 1/D
+    grid_folds: int = GRID_FOLDS
+    grid_seed: int = 0  # the grid search's CV split (one search per task, as in the paper)
+    grid_rows: int = GRID_ROWS  # exact search up to this many labelled rows, a stratified subsample beyond (0: always)
+
+    def grid(self, seed: int | None = None) -> GridSearch:
+        """The classifier's grid search of this configuration (seeded by ``grid_seed``)."""
+        return GridSearch(tuple(self.c_grid), tuple(self.gamma_grid), self.grid_folds,
+                          self.grid_seed if seed is None else seed, self.grid_rows)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,7 +79,7 @@ class SimulationConfig:
 @dataclass
 class Simulation:
     rows: list[dict]
-    hyper: dict[int, dict[str, dict]]  # seed -> task -> {"C", "gamma", "cv_mcc"}
+    hyper: dict[str, dict]  # task -> {"C", "gamma", "cv_mcc", "route", "search_rows"}
     config: SimulationConfig
     feature_sets: list[str] = field(default_factory=list)
 
@@ -84,17 +94,11 @@ def label_modes(labels: str) -> tuple[str, ...]:
 
 
 def tune_svm(x: np.ndarray, y: np.ndarray, cfg: SimulationConfig, seed: int) -> dict:
-    """C and gamma of the RBF SVM by a stratified k-fold grid search on all labelled data (MCC)."""
-    from sklearn.metrics import make_scorer, matthews_corrcoef
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
-    from sklearn.svm import SVC
+    """C and gamma of the RBF SVM by a stratified k-fold grid search on the labelled data
+    (MCC), its CV split seeded by ``seed`` (:func:`seraltools.classifier.tune`)."""
+    from seraltools.classifier import tune
 
-    grid = {"C": list(cfg.c_grid), "gamma": [g / x.shape[1] for g in cfg.gamma_grid]}
-    cv = StratifiedKFold(cfg.grid_folds, shuffle=True, random_state=seed)
-    search = GridSearchCV(SVC(kernel="rbf"), grid, scoring=make_scorer(matthews_corrcoef), cv=cv, n_jobs=1)
-    search.fit(x, y)
-    return {"C": float(search.best_params_["C"]), "gamma": float(search.best_params_["gamma"]),
-            "cv_mcc": float(search.best_score_)}
+    return tune(x, y, cfg.grid(seed))
 
 
 def _scores(y_true, y_pred) -> dict:
@@ -110,7 +114,8 @@ def _training_sets(train: np.ndarray, select_sets: dict, budget_n: dict, modes: 
     budget -> (rows of the training set, row whose label each one gets)."""
     from seraltools.mal import mal_queue, random_queue, resolve_metric
     from seraltools.seeds import sub_seed
-    from seraltools.selectors import UNSTABLE, queue
+    from seraltools.selectors import HYBRIDS, UNSTABLE, queue
+    from seraltools.standardize import standardize_mode
 
     n_train = len(train)
     perm = train[random_queue(n_train, None, sub_seed(*seed, 0))]
@@ -123,13 +128,16 @@ def _training_sets(train: np.ndarray, select_sets: dict, budget_n: dict, modes: 
                 continue
             if method != "mal":  # the other selectors: the queried rows with their own labels
                 stable = method not in UNSTABLE  # TypiClust is not prefix-stable: its k grows with the budget
-                longest = queue(method, xs[train], max(budget_n.values()), seed=mal_seed) if stable else None
+                opts = ({"metric": resolve_metric(cfg.metric, xs.shape[1], standardize_mode(cfg.standardize) != "none"),
+                         "algorithm": cfg.kmedoids, "k": max(1, round(n_train * cfg.k_fraction))}
+                        if HYBRIDS.get(method) == "mal" else {})  # MAL's own settings for the hybrid's opening
+                longest = queue(method, xs[train], max(budget_n.values()), seed=mal_seed, **opts) if stable else None
                 sets[(method, name, "queried")] = by_budget = {}
                 for p, b in budget_n.items():
-                    q = longest[:b] if stable else queue(method, xs[train], b, seed=mal_seed)
+                    q = longest[:b] if stable else queue(method, xs[train], b, seed=mal_seed, **opts)
                     by_budget[p] = (train[q], train[q])
                 continue
-            metric = resolve_metric(cfg.metric, xs.shape[1], cfg.standardize)
+            metric = resolve_metric(cfg.metric, xs.shape[1], standardize_mode(cfg.standardize) != "none")
             order, base = mal_queue(xs[train], max(budget_n.values()), k, metric=metric, seed=mal_seed,
                                     algorithm=cfg.kmedoids)
             for mode in modes:
@@ -158,6 +166,7 @@ def _cell(seed: int, repeat: int, fold: int, train: np.ndarray, test: np.ndarray
     budget_n = {p: max(1, int(round(p * n_train))) for p in cfg.budgets}
     sets = _training_sets(train, select_sets, budget_n, label_modes(cfg.labels), cfg, [seed, repeat, fold])
     rows = []
+    fitted: dict = {}  # (task, rows, labels) -> predictions: a set two selectors share is fitted once
     for (selector, name, mode), by_budget in sets.items():
         for p in cfg.budgets:
             rows_, source = by_budget[p]
@@ -169,10 +178,13 @@ def _cell(seed: int, repeat: int, fold: int, train: np.ndarray, test: np.ndarray
                 if single:
                     pred = np.full(len(test), yt[0])
                 else:
-                    svm = SVC(kernel="rbf", C=hyper[seed][task]["C"], gamma=hyper[seed][task]["gamma"])
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        pred = svm.fit(x_cls[rows_], yt).predict(x_cls[test])
+                    key = (task, rows_.tobytes(), source.tobytes())
+                    if key not in fitted:
+                        svm = SVC(kernel="rbf", C=hyper[task]["C"], gamma=hyper[task]["gamma"])
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            fitted[key] = svm.fit(x_cls[rows_], yt).predict(x_cls[test])
+                    pred = fitted[key]
                 rows.append({"feature_set": name, "selector": selector, "labels": mode, "task": task, "budget": p,
                              "budget_n": budget_n[p], "n_labelled": len(rows_), "seed": seed, "repeat": repeat,
                              "fold": fold, **_scores(y[test], pred), "single_class": single, "n_train": n_train,
@@ -182,13 +194,14 @@ def _cell(seed: int, repeat: int, fold: int, train: np.ndarray, test: np.ndarray
 
 def simulate(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels: dict[str, np.ndarray],
              cfg: SimulationConfig | None = None, *, workers: int = 1, progress=None, engine: str = "local",
-             address: str | None = None) -> Simulation:
+             address: str | None = None, groups=None, warn=None) -> Simulation:
     """Run the grid. ``select_sets``: name -> (N, D) selection features, rows aligned with
-    ``x_classify`` (N, D) and each label array in ``labels`` (task -> (N,)). The cells
-    run in ``workers`` local processes, or as Ray tasks with ``engine="ray"``."""
+    ``x_classify`` (N, D) and each label array in ``labels`` (task -> (N,)); ``groups``:
+    each row's speaker, for ``standardize="speaker"``. The cells run in ``workers``
+    local processes, or as Ray tasks with ``engine="ray"``."""
     from sklearn.model_selection import StratifiedKFold
 
-    from seraltools.standardize import zscore
+    from seraltools.standardize import standardize, zscore
 
     cfg = cfg or SimulationConfig()
     label_modes(cfg.labels)
@@ -200,9 +213,8 @@ def simulate(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels:
         if counts.min() < cfg.folds:
             raise BadInput(f"task {task!r}: a class has {counts.min()} rows, fewer than the {cfg.folds} folds")
     x_cls = zscore(x_classify)
-    if cfg.standardize:
-        select_sets = {name: zscore(xs) for name, xs in select_sets.items()}
-    hyper = {seed: {task: tune_svm(x_cls, y, cfg, seed) for task, y in labels.items()} for seed in cfg.seeds}
+    select_sets = {name: standardize(xs, cfg.standardize, groups, warn=warn, source=name)
+                   for name, xs in select_sets.items()}
     joint = np.array(["|".join(str(labels[t][i]) for t in labels) for i in range(n)])
     if np.unique(joint, return_counts=True)[1].min() < cfg.folds:
         joint = labels[next(iter(labels))]
@@ -212,7 +224,13 @@ def simulate(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels:
             skf = StratifiedKFold(cfg.folds, shuffle=True, random_state=seed * 1000 + r)
             for f, (train, test) in enumerate(skf.split(np.zeros(n), joint)):
                 cells.append((seed, r, f, train, test))
+    from seraltools.classifier import search_jobs, tune_many
+
     run = _runner(workers, engine, address)
+    resize = getattr(progress, "resize", None)  # the bar counts the search's jobs and then the cells
+    if resize:
+        resize(search_jobs(labels, cfg.grid()) + len(cells))
+    hyper = tune_many(x_cls, labels, cfg.grid(), run, progress)  # one search per task, every seed's (the paper's)
     rows: list[dict] = []
     for cell_rows in run(_cell, [(s, r, f, tr, te, select_sets, x_cls, labels, hyper, cfg)
                                  for s, r, f, tr, te in cells]):
@@ -223,19 +241,15 @@ def simulate(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels:
 
 
 def _runner(workers: int, engine: str = "local", address: str | None = None):
-    """Map cells in order: Ray tasks, ``workers`` processes (joblib's loky) or this one."""
+    """Map calls in order: Ray tasks, ``workers`` processes (:func:`seraltools.compute.process_map`)
+    or this one."""
     if engine == "ray":
         from seraltools.engines import ray_map
 
         return lambda fn, args: ray_map(fn, args, address, workers)
-    if workers <= 1:
-        return lambda fn, args: (fn(*a) for a in args)
-    from joblib import Parallel, delayed
+    from seraltools.compute import process_map
 
-    def run(fn, args):
-        return Parallel(n_jobs=workers, return_as="generator")(delayed(fn)(*a) for a in args)
-
-    return run
+    return lambda fn, args: process_map(fn, args, workers)
 
 
 # --------------------------------------------------------------------------- reporting
@@ -302,9 +316,9 @@ def _paired(a_cells: dict, b_cells: dict):
 
 def format_summary(summary: list[dict], hyper: dict) -> str:
     lines = []
-    for seed, tasks in hyper.items():
-        lines.append(f"SVM (RBF), seed {seed}: " + ", ".join(
-            f"{t}: C={h['C']:g} gamma={h['gamma']:.3g} (CV MCC {h['cv_mcc']:.3f})" for t, h in tasks.items()))
+    lines.append("SVM (RBF), one grid search per task: " + ", ".join(
+        f"{t}: C={h['C']:g} gamma={h['gamma']:.3g} (CV MCC {h['cv_mcc']:.3f}, {route_text(h)})"
+        for t, h in hyper.items()))
     cells = summary[0]["df"] + 1 if summary else 0
     others = any(s["selector"] != "mal" for s in summary)
     head = (f"{'selector':<10} {'feature set':<20} {'labels':<7} {'budget':>6} {'n':>5} {'MCC':>6} {'random':>7} "

@@ -47,6 +47,12 @@ def cluster_speakers(x: np.ndarray, speakers: list, k: int = 4, *, max_per_speak
             used = (f"{len(rows)} utterances" if len(fit_rows) == len(rows) else
                     f"{len(rows)} utterances, of which --max-per-speaker {max_per_speaker} fit k-means")
             warn(f"speaker {spk!r} has {used}, fewer than k = {k}: {ks} clusters, one per utterance fitted")
+        distinct = len(np.unique(xu[fit_rows], axis=0))
+        if distinct < ks:  # identical embeddings: k-means would warn (on stderr, in sklearn's words)
+            if warn:
+                warn(f"speaker {spk!r} has {distinct} distinct embeddings among {len(fit_rows)} utterances, fewer "
+                     f"than k = {ks}: {distinct} clusters")
+            ks = distinct
         km = KMeans(ks, n_init=10, random_state=seed).fit(xu[fit_rows])
         c = unit(km.cluster_centers_)
         cluster[rows] = np.argmax(xu[rows] @ c.T, axis=1)  # rows left out of the fit: nearest centre

@@ -351,9 +351,38 @@ def metadata(table: pa.Table) -> dict:
     if not raw:
         return {}
     try:
-        return json.loads(raw)
+        meta = json.loads(raw)
     except ValueError:
         return {}
+    return _well_formed(meta)
+
+
+#: The types of the ``seral`` metadata's keys; a key of another type (a damaged or hand-made
+#: table) is left out, as is malformed JSON: the table's data are read all the same.
+_META_TYPES = {"history": list, "skipped": list, "parts": list, "feature": str, "dim": int, "speaker_clusters": dict}
+
+
+def _well_formed(meta) -> dict:
+    if not isinstance(meta, dict):
+        return {}
+    meta = {k: v for k, v in meta.items() if k not in _META_TYPES or isinstance(v, _META_TYPES[k])}
+    if "history" in meta:
+        history = []
+        for h in meta["history"]:
+            if isinstance(h, dict):
+                h = dict(h)
+                if not isinstance(h.get("parameters", {}), dict):
+                    h["parameters"] = {}
+                if not isinstance(h.get("inputs", []), list):
+                    h["inputs"] = []
+                h["inputs"] = [i for i in h.get("inputs", []) if isinstance(i, dict)]
+                history.append(h)
+        meta["history"] = history
+    if "skipped" in meta:
+        meta["skipped"] = [s for s in meta["skipped"] if isinstance(s, dict)]
+    if "speaker_clusters" in meta and not all(isinstance(c, list) for c in meta["speaker_clusters"].values()):
+        del meta["speaker_clusters"]
+    return meta
 
 
 def with_metadata(table: pa.Table, meta: dict) -> pa.Table:
@@ -429,6 +458,10 @@ def check_output(path: str | os.PathLike, directory_ok: bool = False) -> None:
         if sys.stdout.isatty():
             raise BadInput(TERMINAL)
         return
+    from seraltools.errors import is_utf8, printable
+
+    if not is_utf8(os.path.realpath(path)):  # pyarrow, safetensors and matplotlib take UTF-8 paths only
+        raise BadInput(f"{printable(path)}: the output's name (or its directory's) is not UTF-8 text; give a UTF-8 name")
     target = Path(path)
     if target.is_dir():
         if directory_ok:
@@ -480,6 +513,43 @@ def _remove_leftovers(target: Path) -> None:
             pass
 
 
+def _remove_stale_staging() -> None:
+    """Copies staged in the temporary directory for a device or FIFO output by a process
+    that is gone (killed while a FIFO had no reader): removed by the next such write."""
+    import errno
+
+    for tmp in Path(tempfile.gettempdir()).glob(".seral.*.tmp"):
+        pid = tmp.name[len(".seral.") :].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except OSError as e:
+            if e.errno == errno.ESRCH:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
+
+def _open_to_write(target: Path):
+    """``open(target, "wb")`` of a device or FIFO; a FIFO that no program reads yet would block
+    without a word: stderr says what it waits for (as :func:`read_unseekable` does for input)."""
+    import errno
+    import stat
+
+    if stat.S_ISFIFO(os.stat(target).st_mode):
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK)  # fails at once when there is no reader
+        except OSError as e:
+            if e.errno != errno.ENXIO:
+                raise
+            print(f"seral: {target} is a FIFO with no reader yet; waiting for one to read from it (Ctrl-C to stop)",
+                  file=sys.stderr, flush=True)
+        else:
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "wb")
+    return open(target, "wb")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path; on success its content becomes ``path``.
@@ -496,13 +566,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     if target.is_dir():
         raise BadInput(f"{target}: is a directory; give a file name for the output")
     if target.exists() and not target.is_file():  # a device, FIFO or socket: stream into it
-        fd, tmp = tempfile.mkstemp(prefix=".seral.", suffix=".tmp")
+        _remove_stale_staging()
+        fd, tmp = tempfile.mkstemp(prefix=f".seral.{os.getpid()}.", suffix=".tmp")  # the pid: see _remove_stale_staging
         os.close(fd)
         try:
             yield tmp
             import shutil
 
-            with open(tmp, "rb") as src, open(target, "wb") as dst:
+            with open(tmp, "rb") as src, _open_to_write(target) as dst:
                 shutil.copyfileobj(src, dst)
         finally:
             with contextlib.suppress(FileNotFoundError):

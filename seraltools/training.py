@@ -49,6 +49,10 @@ class TrainingRun:
         """Continue from the checkpoint when there is one: restores everything and returns
         the loop's own extra tensor sets ({name: {key: tensor}}); {} when starting anew."""
         if not self.path or not Path(self.path).is_file():
+            if self.path:
+                from seraltools.progress import log
+
+                log(f"seral: --resume: no checkpoint {self.path} to continue from; starting anew")
             return {}
         state, sets = ckpt.load(self.path, self.module, self.opt, self.sched, self.config, self.must_match,
                                 extra=("best", *extra))
@@ -91,6 +95,12 @@ class TrainingRun:
                  "history": [asdict(h) if self.row else h for h in self.history]}
         ckpt.save(self.path, self.module, self.opt, self.sched, state, self.config,
                   extra={"best": self.best_state, **(extra or {})})
+
+    def finish(self) -> None:
+        """The run is over and its result written: its checkpoint goes (a later --resume
+        would have nothing to continue)."""
+        if self.path:
+            Path(self.path).unlink(missing_ok=True)
 
     def restore_best(self) -> None:
         """Load the best state into the model(s) (the last one when ``better`` is None)."""

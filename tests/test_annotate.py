@@ -87,15 +87,16 @@ def test_answer_log_appends_and_the_last_answer_counts(tmp_path):
     log.append("b", {"emotion": "sadness"}, "ann1")
     log.append("a", {"emotion": "neutral", "valence": "positive"}, "ann2")
     rows = list(csv.reader(open(tmp_path / "l.csv")))
-    assert rows[0] == ["id", "emotion", "valence", "annotator", "time"]
-    assert [r[:4] for r in rows[1:]] == [["a", "anger", "negative", "ann1"], ["b", "sadness", "", "ann1"],
-                                         ["a", "neutral", "positive", "ann2"]]
+    assert rows[0] == ["id", "emotion", "valence", "status", "note", "annotator", "time"]
+    assert [r[:6] for r in rows[1:]] == [["a", "anger", "negative", "answer", "", "ann1"],
+                                         ["b", "sadness", "", "answer", "", "ann1"],
+                                         ["a", "neutral", "positive", "answer", "", "ann2"]]
     assert log.answers("ann1")["a"] == {"emotion": "anger", "valence": "negative"}
     assert log.answers()["a"]["emotion"] == "neutral"
     t = read_labels(tmp_path / "l.csv")  # read back: one row per id, the last answer
     assert dict(zip(t.column("id").to_pylist(), t.column("emotion").to_pylist())) == {"b": "sadness", "a": "neutral"}
     assert t.column("valence").to_pylist()[t.column("id").to_pylist().index("a")] == 1  # positive -> 1
-    with pytest.raises(BadInput, match="not id,emotion,annotator,time"):
+    with pytest.raises(BadInput, match="not id,emotion,status,note,annotator,time"):
         AnswerLog(tmp_path / "l.csv", ["emotion"])  # other columns than before
 
 
@@ -129,7 +130,7 @@ def test_threads_and_processes_appending_together_never_tear_a_line(tmp_path):
     for w in procs + threads:
         w.join()
     rows = list(csv.reader(open(path, newline="")))[1:]
-    assert len(rows) == 500 and all(len(r) == 4 for r in rows)
+    assert len(rows) == 500 and all(len(r) == 6 for r in rows)
     assert {r[0] for r in rows} == {f"{w}-{i}" for w in ("p0", "p1", "t0", "t1", "t2") for i in range(100)}
     assert {r[1] for r in rows} == {"anger", "sad, \"quoted\""}
 
@@ -142,7 +143,8 @@ def test_server_serves_the_queue_and_keeps_answers(server, queue):
     status, body = request(port, "GET", "/api/state?annotator=ann1")
     state = json.loads(body)
     assert status == 200 and [it["rank"] for it in state["items"]] == [1, 2, 3, 4, 5, 6]
-    assert state["columns"] == [{"name": "emotion", "choices": CHOICES.split(",")}] and state["answers"] == {}
+    assert state["columns"] == [{"name": "emotion", "kind": "choice", "choices": CHOICES.split(",")}]
+    assert state["answers"] == {}
     status, body = request(port, "GET", "/audio/0.wav")
     assert status == 200 and body[:4] == b"RIFF"
     status, body = request(port, "GET", "/audio/5.wav")  # the span: 0.5 s of the file
@@ -150,11 +152,11 @@ def test_server_serves_the_queue_and_keeps_answers(server, queue):
 
     info = sf.info(io.BytesIO(body))
     assert status == 200 and abs(info.duration - 0.5) < 0.01
-    first = state["items"][0]["id"]
+    first = ann.items[0].id
     assert request(port, "POST", "/api/answer", {"annotator": "ann1", "id": first, "values": {"emotion": "anger"}})[0] == 200
     assert request(port, "POST", "/api/answer", {"annotator": "ann2", "id": first, "values": {"emotion": "sadness"}})[0] == 200
     state = json.loads(request(port, "GET", "/api/state?annotator=ann1")[1])
-    assert state["answers"] == {first: {"emotion": "anger"}}  # each annotator sees their own answers
+    assert {k: v["values"] for k, v in state["answers"].items()} == {"0": {"emotion": "anger"}}  # their own only
     rows = list(csv.DictReader(open(labels)))
     assert [(r["id"], r["emotion"], r["annotator"]) for r in rows] == [(first, "anger", "ann1"), (first, "sadness", "ann2")]
 
@@ -190,13 +192,14 @@ def test_annotate_cli_errors_are_one_line(cli, queue, tmp_path):
     assert res.exit_code == 2 and "annotator" in res.stderr
     (tmp_path / "old.csv").write_text("id,valence,annotator,time\n")
     res = cli("annotate", queue, tmp_path / "old.csv", "--choices", CHOICES)
-    assert res.exit_code == 2 and "give the same --column options" in res.stderr
+    assert res.exit_code == 2 and "give the same --column" in res.stderr
 
 
 def _start(queue, labels, *extra):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "seraltools", "annotate", str(queue), str(labels), "--choices",
-                             CHOICES, "--port", "0", *extra], stderr=subprocess.PIPE, env=env, text=True)
+                             CHOICES, "--port", "0", *(extra or ("--show", "id"))], stderr=subprocess.PIPE, env=env,
+                            text=True)
     line = proc.stderr.readline()
     port = int(re.search(r"127\.0\.0\.1:(\d+)/", line).group(1))
     return proc, port, line
@@ -207,7 +210,7 @@ def test_kill_9_while_answers_arrive_loses_no_saved_answer(queue, tmp_path):
     acknowledged answer is in the file, no line is torn, and a restart goes on."""
     labels = tmp_path / "labels.csv"
     proc, port, _ = _start(queue, labels)
-    ids = [it["id"] for it in json.loads(request(port, "GET", "/api/state")[1])["items"]]
+    ids = [it["shown"]["id"] for it in json.loads(request(port, "GET", "/api/state")[1])["items"]]
     acked, stop = [], threading.Event()
 
     def post(who):
@@ -236,10 +239,10 @@ def test_kill_9_while_answers_arrive_loses_no_saved_answer(queue, tmp_path):
         w.join()
     data = labels.read_bytes()
     rows = list(csv.reader(data.decode().splitlines()))[1:]
-    assert len(acked) >= 40 and all(len(r) == 4 for r in rows[:-1])
+    assert len(acked) >= 40 and all(len(r) == 6 for r in rows[:-1])
     from collections import Counter
 
-    kept = Counter((r[2], r[0], r[1]) for r in rows if len(r) == 4)
+    kept = Counter((r[4], r[0], r[1]) for r in rows if len(r) == 6)
     missing = Counter(acked) - kept  # every acknowledged answer is on disk, as often as it was acknowledged
     assert not missing, missing
     assert sum(kept.values()) - len(acked) <= 3  # at most one written-not-acknowledged answer per client
@@ -248,7 +251,7 @@ def test_kill_9_while_answers_arrive_loses_no_saved_answer(queue, tmp_path):
     out = proc.communicate(timeout=10)[1]
     assert proc.returncode == 0 and "answered" in line + out
     rows = list(csv.reader(open(labels, newline="")))[1:]
-    assert all(len(r) == 4 for r in rows) and len(rows) >= len(acked)
+    assert all(len(r) == 6 for r in rows) and len(rows) >= len(acked)
 
 
 # ------------------------------------------------------------------ Label Studio
@@ -267,7 +270,7 @@ def test_export_tasks_for_label_studio(cli, queue, tmp_path):
     assert [t["data"]["seral_id"] for t in tasks] == [ranked[r] for r in range(1, 7)]
     assert all(t["data"]["audio"].startswith("/data/local-files/?d=") for t in tasks)
     assert "LOCAL_FILES_DOCUMENT_ROOT=" in res.stderr
-    clip = list((tmp_path / "clips").glob("000006_*.wav"))
+    clip = list((tmp_path / "clips").glob("queue-*/000006_*.wav"))  # this queue's own folder
     assert len(clip) == 1 and abs(sf.info(str(clip[0])).duration - 0.5) < 0.01
     config = (tmp_path / "config.xml").read_text()
     assert '<Choices name="emotion" toName="audio"' in config and '<Choice value="sadness"/>' in config
@@ -386,11 +389,11 @@ def test_label_in_the_browser_by_click_and_key_then_reload(browser, queue, tmp_p
     proc, port, _ = _start(queue, labels)
     try:
         items = json.loads(request(port, "GET", "/api/state")[1])["items"]
-        ids = [it["id"] for it in items]
+        ids = [it["shown"]["id"] for it in items]
         page = browser.new_page(viewport={"width": 900, "height": 620})
         page.goto(f"http://127.0.0.1:{port}/?annotator=web")
-        page.wait_for_function("document.getElementById('uid').textContent.length > 0")
-        assert page.text_content("#rank") == "1" and page.text_content("#uid") == ids[0]
+        page.wait_for_function("(document.querySelector('.shown-id') || {}).textContent")
+        assert page.text_content("#rank") == "1" and page.text_content(".shown-id") == ids[0]
         page.wait_for_function("(() => { const a = document.getElementById('audio');"
                                " return a.readyState >= 1 && isFinite(a.duration) && a.duration > 0; })()")
         duration = page.evaluate("document.getElementById('audio').duration")
@@ -420,7 +423,7 @@ def test_label_in_the_browser_by_click_and_key_then_reload(browser, queue, tmp_p
         if os.environ.get("SERAL_SCREENSHOT"):
             page.screenshot(path=os.environ["SERAL_SCREENSHOT"])
         page.reload()  # goes on at the first row this annotator has not answered: rank 3
-        page.wait_for_function("document.getElementById('uid').textContent.length > 0")
+        page.wait_for_function("(document.querySelector('.shown-id') || {}).textContent")
         assert page.text_content("#rank") == "3"
         assert page.text_content("#progress") == "3 of 6 answered"
         page.close()
@@ -429,9 +432,10 @@ def test_label_in_the_browser_by_click_and_key_then_reload(browser, queue, tmp_p
         raise AssertionError(f"{e}; server's stderr: {proc.communicate(timeout=10)[1]}") from None
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=10)
-    rows = [(r["id"], r["emotion"], r["annotator"]) for r in csv.DictReader(open(labels, newline=""))]
-    assert rows == [(ids[0], "anger", "web"), (ids[1], "neutral", "web"), (ids[3], "sadness", "web"),
-                    (ids[3], "happiness", "web")]
+    rows = [(r["id"], r["emotion"], r["status"], r["annotator"]) for r in csv.DictReader(open(labels, newline=""))]
+    assert rows == [(ids[0], "anger", "answer", "web"), (ids[1], "neutral", "answer", "web"),
+                    (ids[2], "", "skip", "web"),  # the skip is recorded
+                    (ids[3], "sadness", "answer", "web"), (ids[3], "happiness", "answer", "web")]
     t = read_labels(labels)
     assert dict(zip(t.column("id").to_pylist(), t.column("emotion").to_pylist())) == {
         ids[0]: "anger", ids[1]: "neutral", ids[3]: "happiness"}
@@ -545,7 +549,7 @@ def test_export_tasks_through_a_symlinked_directory(cli, queue, tmp_path):
               "--root", "/")
     assert res.exit_code == 0, res.stderr
     clip = [t for t in json.loads((tmp_path / "t.json").read_text()) if t["data"]["rank"] == 6][0]
-    assert "real/clips/000006_" in clip["data"]["audio"]
+    assert re.search(r"real/clips/queue-[0-9a-f]{8}/000006_", clip["data"]["audio"])
 
 
 def test_the_page_says_when_audio_fails_and_handles_any_id(browser, queue, tmp_path):
@@ -566,15 +570,16 @@ def test_the_page_says_when_audio_fails_and_handles_any_id(browser, queue, tmp_p
     try:
         page = browser.new_page()
         page.goto(f"http://127.0.0.1:{port}/?annotator=w")
-        page.wait_for_function("document.getElementById('uid').textContent.length > 0")
-        assert page.text_content("#uid") == "constructor" and page.text_content("#progress") == "0 of 6 answered"
+        page.wait_for_function("(document.querySelector('.shown-id') || {}).textContent")
+        assert page.text_content(".shown-id") == "constructor" and page.text_content("#progress") == "0 of 6 answered"
         page.keyboard.press("1")
         page.wait_for_function("document.getElementById('rank').textContent === '2'")
         page.keyboard.press("2")
         page.wait_for_function("document.getElementById('rank').textContent === '3'")
         page.wait_for_function("document.getElementById('status').textContent.includes('did not load')")
-        page.keyboard.press("1")  # blocked
+        page.keyboard.press("1")  # blocked, and the message says why (not "see above" with nothing above)
         page.wait_for_function("document.getElementById('status').textContent.startsWith('Not saved')")
+        assert "broken.wav" in page.text_content("#status"), page.text_content("#status")
         assert page.text_content("#rank") == "3"
         page.close()
     finally:
@@ -648,7 +653,7 @@ def test_a_failed_export_leaves_no_clips(cli, queue, tmp_path):
     assert res.exit_code == 2 and "--root" in res.stderr
     assert list(clips.iterdir()) == [] and not (tmp_path / "tasks.json").exists()
     res = cli("export-tasks", "-q", queue, tmp_path / "tasks.json", "--clips", clips)
-    assert res.exit_code == 0 and [p.suffix for p in clips.iterdir()] == [".wav"]
+    assert res.exit_code == 0 and [p.suffix for p in clips.glob("queue-*/*")] == [".wav"]
 
 
 def test_a_fifo_writer_that_comes_and_goes_while_seral_waits_is_read(tmp_path, monkeypatch):
@@ -675,3 +680,309 @@ def test_a_fifo_writer_that_comes_and_goes_while_seral_waits_is_read(tmp_path, m
     t.join(30)
     assert not t.is_alive(), "seral waits for a writer that has come and gone"
     assert got == [b"id,emotion\nu1,anger\n"]
+
+
+# ------------------------------------------------------------------ issue #27: S1, S2, M4, M7, M8
+
+
+def _raw(port, lines: list[str], body: bytes = b"") -> tuple[int, bytes]:
+    """One HTTP/1.0 request as a non-browser client would send it (any Host header)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), rest
+
+
+def test_a_server_open_to_other_machines_needs_a_token(queue, tmp_path):
+    """S1: --host 0.0.0.0 without --token is refused by the library; the command makes a
+    token and prints it once in the link; a request without it (any Host header) is 403,
+    with it (query, then the cookie the page gets) it is served."""
+    items = queue_items(read_table(queue), "q")
+    scheme = parse_scheme(None, [CHOICES])
+    ann = Annotation(items, scheme, AnswerLog(tmp_path / "l.csv", list(scheme)))
+    with pytest.raises(BadInput, match="--token"):
+        make_server(ann, "0.0.0.0", 0)
+    proc, port, line = _start(queue, tmp_path / "l.csv", "--host", "0.0.0.0")
+    try:
+        token = re.search(r"token=([A-Za-z0-9_-]+)", line).group(1)
+        host = f"Host: 127.0.0.1:{port}"
+        assert _raw(port, ["GET /api/state HTTP/1.0", host])[0] == 403
+        assert _raw(port, ["GET /audio/0.wav HTTP/1.0", host])[0] == 403
+        body = json.dumps({"annotator": "x", "id": items[0].id, "values": {"emotion": "anger"}}).encode()
+        post = ["POST /api/answer HTTP/1.0", host, "Content-Type: application/json", f"Content-Length: {len(body)}"]
+        assert _raw(port, post, body)[0] == 403
+        assert _raw(port, [f"GET /api/state?token={token}x HTTP/1.0", host])[0] == 403
+        status, _ = _raw(port, [f"GET /api/state?token={token} HTTP/1.0", "Host: evil.example:80"])
+        assert status == 403  # a Host that is not this server's: refused even with the token
+        assert _raw(port, [f"GET /api/state?token={token} HTTP/1.0", host])[0] == 200
+        assert _raw(port, ["GET /audio/0.wav HTTP/1.0", host, f"Cookie: seral_token_{port}={token}"])[0] == 200
+        assert _raw(port, [*post, f"X-Seral-Token: {token}"], body)[0] == 200
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", f"/?token={token}")
+        r = c.getresponse()
+        r.read()
+        assert r.status == 200 and f"seral_token_{port}={token}" in r.getheader("Set-Cookie") and "HttpOnly" in r.getheader("Set-Cookie")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=10)[1]
+    assert err.count(token) == 0  # printed once: in the first line only
+    assert [r["annotator"] for r in csv.DictReader(open(tmp_path / "l.csv"))] == ["x"]
+
+
+def test_idle_connections_do_not_lock_annotators_out(queue, tmp_path):
+    """S2: under `ulimit -n 64`, 65 idle connections: the server still answers a request
+    (the connection that waited longest for a request is closed for a new one)."""
+    import resource
+    import socket
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "seraltools", "annotate", str(queue), str(tmp_path / "l.csv"),
+                             "--choices", CHOICES, "--port", "0"], stderr=subprocess.PIPE, env=env, text=True,
+                            preexec_fn=limit)
+    idle = []
+    try:
+        port = int(re.search(r"127\.0\.0\.1:(\d+)/", proc.stderr.readline()).group(1))
+        for _ in range(65):
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=30))
+        idle[-1].sendall(b"GET / HTTP/1.0\r\n")  # a slow client: half a request
+        for _ in range(3):  # each request gets through, though every idle socket stays open on our side
+            status, body = request(port, "GET", "/api/state")
+            assert status == 200 and json.loads(body)["items"]
+        assert proc.poll() is None
+    finally:
+        for s in idle:
+            s.close()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+
+
+def test_label_studio_json_with_odd_annotations_is_one_line(cli, queue, tmp_path):
+    """M4: annotations or results that are not objects: exit 2, one line naming the file."""
+    data = {"seral_id": "a", "audio": "x"}
+    for bad in ([{"id": 1, "data": data, "annotations": ["anger"]}],
+                [{"id": 1, "data": data, "annotations": {"a": 1}}],
+                [{"id": 1, "data": data, "annotations": [{"result": ["anger"]}]}],
+                [{"id": 1, "data": data, "annotations": [{"result": "anger"}]}],
+                [{"id": 1, "data": ["seral_id"], "annotations": []}]):
+        path = tmp_path / "odd.json"
+        path.write_text(json.dumps(bad))
+        res = cli("cluster-labels", queue, path, tmp_path / "o.parquet")
+        assert res.exit_code == 2 and str(path) in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_a_labels_file_that_is_not_utf8(cli, queue, tmp_path, server):
+    """M7: non-UTF-8 bytes in the labels file: annotate refuses it at start in one line
+    naming the line; bytes appended while it runs do not drop the state request."""
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"id,emotion,annotator,time\nx,\xff\xfeanger,a,2026-01-01T00:00:00.000Z\n")
+    res = cli("annotate", queue, bad, "--choices", CHOICES)
+    assert res.exit_code == 2 and "line 2 is not UTF-8" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    ann, port, labels = server
+    with open(labels, "ab") as f:
+        f.write(b"y,\xff,answer,,a,2026-01-01T00:00:00.000Z\n")
+    status, body = request(port, "GET", "/api/state?annotator=a")
+    assert status == 200 and "answers" in json.loads(body)
+    assert set(ann.log.answers()) == {"y"}  # the summary's read does not crash either
+
+
+def test_export_tasks_clips_on_a_place_that_cannot_take_them(cli, queue, tmp_path, monkeypatch):
+    """M8: --clips where no directory can be made: exit 2 before any clip is decoded."""
+    import seraltools.annotate as annotate
+
+    decoded = []
+    monkeypatch.setattr(annotate, "wav_bytes", lambda s: decoded.append(s) or b"RIFF")
+    (tmp_path / "file").write_text("x")
+    res = cli("export-tasks", queue, tmp_path / "tasks.json", "--clips", tmp_path / "file" / "clips")
+    assert res.exit_code == 2 and "--clips" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not decoded and not (tmp_path / "tasks.json").exists()
+    if os.geteuid() != 0:  # root writes into a read-only directory anyway
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        res = cli("export-tasks", queue, tmp_path / "tasks.json", "--clips", ro / "clips")
+        assert res.exit_code == 2 and "--clips" in res.stderr and not decoded
+
+
+# ------------------------------------------------------------------ several raters, scales, blind, in a real browser
+
+
+def _wait(page, js, what, timeout=15_000):
+    try:
+        page.wait_for_function(js, timeout=timeout)
+    except Exception:
+        raise AssertionError(f"{what}: rank {page.text_content('#rank')!r}, status "
+                             f"{page.text_content('#status')!r}") from None
+
+
+def test_two_annotators_with_raters_2_and_a_stale_tab_in_the_browser(browser, queue, tmp_path):
+    labels = tmp_path / "l.csv"
+    proc, port, _ = _start(queue, labels, "--raters", "2")
+    ids = [it.id for it in queue_items(read_table(queue), "q")]
+    try:
+        x1, x2, y = (browser.new_page() for _ in range(3))
+        for page, who in ((x1, "x"), (x2, "x"), (y, "y")):
+            page.goto(f"http://127.0.0.1:{port}/?annotator={who}")
+            _wait(page, "document.getElementById('rank').textContent === '1'", "loaded")
+        x1.keyboard.press("1")  # x, first tab: anger for rank 1
+        _wait(x1, "document.getElementById('rank').textContent === '2'", "x1 moved on")
+        x2.keyboard.press("2")  # x, second tab, loaded before that answer: refused, not written over it
+        _wait(x2, "document.getElementById('status').textContent.includes('another tab')", "stale answer refused")
+        y.keyboard.press("4")  # y: sadness for rank 1 (one rater of two so far)
+        _wait(y, "document.getElementById('rank').textContent === '2'", "y moved on")
+        z = browser.new_page()
+        z.goto(f"http://127.0.0.1:{port}/?annotator=z")  # rank 1 has its two raters: z starts at rank 2
+        _wait(z, "document.getElementById('rank').textContent === '2'", "z starts past the done item")
+        assert "1 by others" in z.text_content("#progress")
+        for p in (x1, x2, y, z):
+            p.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    rows = [(r["id"], r["emotion"], r["annotator"]) for r in csv.DictReader(open(labels, newline=""))]
+    assert rows == [(ids[0], "anger", "x"), (ids[0], "sadness", "y")]
+
+
+def test_scales_by_keys_blind_waveform_and_server_down_in_the_browser(browser, queue, tmp_path):
+    labels = tmp_path / "l.csv"
+    proc, port, _ = _start(queue, labels, "--scale", "valence=1:5,arousal=1:5")
+    ids = [it.id for it in queue_items(read_table(queue), "q")]
+    stopped = False
+    try:
+        page = browser.new_page(viewport={"width": 900, "height": 760})
+        page.goto(f"http://127.0.0.1:{port}/?annotator=w")
+        _wait(page, "document.getElementById('rank').textContent === '1'", "loaded")
+        assert page.text_content("#hint") == "Press Space to play"
+        _wait(page, "document.getElementById('wave').dataset.drawn === '1'", "waveform drawn")
+        inked = page.evaluate("""(() => { const c = document.getElementById('wave');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })()""")
+        assert inked > 500  # the waveform has ink on it
+        html = page.content()
+        assert not any(i in html for i in ids)  # blind: no id anywhere in the page
+        page.keyboard.press(" ")
+        _wait(page, "document.getElementById('hint').textContent === ''", "the hint goes once played")
+        page.keyboard.press("]")
+        assert page.evaluate("document.getElementById('audio').playbackRate") == 1.25
+        page.keyboard.press("1")  # emotion: anger
+        page.keyboard.press("4")  # valence 4
+        page.keyboard.press("ArrowUp")  # back to valence
+        page.keyboard.press("5")  # valence 5
+        page.keyboard.press("2")  # arousal 2: the answer is whole and saved
+        _wait(page, "document.getElementById('rank').textContent === '2'", "scale answer saved")
+        if os.environ.get("SERAL_SCREENSHOT_SCALE"):
+            page.screenshot(path=os.environ["SERAL_SCREENSHOT_SCALE"])
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+        stopped = True
+        page.keyboard.press("1")
+        page.keyboard.press("3")
+        page.keyboard.press("3")
+        _wait(page, "getComputedStyle(document.getElementById('down')).display === 'block'", "server-down state shown")
+        assert page.text_content("#status").startswith("Not saved")
+        page.close()
+    finally:
+        if not stopped:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=10)
+    rows = list(csv.DictReader(open(labels, newline="")))
+    assert [(r["id"], r["emotion"], r["valence[1:5]"], r["arousal[1:5]"]) for r in rows] == [(ids[0], "anger", "5", "2")]
+    t = read_labels(labels)
+    assert t.column("valence").to_pylist() == [5.0]
+
+
+def test_label_studio_advice_is_a_setup_label_studio_accepts(cli, queue, tmp_path):
+    """Label Studio refuses a Local Storage path equal to LOCAL_FILES_DOCUMENT_ROOT (it must
+    be a folder under it): export-tasks advises the clips' parent as the root and their
+    folder as the storage; each round's clips go to a folder of their own."""
+    from seraltools.annotate import label_studio_accepts
+
+    assert not label_studio_accepts("/data/clips", "/data/clips") and label_studio_accepts("/data/clips", "/data")
+    assert not label_studio_accepts("/data2/clips", "/data")
+    res = cli("export-tasks", queue, tmp_path / "t.json", "--clips", tmp_path / "clips")
+    assert res.exit_code == 0, res.stderr
+    root = re.search(r"DOCUMENT_ROOT=(\S+)", res.stderr).group(1)
+    storage = re.search(r"with the path (\S+)", res.stderr).group(1)
+    assert label_studio_accepts(storage, root)
+    for task in json.loads((tmp_path / "t.json").read_text()):  # every URL resolves under the storage
+        rel = task["data"]["audio"].split("?d=", 1)[1]
+        from urllib.parse import unquote
+
+        path = os.path.join(root, unquote(rel))
+        assert os.path.exists(path) and path.startswith(storage + os.sep)
+    q = read_table(queue)  # a next round: another queue, ranked from 1 again
+    ranks = q.column("rank").to_pylist()
+    q2 = q.set_column(q.column_names.index("rank"), "rank", pa.array([None if r is None else 7 - r for r in ranks], pa.int32()))
+    q2 = q2.set_column(q2.column_names.index("start"), "start", pa.array([0.1] * q2.num_rows))
+    write_table(q2, tmp_path / "q2.parquet")
+    assert cli("export-tasks", "-q", tmp_path / "q2.parquet", tmp_path / "t2.json", "--clips", tmp_path / "clips").exit_code == 0
+    folders = sorted(p.name for p in (tmp_path / "clips").iterdir())
+    assert len(folders) == 2 and all(len(list((tmp_path / "clips" / f).iterdir())) for f in folders)
+
+
+def test_a_segment_plays_in_its_context(server):
+    """/audio/N-context.wav: the span widened by 3 s each side, within the recording."""
+    import io
+
+    ann, port, _ = server
+    six = [i for i, it in enumerate(ann.items) if it.rank == 6][0]
+    whole = sf.info(ann.items[six].source.path).duration
+    status, body = request(port, "GET", f"/audio/{six}-context.wav")
+    assert status == 200 and abs(sf.info(io.BytesIO(body)).duration - min(whole, 4.0)) < 0.01  # 0.5-1.0 s -> 0-4 s
+    status, body = request(port, "GET", "/audio/0-context.wav")  # a whole file: itself
+    assert status == 200 and abs(sf.info(io.BytesIO(body)).duration - ann.items[0].duration) < 0.01
+
+
+def test_the_end_screen_counts_and_names_the_next_command(browser, queue, tmp_path):
+    proc, port, _ = _start(queue, tmp_path / "l.csv")
+    try:
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port}/?annotator=w")
+        for rank in range(1, 7):
+            _wait(page, f"document.getElementById('rank').textContent === '{rank}'", f"rank {rank}")
+            if rank == 2:
+                page.keyboard.press("u")  # unsure of this one
+            page.keyboard.press(str(1 + rank % 4))
+        _wait(page, "getComputedStyle(document.getElementById('done')).display === 'block'", "end screen")
+        assert page.text_content("#done-counts") == "6 answered by you (1 unsure), 6 in the queue."
+        assert page.text_content("#next-command") == "seral labels l.csv"
+        assert page.evaluate("document.getElementById('audio').paused")  # the last clip is not replayed
+        page.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    rows = list(csv.DictReader(open(tmp_path / "l.csv", newline="")))
+    assert [r["status"] for r in rows] == ["answer", "unsure", "answer", "answer", "answer", "answer"]
+
+
+def test_one_server_asks_each_person_for_a_name(browser, queue, tmp_path):
+    """Without --annotator, the printed link names nobody and the page asks for a name
+    (kept in its address); with it, the link and the page use it."""
+    proc, port, line = _start(queue, tmp_path / "l.csv")
+    try:
+        assert "annotator=" not in line
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        _wait(page, "getComputedStyle(document.getElementById('who')).display === 'block'", "name asked")
+        page.fill("#who-name", "ana")
+        page.click("#who button")
+        _wait(page, "document.getElementById('rank').textContent === '1'", "started")
+        assert page.text_content("#annotator") == "ana" and "annotator=ana" in page.url
+        page.keyboard.press("1")
+        _wait(page, "document.getElementById('rank').textContent === '2'", "answered")
+        page.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    assert [r["annotator"] for r in csv.DictReader(open(tmp_path / "l.csv"))] == ["ana"]
+    proc, port, line = _start(queue, tmp_path / "l.csv", "--annotator", "bo")
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=10)
+    assert "/?annotator=bo" in line

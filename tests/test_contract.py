@@ -120,6 +120,7 @@ RECIPES = {
     "mal-select": ["mal-select", "{feats}", "-"],
     "cluster-labels": ["cluster-labels", "{queue}", "{answers}", "-", "--replace"],
     "predict": ["predict", "{answers}", "{feats}", "-"],
+    "labels": ["labels", "{answers}", "-"],
     "reduce": ["reduce", "-m", "pca", "--dim", "4", "{feats}", "-"],
     "cluster-speakers": ["cluster-speakers", "--k", "2", "{feats}", "-"],
     "evaluate al": ["evaluate", "al", "--folds", "2", "--repeats", "1", "--budgets", "25%,50%", "--select", "{feats}",

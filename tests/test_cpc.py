@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -48,13 +50,25 @@ def test_model_file_round_trips(frames, tmp_path):
     assert za.shape == (2, 80, 256) and ca.shape == (2, 80, 256)
 
 
+def _interrupted(frames, cfg, out, after: int) -> None:
+    """A run stopped by Ctrl-C after epoch ``after`` (its checkpoint stays)."""
+    def stop(epoch, _):
+        if epoch == after:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(frames, cfg, out, progress=stop)
+
+
 def test_resume_equals_uninterrupted(frames, tmp_path):
     whole, part = str(tmp_path / "whole.safetensors"), str(tmp_path / "part.safetensors")
     cfg = {**SMALL, "max_epochs": 4}
     train(frames, CPCConfig(**cfg), whole)
-    train(frames, CPCConfig(**{**cfg, "max_epochs": 2}), part)  # "interrupted" after epoch 2
+    assert not os.path.exists(whole + ".ckpt")  # a finished run leaves no checkpoint behind
+    _interrupted(frames, CPCConfig(**cfg), part, after=2)
     history = train(frames, CPCConfig(**cfg), part, resume=True)
     assert [h.epoch for h in history] == [1, 2, 3, 4]
+    assert not os.path.exists(part + ".ckpt")
     _, t1 = load_model(whole)
     _, t2 = load_model(part)
     assert t1.keys() == t2.keys()
@@ -67,7 +81,7 @@ def test_resume_refuses_other_data_and_damaged_checkpoints(frames, tmp_path):
     from seraltools.errors import BadInput
 
     out = str(tmp_path / "m.safetensors")
-    train(frames, CPCConfig(**{**SMALL, "max_epochs": 1}), out)
+    _interrupted(frames, CPCConfig(**{**SMALL, "max_epochs": 2}), out, after=1)
     other = [f[::-1].copy() for f in frames]  # other audio, same shapes
     with pytest.raises(BadInput, match="other training data"):
         train(other, CPCConfig(**{**SMALL, "max_epochs": 2}), out, resume=True)

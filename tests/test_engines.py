@@ -35,6 +35,19 @@ def test_extract_with_ray_equals_the_local_run(cli, ray_local, synth_4x4, tmp_pa
     assert a.drop(["features"]).equals(b.drop(["features"]))
 
 
+def test_extract_with_ray_reads_spans(cli, ray_local, synth_dir, tmp_path):
+    """Issue #27 W8: a manifest with start/end through Ray equals the local run."""
+    wavs = sorted(synth_dir.glob("*.wav"))[:3]
+    m = tmp_path / "spans.csv"
+    m.write_text("id,path,start,end\n" + "".join(f"u{i},{w},0.1,{0.6 + 0.1 * i}\n" for i, w in enumerate(wavs)))
+    assert cli("extract", "-q", "-j", 1, m, tmp_path / "local.parquet").exit_code == 0
+    res = cli("extract", "-q", "-j", 2, "--engine", "ray", m, tmp_path / "ray.parquet")
+    assert res.exit_code == 0, res.stderr
+    a, b = read_table(tmp_path / "local.parquet"), read_table(tmp_path / "ray.parquet")
+    np.testing.assert_allclose(feature_matrix(a), feature_matrix(b), rtol=1e-6, atol=1e-6)
+    assert a.column("duration").to_pylist() == b.column("duration").to_pylist()
+
+
 def test_evaluate_al_with_ray_equals_the_local_run(cli, ray_local, synth_4x4, tmp_path):
     m = synth_4x4 / "manifest.csv"
     t = tmp_path / "lm.parquet"

@@ -208,11 +208,14 @@ def test_mal_select_standardises_the_features_by_default(cli, tmp_path):
     x = x * np.array([100.0, 1, 1, 1, 1, 0.01], np.float32)  # one dimension dwarfs the others
     path = _feature_table(tmp_path, x, y)
     assert cli("mal-select", path, tmp_path / "z.parquet").exit_code == 0
-    assert cli("mal-select", "--no-standardize", path, tmp_path / "raw.parquet").exit_code == 0
+    assert cli("mal-select", "--standardize", "none", path, tmp_path / "raw.parquet").exit_code == 0
+    old = cli("mal-select", "--no-standardize", path, tmp_path / "raw_old.parquet")  # the deprecated flag
+    assert old.exit_code == 0 and "--standardize none" in old.stderr
     z, raw = read_table(tmp_path / "z.parquet"), read_table(tmp_path / "raw.parquet")
+    assert read_table(tmp_path / "raw_old.parquet").column("rank").equals(raw.column("rank"))
     params = [metadata(t)["history"][-1]["parameters"] for t in (z, raw)]
-    assert (params[0]["standardize"], params[0]["metric"]) == (True, "euclidean")
-    assert (params[1]["standardize"], params[1]["metric"]) == (False, "cosine")
+    assert (params[0]["standardize"], params[0]["metric"]) == ("corpus", "euclidean")
+    assert (params[1]["standardize"], params[1]["metric"]) == ("none", "cosine")
     assert z.column("rank").to_pylist() != raw.column("rank").to_pylist()
     same, _ = select(set_features(pa.table({"id": [f"u{i:03d}" for i in range(len(x))]}), zscore(x)),
                      standardize=False, metric="euclidean")

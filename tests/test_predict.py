@@ -100,3 +100,58 @@ def test_labels_piped_from_cluster_labels(tmp_path):
     seral("predict", "-q", "-", tmp_path / "f.parquet", tmp_path / "p.parquet", input=cl.stdout, check=True)
     p = pq.read_table(tmp_path / "p.parquet")
     assert sum(p.column("valence_labelled").to_pylist()) > len(asked)  # the propagated cluster labels too
+
+
+def test_numeric_labels_are_regressed_and_reported_by_ccc(cli, tmp_path):
+    """A --scale rating (seral annotate's `valence[1:5]` header) or any float column is
+    predicted by an SVR; stderr gives the cross-validated CCC."""
+    from seraltools.agreement import ccc
+
+    rng = np.random.default_rng(3)
+    n = 120
+    x = rng.standard_normal((n, 8))
+    v = np.clip(np.round(3 + 1.2 * x[:, 0]), 1, 5)
+    write_table(set_features(pa.table({"id": [f"u{i}" for i in range(n)]}), x.astype(np.float32)), tmp_path / "f.parquet")
+    rows = range(0, n, 2)
+    (tmp_path / "l.csv").write_text("id,valence[1:5],status,note,annotator,time\n" + "".join(
+        f"u{i},{int(v[i])},answer,,a,2026-01-01T00:00:{i % 60:02d}.000Z\n" for i in rows))
+    res = cli("predict", tmp_path / "l.csv", tmp_path / "f.parquet", tmp_path / "p.parquet")
+    assert res.exit_code == 0, res.stderr
+    assert "valence: 60 labelled rows, numbers: SVR" in res.stderr and "cross-validated CCC" in res.stderr
+    p = pq.read_table(tmp_path / "p.parquet")
+    assert p.schema.field("valence_predicted").type == pa.float32() and "valence_score" not in p.column_names
+    rest = np.setdiff1d(np.arange(n), np.array(list(rows)))
+    assert ccc(v[rest], np.array(p.column("valence_predicted").to_pylist())[rest]) > 0.6
+
+
+def test_too_few_answers_give_no_cross_validated_figure_and_history_is_kept(cli, tmp_path):
+    from seraltools.table import metadata, read_table, stamp
+
+    t, y, emo = features_and_labels(seed=2)
+    t = stamp(t, {"tool": "extract"}, feature="logmel")
+    write_table(t, tmp_path / "f.parquet")
+    four = [i for i in range(120) if y[i] == 0][:2] + [i for i in range(120) if y[i] == 1][:2]
+    (tmp_path / "l.csv").write_text("id,valence\n" + "".join(f"u{i},{y[i]}\n" for i in four))
+    res = cli("predict", tmp_path / "l.csv", tmp_path / "f.parquet", tmp_path / "p.parquet")
+    assert res.exit_code == 0, res.stderr
+    assert "no cross-validated figure (too few labelled rows: 4" in res.stderr and "MCC 1.000" not in res.stderr
+    meta = metadata(read_table(tmp_path / "p.parquet"))
+    assert meta["feature"] == "logmel" and [h["tool"] for h in meta["history"]] == ["extract", "predict"]
+
+
+def test_one_answer_per_class_does_not_collapse_to_one_class():
+    """With a single labelled row in a class there is no grid to search; the fallback
+    (C=10, gamma=0.3/D) follows the few answers instead of putting nearly every row in
+    the class with two (C=1 did: 297 of 300 rows)."""
+    from seraltools.table import set_features
+
+    rng = np.random.default_rng(0)
+    n, d = 300, 60
+    y = rng.integers(0, 4, n)
+    x = (rng.standard_normal((4, d)) * 0.6)[y] + rng.standard_normal((n, d))
+    t = set_features(pa.table({"id": [f"u{i}" for i in range(n)]}), x.astype(np.float32))
+    one = [int(np.flatnonzero(y == c)[0]) for c in range(4)] + [int(np.flatnonzero(y == 0)[1])]
+    out, summary = predict(t, pa.table({"id": [f"u{i}" for i in one], "emotion": [f"c{y[i]}" for i in one]}))
+    pred = np.array(out.column("emotion_predicted").to_pylist())
+    assert summary["fits"]["emotion"]["cv_mcc"] is None
+    assert (pred == np.array([f"c{v}" for v in y])).mean() > 0.4 and np.unique(pred, return_counts=True)[1].max() < 250

@@ -14,6 +14,7 @@ import sys
 from seraltools.cli._app import app  # noqa: E402
 
 from seraltools.cli import annotate, evaluate, extract, info, mal_select, predict, pretrain, reduce, segment, speakers, synth, train_cpc  # noqa: E402,F401  (registers the commands)
+from seraltools.cli import labels  # noqa: E402,F401  (seral labels)
 
 
 def main() -> None:

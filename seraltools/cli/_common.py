@@ -7,6 +7,7 @@ user's mistakes, 1 for failures; ``SERAL_DEBUG=1`` shows the traceback).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -15,7 +16,7 @@ from typing import Annotated, Callable, Literal, Optional
 import typer
 
 from seraltools.compute import cpu_workers  # noqa: F401  (re-exported for the commands)
-from seraltools.errors import SeralError, missing_package
+from seraltools.errors import SeralError, first_line, is_utf8, missing_package, printable
 from seraltools.naming import CORPUS_CHOICES
 
 try:  # typer >= 0.20 vendors click
@@ -28,7 +29,8 @@ except ImportError:  # pragma: no cover - older typer on click
 Output = Annotated[str, typer.Argument(help="Output table (Parquet); - for stdout.", metavar="OUTPUT")]
 InputTable = Annotated[str, typer.Argument(help="Input table (Parquet); - for stdin.", metavar="TABLE")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of every random step: same input and seed, same output.")]
-Standardize = Annotated[bool, typer.Option("--standardize/--no-standardize", help="z-score each selection feature at the corpus level before MAL measures distances (default: on; reduced inputs such as PCA components are then whitened).")]
+Standardize = Annotated[Literal["corpus", "speaker", "none"], typer.Option("--standardize", help="Where selection features are z-scored before distances are measured: corpus (over every row), speaker (within each speaker, or recording of a segmented table; rows without one: corpus statistics) or none.")]
+NoStandardize = Annotated[bool, typer.Option("--no-standardize", hidden=True, help="Deprecated: --standardize none.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")]
 Workers = Annotated[
     int, typer.Option("--workers", "-j", min=0, help="Worker processes; 0 = one per CPU this process may use (affinity, cgroup quota, SLURM_CPUS_PER_TASK).")
@@ -88,9 +90,10 @@ def tool(app: typer.Typer, name: str, *, label: str | None = None, directory_out
                 for param in OUTPUT_DIRECTORIES:
                     if given.get(param) is not None:
                         check_output_directory(given[param])
-                return fn(*args, **kw)
+                with _one_line_warnings(label):
+                    return fn(*args, **kw)
             except SeralError as e:
-                err(f"seral {label}: error: {e}")
+                err(f"seral {label}: error: {printable(e)}")
                 raise typer.Exit(e.exit_code) from None
             except KeyboardInterrupt:
                 err(f"seral {label}: interrupted; no output was written")
@@ -103,17 +106,56 @@ def tool(app: typer.Typer, name: str, *, label: str | None = None, directory_out
             except Exception as e:
                 if os.environ.get("SERAL_DEBUG"):
                     raise
+                if isinstance(e, UnicodeEncodeError) and isinstance(e.object, str) and not is_utf8(e.object):
+                    # a file name that is not UTF-8 text, met by a library (pyarrow takes UTF-8 paths only)
+                    err(f"seral {label}: error: {printable(e.object)}: the name is not UTF-8 text, which seral's "
+                        "tables and the libraries it reads and writes with need; rename it")
+                    raise typer.Exit(2) from None
+                if _disk_full(e):
+                    where = f" ({printable(e.filename)})" if getattr(e, "filename", None) else ""
+                    err(f"seral {label}: error: disk full{where}: free some space or write elsewhere; no output was "
+                        "written")
+                    raise typer.Exit(1) from None
                 bad = missing_package(e) if isinstance(e, ImportError) else None
                 if bad is not None:  # an optional package (torch, ...) is not installed
-                    err(f"seral {label}: error: {bad}")
+                    err(f"seral {label}: error: {printable(bad)}")
                     raise typer.Exit(bad.exit_code) from None
-                err(f"seral {label}: internal error: {type(e).__name__}: {e} (SERAL_DEBUG=1 shows the traceback)")
+                err(f"seral {label}: internal error: {type(e).__name__}: {printable(e)} (SERAL_DEBUG=1 shows the traceback)")
                 raise typer.Exit(1) from None
 
         kwargs.setdefault("help", unwrap(fn.__doc__ or ""))
         return app.command(name, **kwargs)(run)
 
     return decorate
+
+
+def _disk_full(e: BaseException) -> bool:
+    """No space left (or the quota reached), as Python or pyarrow says it."""
+    import errno
+
+    return isinstance(e, OSError) and (e.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(e)
+                                       or "Disk quota exceeded" in str(e))
+
+
+@contextlib.contextmanager
+def _one_line_warnings(label: str):
+    """A library's warning (numpy's RuntimeWarning, scikit-learn's ConvergenceWarning, ...)
+    as one line, once, in seral's words: ``seral LABEL: warning: MESSAGE``, not Python's
+    two lines with a source file and line. Deprecation notes meant for developers stay hidden."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+            warnings.simplefilter("ignore", category)
+        try:
+            yield
+        finally:
+            seen = set()
+            for w in caught:
+                text = printable(first_line(w.message))
+                if text not in seen:
+                    seen.add(text)
+                    err(f"seral {label}: warning: {text}")
 
 
 def _files(value) -> list[str]:
@@ -140,6 +182,24 @@ def _check_not_an_input(kw: dict) -> None:
             if os.path.isfile(f) and os.path.samefile(path, f):
                 raise BadInput(f"{path}: is also the {other.replace('_', ' ')} of this command; writing it would "
                                "destroy it: give another output file")
+    _check_outputs_differ(outputs)
+
+
+def _check_outputs_differ(outputs: dict) -> None:
+    """Two outputs of one command naming the same file, existing or new (after resolving
+    symlinks and ``..``): the second write would replace the first (``--plot r.parquet
+    r.parquet``). Refused before any work; stdout, devices and FIFOs are written through."""
+    from seraltools.errors import BadInput
+
+    seen: dict[str, str] = {}
+    for param, path in outputs.items():
+        if str(path) == "-" or (os.path.exists(path) and not os.path.isfile(path)):
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise BadInput(f"{path}: is both the {seen[key].replace('_', ' ')} and the {param.replace('_', ' ')} "
+                           "of this command; the second write would destroy the first: give two different files")
+        seen[key] = param
 
 
 def unwrap(doc: str) -> str:
@@ -183,7 +243,17 @@ DEPRECATED = {
     ("evaluate al", "-c"): "--classify",
     ("pretrain", "--out"): "a positional OUTPUT after the inputs",
     ("train-cpc", "--out"): "a positional OUTPUT after the inputs",
+    ("mal-select", "--no-standardize"): "--standardize none",
+    ("evaluate al", "--no-standardize"): "--standardize none",
 }
+
+
+def standardize_option(standardize: str, no_standardize: bool, command: str) -> str:
+    """--standardize MODE, or the old --no-standardize flag (deprecated) as none."""
+    if no_standardize:
+        deprecated(command, "--no-standardize")
+        return "none"
+    return standardize
 
 
 def deprecated(command: str, old: str) -> None:
@@ -217,3 +287,7 @@ def joined(values) -> str | None:
     """:func:`listed`, as the comma-separated text the library's parsers take."""
     items = listed(values)
     return None if items is None else ",".join(items)
+
+
+#: How every reader of labels makes one label per id of several answers (seraltools.labels.aggregate).
+Aggregate = Annotated[str, typer.Option("--aggregate", help="Several answers per id (annotators, --raters): auto (majority of categories, mean of scales), majority, mean, soft (also each answer's share as columns), last (the last answer in the file), or an annotator's name.")]

@@ -10,7 +10,7 @@ import typer
 
 from seraltools.cli._app import evaluate
 from seraltools.cli._common import (Address, ConvChannels, CorpusName, Device, Engine, Heads, InputTable, Layers,
-                                    Output, Quiet, Seed, Standardize, Threads, Width, Workers, cpu_workers,
+                                    Output, Quiet, Seed, Standardize, NoStandardize, standardize_option, Threads, Width, Workers, cpu_workers,
                                     deprecated, encoder_options, joined, listed, tool)
 
 
@@ -76,11 +76,13 @@ def al_cmd(
     folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds.")] = 5,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Repeats of the CV with different seeds.")] = 5,
     metric: Annotated[Literal["auto", "cosine", "euclidean"], typer.Option("--metric", help="MAL's distance; auto: Euclidean on standardised (or 2-D) features, cosine on raw ones above 2 dims.")] = "auto",
-    standardize: Standardize = True,
+    standardize: Standardize = "corpus",
+    no_standardize: NoStandardize = False,
     labels: Annotated[Literal["medoid", "cluster", "both"], typer.Option("--labels", help="Train on the queried medoids (medoid), give each medoid's label to its whole cluster (cluster), or report both.")] = "medoid",
     method: Annotated[list[str], typer.Option("--method", "-m", help="Selectors to compare with random sampling (repeat the option or comma-separate): mal, kcenter, typiclust, probcover, stratified (random is always run; --metric and --labels cluster are MAL's, the others use Euclidean distance and their queries' own labels).")] = ["mal"],
     c_grid: Annotated[list[str], typer.Option("--c-grid", help="SVM box constraints C to search; repeat the option or comma-separate.")] = ["0.1,1,10,100"],
     gamma_grid: Annotated[list[str], typer.Option("--gamma-grid", help="SVM kernel gammas to search, in multiples of 1/D; repeat the option or comma-separate.")] = ["0.1,0.3,1,3"],
+    grid_rows: Annotated[int, typer.Option("--grid-rows", min=0, help="Search C and gamma on every labelled row up to this many (the paper's exact search), on a stratified subsample of this many above it; 0: always exact.")] = 2000,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Draw mean MCC against budget (the paper's Fig. 4/5) to this PNG.", dir_okay=False)] = None,
     seed: Annotated[list[str], typer.Option("--seed", help="Seed of every random step, or several (repeat the option or comma-separate: 0,1,2): each runs the whole grid; the paired tests pool them.")] = ["0"],
     workers: Workers = 0,
@@ -95,7 +97,7 @@ def al_cmd(
     """Simulate active learning: MAL (and other selectors) against random sampling across budgets.
 
     Stratified k-fold CV x repeats (x seeds); MAL (or each --method) on each training fold with each
-    --select table (z-scored at the corpus level unless --no-standardize); an RBF SVM
+    --select table (z-scored over the corpus; --standardize speaker or none); an RBF SVM
     on the --classify features of the queried samples (--labels medoid) or of their
     whole clusters (--labels cluster); MCC, UAR and accuracy on the test fold. Writes
     one row per feature set, selector, label mode, task, budget, seed, repeat and
@@ -134,9 +136,10 @@ def al_cmd(
     elif not [m for m in methods if m != "random"]:
         raise BadInput("--method: name a selector to compare with random sampling (random is always run)")
     cfg = SimulationConfig(budgets=_shares(budgets), folds=folds, repeats=repeats,
-                           seeds=_seeds(seed), metric=metric, standardize=standardize, labels=labels,
+                           seeds=_seeds(seed), metric=metric, labels=labels,
+                           standardize=standardize_option(standardize, no_standardize, "evaluate al"),
                            c_grid=_floats(c_grid, "--c-grid"), gamma_grid=_floats(gamma_grid, "--gamma-grid"),
-                           methods=methods or ("mal",))
+                           grid_rows=grid_rows, methods=methods or ("mal",))
     paths = [str(p) for p in select]
     if paths.count("-") + (str(classify) == "-") > 1:
         raise BadInput("only one input can come from stdin (-)")

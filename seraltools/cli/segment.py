@@ -49,6 +49,8 @@ def segment_cmd(
         table, summary = segment(recordings, cfg, on_error=on_error, advance=advance)
     for s in summary["skipped"]:
         log(f"seral segment: skipped {s['reason']}")
+    for w in summary["warnings"]:
+        log(f"seral segment: warning: {w}")
     if not table.num_rows:
         raise BadInput("no utterance found; lower --threshold (e.g. -50) or --min-length")
     suffix = Path(output).suffix.lower()
@@ -59,7 +61,7 @@ def segment_cmd(
             pcsv.write_csv(table, tmp, write_options=pcsv.WriteOptions(delimiter="\t" if suffix == ".tsv" else ","))
     else:
         write_table(stamp(table, history_entry("segment", cfg.to_dict(), described["inputs"]),
-                          skipped=summary["skipped"]), output)
+                          skipped=described.get("skipped", []) + summary["skipped"]), output)
     if not quiet:
         log(f"seral segment: {summary['recordings']} recordings ({summary['audio_seconds'] / 60:.1f} min) -> "
             f"{summary['utterances']} utterances ({summary['speech_seconds'] / 60:.1f} min) -> {output}")

@@ -143,8 +143,11 @@ class GE2E:
     def __init__(self, weights: Path, device: str):
         import torch
 
+        from seraltools.models import torch_weights
+
+        checkpoint = torch_weights(weights, "a resemblyzer GE2E checkpoint")
         try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)["model_state"]
+            state = checkpoint["model_state"]
         except Exception as e:
             raise BadInput(f"{weights}: not a resemblyzer GE2E checkpoint ({first_line(e)})") from None
         self.lstm = torch.nn.LSTM(N_MELS, 256, 3, batch_first=True)

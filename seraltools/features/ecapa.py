@@ -143,7 +143,7 @@ def build_modules(yaml_path: Path) -> dict:
 
 def load_speechbrain_ecapa(model_dir: Path, device: str):
     """(compute_features, mean_var_norm or None, embedding_model) from a SpeechBrain directory."""
-    import torch
+    from seraltools.models import torch_weights
 
     yaml_path, ckpt = model_dir / "hyperparams.yaml", model_dir / "embedding_model.ckpt"
     for p in (yaml_path, ckpt):
@@ -152,8 +152,8 @@ def load_speechbrain_ecapa(model_dir: Path, device: str):
                            "with hyperparams.yaml and embedding_model.ckpt")
     modules = build_modules(yaml_path)
     model = modules["embedding_model"]
+    state = torch_weights(ckpt, "a SpeechBrain embedding_model.ckpt (tensors)")
     try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     except Exception as e:
         raise BadInput(f"{ckpt}: does not fit the embedding_model of hyperparams.yaml ({first_line(e)})") from None

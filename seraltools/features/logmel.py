@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seraltools.frontend import DEFAULT, LogMelConfig, NotStreamable, deltas, logmel, logmel_stream
+from seraltools.frontend import DEFAULT, LogMelConfig, NotStreamable, deltas, logmel, logmel_stream, logmel_stream_whole
 
 FUNCTIONALS = ("mean", "std", "skewness", "kurtosis", "min", "max", "range")
 MOMENTS = FUNCTIONALS[:4]
@@ -94,6 +94,6 @@ class LogMelFunctionals:
         holding its log-mel frames and not its samples."""
         try:
             c = logmel_stream(audio.blocks(), self.cfg, samples_hint=int(audio.seconds * 16000) + 1)
-        except NotStreamable:  # (almost) all digital silence: framed whole, as logmel does
-            c = logmel(audio.read(), self.cfg)
+        except NotStreamable:  # (almost) all digital silence: framed whole, as logmel does, in another pass
+            c = logmel_stream_whole(audio.blocks(), self.cfg, samples_hint=int(audio.seconds * 16000) + 1)
         return functionals(c, self.cfg.delta_width)

@@ -17,7 +17,7 @@ import json
 import os
 import signal
 
-from seraltools.audio import SAMPLE_RATE, AudioStream, load_audio
+from seraltools.audio import SAMPLE_RATE, AudioStream, load_audio, out_of_memory
 from seraltools.errors import BadInput, first_line
 from seraltools.features import make_extractor
 from seraltools.frontend import DEFAULT, num_frames
@@ -68,6 +68,8 @@ class FileExtractor:
             return audio.samples, audio.duration, audio.digest, None
         except BadInput as e:
             return None, None, None, str(e)
+        except MemoryError:
+            return None, None, None, out_of_memory(path)
 
     def _streamed(self, path):
         """(vector, duration, digest, None) or (None, None, None, reason) for a file longer
@@ -78,6 +80,8 @@ class FileExtractor:
             audio = AudioStream(path)
         except BadInput as e:
             return None, None, None, str(e)
+        except MemoryError:
+            return None, None, None, out_of_memory(path)
         if audio.seconds <= STREAM_SECONDS:
             return None
         from seraltools.compute import return_large_frees
@@ -93,6 +97,8 @@ class FileExtractor:
             return (method or self.extractor)(samples), None
         except BadInput as e:
             return None, str(e) if str(e).startswith(label) else f"{label}: {e}"
+        except MemoryError:
+            return None, out_of_memory(source)
         except Exception as e:
             return None, (f"{label}: --feat {self.extractor.name} failed on this file ({type(e).__name__}: "
                           f"{first_line(e)}); is it very short or unusual?")
@@ -114,23 +120,10 @@ def run_chunk(task: tuple) -> list[tuple]:
     return process_extractor(feat, options)(paths)
 
 
-def die_with_parent(parent: int) -> None:
-    """Linux: the kernel kills this process when its parent dies (SIGKILL, SIGTERM, SIGHUP
-    or a crash), so no worker outlives the run blocked on a queue nobody reads."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: workers stop when their queue breaks
-        return
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-
-
 def init_worker(feat: str, options: dict, parent: int, threads: int) -> None:
     """A pool worker's start: die with the parent, leave Ctrl-C to it, build the extractor
     (its model loaded once), use ``threads`` threads."""
-    from seraltools.compute import use_threads
+    from seraltools.compute import die_with_parent, use_threads
 
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool

@@ -73,7 +73,14 @@ def evaluate_al(select: dict[str, tuple[pa.Table, str]], classify: pa.Table, *, 
     ids = [v for v, k in zip(classify.column("id").to_pylist(), keep) if k]
     x_cls = feature_matrix(classify, classify_name)[keep]
     sets = {name: align(table, ids, where) for name, (table, where) in select.items()}
-    sim = simulate(sets, x_cls, labels, cfg, workers=workers, progress=progress, engine=engine, address=address)
+    groups = None
+    if cfg.standardize == "speaker":  # the speaker (or recording) of each row, from the --classify table
+        from seraltools.standardize import speaker_groups
+
+        found = speaker_groups(classify, classify_name)[0]
+        groups = None if found is None else [g for g, k in zip(found, keep) if k]
+    sim = simulate(sets, x_cls, labels, cfg, workers=workers, progress=progress, engine=engine, address=address,
+                   groups=groups, warn=warn)
     rows = sim.rows
     ids_out = [f"{r['feature_set'] or '-'}/{r['selector']}/{r['labels'] or '-'}/{r['task']}/{r['budget']:g}/"
                f"s{r['seed']}/r{r['repeat']}/f{r['fold']}" for r in rows]
@@ -161,8 +168,14 @@ def evaluate_rounds(select: dict[str, tuple[pa.Table, str]], classify: pa.Table,
     ids = [v for v, k in zip(classify.column("id").to_pylist(), keep) if k]
     x_cls = feature_matrix(classify, classify_name)[keep]
     sets = {name: align(table, ids, where) for name, (table, where) in select.items()}
+    groups = None
+    if cfg.standardize == "speaker":  # the speaker (or recording) of each row, from the --classify table
+        from seraltools.standardize import speaker_groups
+
+        found = speaker_groups(classify, classify_name)[0]
+        groups = None if found is None else [g for g, k in zip(found, keep) if k]
     sim = simulate_rounds(sets, x_cls, labels, cfg, later, retune=retune, workers=workers, progress=progress,
-                          engine=engine, address=address)
+                          engine=engine, address=address, groups=groups, warn=warn)
     rows = sim.rows
     ids_out = [f"{r['feature_set'] or '-'}/{r['selector']}/{r['task']}/{r['budget']:g}/"
                f"s{r['seed']}/r{r['repeat']}/f{r['fold']}" for r in rows]

@@ -6,6 +6,7 @@ import collections
 
 import pyarrow as pa
 
+from seraltools.errors import printable
 from seraltools.table import FEATURES, ID, metadata
 
 MAX_LEVELS = 30  # a column with more distinct values is not shown as labels
@@ -63,8 +64,11 @@ def format_summary(summary: dict, name: str) -> str:
             lines.append("       input " + ", ".join(f"{k}={v}" for k, v in inp.items()))
     if summary["skipped"]:
         lines.append(f"skipped   {len(summary['skipped'])} files")
-        lines += [f"  {s['path']}: {s['reason']}" for s in summary["skipped"]]
-    return "\n".join(lines)
+        lines += [f"  {s.get('reason')}" if str(s.get("reason")).startswith(str(s.get("path")))
+                  else f"  {s.get('path')}: {s.get('reason')}" for s in summary["skipped"] if isinstance(s, dict)]
+    # a table's contents (labels, column names, file names, history) are anyone's text: control
+    # characters such as ESC sequences are shown as escapes, never sent to the terminal
+    return "\n".join(printable(line) for line in lines)
 
 
 def _label_order(item):

@@ -23,20 +23,22 @@ def mal_select(
     seed: int = 0,
     source: str = "table",
     labelled: set[str] | None = None,
+    warn=None,
+    explain: bool = False,
     labels=None,
     columns: list[str] | None = None,
     labels_name: str = "labels table",
-    warn=None,
 ):
     """``seral mal-select`` on a feature table: returns (queue table, one-line summary).
+
+    Adds ``cluster``, ``cluster_size``, ``is_medoid`` and ``rank`` (1 = first query).
+    ``standardize``: corpus (default), speaker or none (:mod:`seraltools.standardize`).
+    A queue that looks degenerate for the corpus (:mod:`seraltools.diagnose`) is said
+    through ``warn``; ``explain`` adds the diagnosis's lines to the summary.
 
     The later-round methods (:data:`seraltools.uncertainty.LATER`) need ``labels``, the
     answers so far (a table of :func:`seraltools.labels.read_labels`): see
     :func:`later_select`.
-
-    Adds ``cluster``, ``cluster_size``, ``is_medoid`` and ``rank`` (1 = first query). With
-    ``standardize`` MAL measures distances on the features z-scored at the corpus level
-    (:mod:`seraltools.standardize`).
 
     ``labelled``: ids already asked about (a next round). They are never queued again;
     the budget counts new queries; the ranking continues the MAL order (:func:`mal_queue`),
@@ -65,16 +67,17 @@ def mal_select(
         if done.all():
             raise BadInput(f"{source}: every row is already labelled; nothing left to queue")
         params["labelled"] = int(done.sum())
-    if method != "random":  # every selector but random measures distances: on z-scored features by default
-        if standardize:
-            from seraltools.standardize import zscore
+    from seraltools.standardize import speaker_groups, standardize as scale, standardize_mode
 
-            x = zscore(x)
-        params["standardize"] = standardize
+    mode = standardize_mode(standardize)
+    groups = speaker_groups(table, source)[0]
+    if method != "random":  # every selector but random measures distances: on z-scored features by default
+        x = scale(x, mode, groups if mode == "speaker" else None, warn=warn, source=source)
+        params["standardize"] = mode
     if method == "mal":
-        metric = resolve_metric(metric, x.shape[1], standardize)
+        metric = resolve_metric(metric, x.shape[1], mode != "none")
         k0 = default_k(n) if k is None else int(k)
-        b = min(resolve_budget(budget, n, default=k0), n - int(done.sum()))
+        b = min(_budget(budget, n, default=k0), n - int(done.sum()))
         queries, c = mal_queue(x, b, k0, labelled=done, metric=metric, seed=seed)
         cluster = pa.array(c.cluster, pa.int32())
         cluster_size = pa.array(c.sizes[c.cluster].astype(np.int32), pa.int32())
@@ -89,7 +92,7 @@ def mal_select(
     else:  # random and the other cold-start selectors (seraltools.selectors)
         from seraltools.selectors import queue
 
-        b = min(resolve_budget(budget, n, default=default_k(n)), n - int(done.sum()))
+        b = min(_budget(budget, n, default=default_k(n)), n - int(done.sum()))
         queries = queue(method, x, b, seed=seed, labelled=done)  # random: its seeded order, labelled rows left out
         summary = f"{'random order' if method == 'random' else method}, {b} queries{note}"
         cluster = pa.nulls(n, pa.int32())
@@ -97,6 +100,7 @@ def mal_select(
         is_medoid = np.zeros(n, dtype=bool)
     rank = np.zeros(n, dtype=np.int32)
     rank[queries] = np.arange(1, len(queries) + 1, dtype=np.int32)
+    summary = _diagnose(table, x, rank, groups, cluster_size, summary, warn, explain)
     out = table
     for name, values in [("cluster", cluster), ("cluster_size", cluster_size),
                          ("is_medoid", pa.array(is_medoid)), ("rank", pa.array(rank, pa.int32(), mask=rank == 0))]:
@@ -106,6 +110,26 @@ def mal_select(
     meta = metadata(table)
     entry = history_entry("mal-select", params, [{"table": source, "rows": n}])
     return stamp(out, entry, parent=meta), summary
+
+
+def _diagnose(table, x, rank, groups, cluster_size, summary: str, warn, explain: bool) -> str:
+    """The degenerate-queue rules of :mod:`seraltools.diagnose` said through ``warn``;
+    with ``explain``, its report appended to the summary."""
+    from seraltools import diagnose
+    from seraltools.labels import WELL_KNOWN_LABELS
+
+    r = np.where(rank > 0, rank, np.nan)
+    duration = (np.asarray(table.column("duration").to_numpy(zero_copy_only=False), dtype=np.float64)
+                if "duration" in table.column_names else None)
+    if warn:
+        for message in diagnose.queue_warnings(diagnose.queue_stats(r, groups, duration)):
+            warn(message)
+    if not explain:
+        return summary
+    labels = {c: table.column(c).to_pylist() for c in WELL_KNOWN_LABELS if c in table.column_names}
+    lines = diagnose.explain(x, r, groups=groups, duration=duration, labels=labels,
+                             cluster_size=cluster_size.to_pylist() if cluster_size.null_count < len(cluster_size) else None)
+    return summary + "\n" + "\n".join(lines)
 
 
 def cluster_labels(queue, labels, *, columns=None, replace: bool = False, source: str = "queue",
@@ -162,7 +186,21 @@ def cluster_labels(queue, labels, *, columns=None, replace: bool = False, source
     return stamp(out, entry, parent=metadata(queue)), summary
 
 
-def later_select(table, labels, *, method: str = "margin", columns: list[str] | None = None, standardize: bool = True,
+def _budget(budget, n: int, default: int) -> int:
+    """:func:`seraltools.mal.resolve_budget`, refusing a count that is not whole: ``--budget 1.5``
+    is neither 1 nor 2 queries (a percentage takes %, a fraction is at most 1)."""
+    text = str(budget).strip() if budget is not None else ""
+    try:
+        value = float(text) if text and not text.endswith("%") else None
+    except ValueError:
+        value = None  # resolve_budget says what is wrong
+    if value is not None and np.isfinite(value) and value > 1 and value != int(value):
+        raise BadInput(f"--budget {text}: a count of queries is a whole number; give a count (2), a fraction "
+                       f"of the rows up to 1 (0.15) or a percentage with % ({text}%)")
+    return resolve_budget(budget, n, default=default)
+
+
+def later_select(table, labels, *, method: str = "margin", columns: list[str] | None = None, standardize="corpus",
                  budget: str | None = None, only_queries: bool = False, seed: int = 0, source: str = "table",
                  labels_name: str = "labels table", warn=None):
     """``seral mal-select --method margin|entropy|cluster-margin --labelled LABELS``: the
@@ -212,13 +250,14 @@ def later_select(table, labels, *, method: str = "margin", columns: list[str] | 
     excluded = asked | waiting
     if excluded.all():
         raise BadInput(f"{source}: every row is labelled or waiting in the queue; nothing left to queue")
-    from seraltools.mal import resolve_budget
+    b = min(_budget(budget, n, default=max(1, round(0.02 * n))), n - int(excluded.sum()))
+    from seraltools.standardize import speaker_groups, standardize as scale, standardize_mode
 
-    b = min(resolve_budget(budget, n, default=max(1, round(0.02 * n))), n - int(excluded.sum()))
-    x_svm = zscore(x)
-    x_sel = x_svm if standardize else x
+    mode = standardize_mode(standardize)
+    x_svm = zscore(x)  # the classifier's features, as seral predict
+    x_sel = scale(x, mode, speaker_groups(table, source)[0] if mode == "speaker" else None, warn=warn, source=source)
     def cold_start(done, budget):  # exactly `seral mal-select --method mal` with these rows labelled
-        return mal_queue(x_sel, budget, default_k(n), labelled=done, metric=resolve_metric("auto", x.shape[1], standardize),
+        return mal_queue(x_sel, budget, default_k(n), labelled=done, metric=resolve_metric("auto", x.shape[1], mode != "none"),
                          seed=seed)[0]
 
     batch = later_queue(method, x_svm, b, values, seed=seed, excluded=excluded, x_select=x_sel, fallback=cold_start)
@@ -252,6 +291,6 @@ def later_select(table, labels, *, method: str = "margin", columns: list[str] | 
         summary += f" ({missing} labelled ids are not in {source}: do the ids match?)"
     params = {"method": method, "seed": seed, "budget": budget, "labelled": int(asked.sum()), "columns": cols,
               "waiting": int(waiting.sum()), "fallback": batch.fallback, "fits": batch.fits,
-              "skipped": batch.skipped, "standardize": standardize}
+              "skipped": batch.skipped, "standardize": mode}
     entry = history_entry("mal-select", params, [{"table": source, "rows": n}, {"labels": labels_name}])
     return stamp(out, entry, parent=metadata(table)), summary

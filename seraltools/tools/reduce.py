@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from seraltools.errors import BadInput
+from seraltools.errors import BadInput, first_line
 from seraltools.models import load_model, save_model
 from seraltools.reduce import PCA, TSNE, AutoEncoder, check_dim
 from seraltools.table import feature_matrix, history_entry, metadata, set_features, stamp
@@ -31,12 +31,17 @@ def reduce(table: pa.Table, method: str, dim: int | None = None, *, standardize:
             raise BadInput(f"{model}: a {kind!r} model is not a reducer; give a pca, ae or tsne model")
         if config.get("input_dim") not in (None, x.shape[1]):
             raise BadInput(f"{model}: fitted on {config['input_dim']}-dim features, {source} has {x.shape[1]}")
-        reducer = {"pca": lambda: PCA.from_tensors(config, tensors),
-                   "ae": lambda: AutoEncoder.from_tensors(config, tensors, x.shape[1]),
-                   "tsne": lambda: TSNE.from_tensors(config, tensors)}[kind]()
-        y = reducer.transform(x)
-        method, dim = kind, config["dim"]
-        params.update(model=model, method=kind, **{k: v for k, v in config.items() if k != "input_dim"})
+        try:
+            reducer = {"pca": lambda: PCA.from_tensors(config, tensors),
+                       "ae": lambda: AutoEncoder.from_tensors(config, tensors, x.shape[1], name=str(model)),
+                       "tsne": lambda: TSNE.from_tensors(config, tensors)}[kind]()
+            y = reducer.transform(x)
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:  # fields missing, mistyped, misshapen
+            raise BadInput(f"{model}: damaged {kind} model file: its config or tensors do not fit "
+                           f"({type(e).__name__}: {first_line(e)})") from None
+        method, dim = kind, y.shape[1]
+        params.update(model=model, method=kind)
+        params.update({k: v for k, v in config.items() if k not in ("input_dim", "model", "method")})
         summary = f"applied {kind} model {model}: {x.shape[1]} -> {dim} dims"
     else:
         dim = dim or DEFAULT_DIM[method]

@@ -3,7 +3,7 @@ long silences by :mod:`seraltools.segment`."""
 
 from __future__ import annotations
 
-from seraltools.audio import Embedded, Segment
+from seraltools.audio import Embedded, Segment, out_of_memory
 from seraltools.errors import BadInput
 from seraltools.segment import SegmentConfig, segment_recording
 
@@ -26,10 +26,13 @@ def segment(utterances, cfg: SegmentConfig = SegmentConfig(), *, on_error: str =
                  if c not in ("id", "path", "duration", "features", "recording", *SPAN_COLUMNS)]
     rows: dict[str, list] = {c: [] for c in ("id", "path", "start", "end", "duration", "recording", *keep_cols)}
     extra = {c: utterances.column(c).to_pylist() for c in keep_cols}
-    skipped, audio_s = [], 0.0
+    skipped, audio_s, warnings = [], 0.0, []
     for r, source in enumerate(sources(utterances)):
         try:
-            seconds, spans = segment_recording(source, cfg)
+            try:
+                seconds, spans = segment_recording(source, cfg, warn=warnings.append)
+            except MemoryError:
+                raise BadInput(out_of_memory(source)) from None
         except BadInput as e:
             if on_error == "fail":
                 raise BadInput(f"{e} (use --on-error skip to leave bad recordings out)") from None
@@ -54,5 +57,5 @@ def segment(utterances, cfg: SegmentConfig = SegmentConfig(), *, on_error: str =
               else pa.array(v, utterances.schema.field(c).type) for c, v in rows.items()}
     table = pa.table(arrays)
     summary = {"recordings": len(rec_ids) - len(skipped), "utterances": table.num_rows, "audio_seconds": audio_s,
-               "speech_seconds": float(sum(rows["duration"])), "skipped": skipped}
+               "speech_seconds": float(sum(rows["duration"])), "skipped": skipped, "warnings": warnings}
     return table, summary
