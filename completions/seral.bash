@@ -63,14 +63,16 @@ _seral() {
             else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'mal-select')
             case "$prev" in
-                --method) COMPREPLY=($(compgen -W "mal random kcenter typiclust probcover stratified" -- "$cur")); return ;;
+                --method) COMPREPLY=($(compgen -W "mal random kcenter typiclust probcover stratified mal-random typiclust-random margin entropy cluster-margin" -- "$cur")); return ;;
                 --k) return ;;
                 --metric) COMPREPLY=($(compgen -W "auto cosine euclidean" -- "$cur")); return ;;
+                --standardize) COMPREPLY=($(compgen -W "corpus speaker none" -- "$cur")); return ;;
                 --budget) return ;;
                 --labelled) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+                --column|-c) return ;;
                 --seed) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method --k --metric --standardize --no-standardize --budget --only-queries --labelled --seed --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method --k --metric --standardize --budget --only-queries --explain --labelled --column -c --seed --quiet -q --help -h" -- "$cur"))
             else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'cluster-labels')
             case "$prev" in
@@ -84,8 +86,9 @@ _seral() {
                 --column|-c) return ;;
                 --seed) return ;;
                 --aggregate) return ;;
+                --workers|-j) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --seed --aggregate --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--column -c --seed --aggregate --workers -j --quiet -q --help -h" -- "$cur"))
             else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'pretrain')
             case "$prev" in
@@ -200,17 +203,20 @@ _seral() {
                 --folds) return ;;
                 --repeats) return ;;
                 --metric) COMPREPLY=($(compgen -W "auto cosine euclidean" -- "$cur")); return ;;
+                --standardize) COMPREPLY=($(compgen -W "corpus speaker none" -- "$cur")); return ;;
                 --labels) COMPREPLY=($(compgen -W "medoid cluster both" -- "$cur")); return ;;
                 --method|-m) return ;;
                 --c-grid) return ;;
                 --gamma-grid) return ;;
+                --grid-rows) return ;;
                 --plot) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
                 --seed) return ;;
                 --workers|-j) return ;;
                 --engine) COMPREPLY=($(compgen -W "local ray" -- "$cur")); return ;;
                 --address) return ;;
+                --later) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--select -s --classify --task -t --budgets --folds --repeats --metric --standardize --no-standardize --labels --method -m --c-grid --gamma-grid --plot --seed --workers -j --engine --address --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--select -s --classify --task -t --budgets --folds --repeats --metric --standardize --labels --method -m --c-grid --gamma-grid --grid-rows --plot --seed --workers -j --engine --address --rounds --later --retune --quiet -q --help -h" -- "$cur"))
             else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'evaluate clusters')
             case "$prev" in
