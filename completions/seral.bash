@@ -63,15 +63,16 @@ _seral() {
             else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'mal-select')
             case "$prev" in
-                --method) COMPREPLY=($(compgen -W "mal random kcenter typiclust probcover stratified mal-random typiclust-random" -- "$cur")); return ;;
+                --method) COMPREPLY=($(compgen -W "mal random kcenter typiclust probcover stratified mal-random typiclust-random margin entropy cluster-margin" -- "$cur")); return ;;
                 --k) return ;;
                 --metric) COMPREPLY=($(compgen -W "auto cosine euclidean" -- "$cur")); return ;;
                 --standardize) COMPREPLY=($(compgen -W "corpus speaker none" -- "$cur")); return ;;
                 --budget) return ;;
                 --labelled) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+                --column|-c) return ;;
                 --seed) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method --k --metric --standardize --budget --only-queries --explain --labelled --seed --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--method --k --metric --standardize --budget --only-queries --explain --labelled --column -c --seed --quiet -q --help -h" -- "$cur"))
             else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'cluster-labels')
             case "$prev" in
@@ -213,8 +214,9 @@ _seral() {
                 --workers|-j) return ;;
                 --engine) COMPREPLY=($(compgen -W "local ray" -- "$cur")); return ;;
                 --address) return ;;
+                --later) return ;;
             esac
-            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--select -s --classify --task -t --budgets --folds --repeats --metric --standardize --labels --method -m --c-grid --gamma-grid --grid-rows --plot --seed --workers -j --engine --address --quiet -q --help -h" -- "$cur"))
+            if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--select -s --classify --task -t --budgets --folds --repeats --metric --standardize --labels --method -m --c-grid --gamma-grid --grid-rows --plot --seed --workers -j --engine --address --rounds --later --retune --quiet -q --help -h" -- "$cur"))
             else mapfile -t COMPREPLY < <(compgen -f -- "$cur"); fi ;;
         'evaluate clusters')
             case "$prev" in

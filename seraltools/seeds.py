@@ -30,6 +30,11 @@ Every derivation, by module (``seed`` is the command's ``--seed`` unless said):
                        repeat r ``random_state=s * 1000 + r``; per cell (s, r, fold):
                        random order ``sub_seed(s, r, fold, 0)``, selectors
                        ``sub_seed(s, r, fold, 1)``
+ uncertainty           ties ``sub_seed(seed, 10)``; cluster-margin's k-means
+                       ``sub_seed(seed, 8)``; entropy's Platt CV ``sub_seed(seed, 9)``;
+                       a fallback order's tail ``sub_seed(seed, 11)``
+ rounds                per cell (s, r, fold): later round i draws
+                       ``sub_seed(sub_seed(s, r, fold, 2), i)``
  cpc (train-cpc)       ``seed_torch(seed)``; train/validation split ``rng(seed, 0)``;
                        epoch e's crops ``rng(seed, 1, e)``; validation crops
                        ``default_rng(seed)``

@@ -89,6 +89,9 @@ def al_cmd(
     engine: Engine = "local",
     address: Address = None,
     classify_short: Annotated[Optional[Path], typer.Option("-c", hidden=True, help="Deprecated: --classify.")] = None,
+    rounds: Annotated[bool, typer.Option("--rounds", help="Simulate a campaign in rounds: --budgets are cumulative (default 2%,4%,...,50%); round 1 asks the --method queue (one cold-start selector, default mal, or random) up to the first budget, each later round a --later selector trained on the answers so far up to the next; compared with random and with the cold-start queue continued (README: 'Later rounds').")] = False,
+    later: Annotated[list[str], typer.Option("--later", help="--rounds: the later-round selectors (repeat the option or comma-separate): margin, entropy, cluster-margin.")] = ["margin,entropy,cluster-margin"],
+    retune: Annotated[bool, typer.Option("--retune", help="--rounds: grid-search the selecting SVM's C and gamma on the labelled rows every round, as mal-select does (slow); default: the scoring SVM's corpus-level C and gamma.")] = False,
     quiet: Quiet = False,
 ) -> None:
     """Simulate active learning: MAL (and other selectors) against random sampling across budgets.
@@ -102,6 +105,10 @@ def al_cmd(
     (and against MAL) per budget (pairs: the seed x repeat x fold cells, MCC averaged
     over tasks). Selectors other than MAL train on the queried rows' own labels.
 
+    With --rounds: the campaign in rounds (cumulative --budgets; round 1 by --method,
+    later rounds by each --later selector, the SVM retrained each round), paired against
+    random and against the cold-start queue continued at every budget.
+
     Example: seral evaluate al --select logmel.parquet --classify logmel.parquet --plot fig.png al.parquet
     """
     from seraltools.errors import BadInput
@@ -111,6 +118,8 @@ def al_cmd(
     from seraltools.table import read_table, write_table
     from seraltools.tools.evaluate import evaluate_al, table_names
 
+    if rounds and budgets == ["1%,2%,5%,10%,20%,50%,100%"]:
+        budgets = [",".join(f"{2 * i}%" for i in range(1, 26))]  # the rounds' default schedule: 2 %, 4 %, ..., 50 %
     method, budgets, c_grid, gamma_grid, seed = (joined(v) or "" for v in (method, budgets, c_grid, gamma_grid, seed))
     task = listed(task)
     if classify_short is not None:  # -c is --column in cluster-labels, predict and annotate
@@ -119,7 +128,12 @@ def al_cmd(
     if classify is None:
         raise BadInput("give --classify TABLE: the SVM's features and the label columns")
     methods = tuple(dict.fromkeys(check_method(m.strip()) for m in method.split(",") if m.strip()))
-    if not [m for m in methods if m != "random"]:
+    if rounds:  # round 1's one selector; random too (then every strategy starts from the random baseline's queries)
+        if len(methods) > 1:
+            raise BadInput(f"--rounds: --method names round 1's one cold-start selector, not {', '.join(methods)}")
+        if labels != "medoid":
+            raise BadInput("--rounds: every round trains on the queried rows' own labels; --labels medoid only")
+    elif not [m for m in methods if m != "random"]:
         raise BadInput("--method: name a selector to compare with random sampling (random is always run)")
     cfg = SimulationConfig(budgets=_shares(budgets), folds=folds, repeats=repeats,
                            seeds=_seeds(seed), metric=metric, labels=labels,
@@ -133,6 +147,25 @@ def al_cmd(
     name = "<stdin>" if str(classify) == "-" else str(classify)
     sets = {n: (cls if p == str(classify) else read_table(p, need_features=True), "<stdin>" if p == "-" else p)
             for n, p in zip(table_names(paths), paths)}
+    if rounds:
+        from seraltools.tools.evaluate import evaluate_rounds
+        from seraltools.uncertainty import check_later
+
+        later_methods = tuple(check_later(m.strip()) for m in (joined(later) or "").split(",") if m.strip())
+        with progress(len(cfg.seeds) * cfg.repeats * cfg.folds, "evaluate al", quiet=quiet, unit="fold") as advance:
+            table, rows, report = evaluate_rounds(sets, cls, classify_name=name, tasks=task, cfg=cfg,
+                                                  later=later_methods, retune=retune, workers=cpu_workers(workers),
+                                                  engine=engine, address=address, progress=advance,
+                                                  warn=None if quiet else lambda m: log(f"seral evaluate al: {m}"))
+        write_table(table, output)
+        if plot:
+            from seraltools.rounds import plot_rounds
+
+            plot_rounds(rows, str(plot), cfg.methods[0])
+        if not quiet:
+            log(report)
+            log(f"seral evaluate al: results -> {output}" + (f", figure -> {plot}" if plot else ""))
+        return
     with progress(len(cfg.seeds) * cfg.repeats * cfg.folds, "evaluate al", quiet=quiet, unit="fold") as advance:
         table, rows, report = evaluate_al(sets, cls, classify_name=name, tasks=task, cfg=cfg,
                                           workers=cpu_workers(workers), engine=engine, address=address,

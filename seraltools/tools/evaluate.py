@@ -143,3 +143,49 @@ def evaluate_ser(utterances, conditions: list[tuple[str, str | None]], *, emotio
     inputs = [{**(inputs_meta or {}), "utterances": len(wavs)}]
     return (stamp(results_table(rows), history_entry("evaluate ser", params, inputs)),
             stamp(folds_table(plan), history_entry("evaluate ser", {"folds": folds}, [])), summary)
+
+
+# ----------------------------------------------------------------------------- rounds
+
+
+def evaluate_rounds(select: dict[str, tuple[pa.Table, str]], classify: pa.Table, *, classify_name: str = "classify",
+                    tasks: list[str] | None = None, cfg: SimulationConfig | None = None,
+                    later: tuple[str, ...] = ("margin", "entropy", "cluster-margin"), retune: bool = False,
+                    workers: int = 1, engine: str = "local", address: str | None = None, progress=None, warn=None):
+    """``seral evaluate al --rounds``: the multi-round simulation
+    (:func:`seraltools.rounds.simulate_rounds`). Returns (the results table: the columns
+    of :func:`evaluate_al` plus ``fallback``, true where a later round had too few labels
+    for the SVM and continued the cold-start queue; its rows; the printed summary)."""
+    from seraltools.rounds import format_rounds, simulate_rounds, summarize_rounds
+
+    cfg = cfg or SimulationConfig()
+    tasks = list(tasks or TASKS)
+    labels, keep = task_labels(classify, tasks, classify_name)
+    if not keep.any():
+        raise BadInput(f"{classify_name}: no rows with labels for {', '.join(tasks)}; nothing to simulate")
+    if not keep.all() and warn:
+        warn(f"{int((~keep).sum())} rows without labels for {', '.join(tasks)} left out")
+    ids = [v for v, k in zip(classify.column("id").to_pylist(), keep) if k]
+    x_cls = feature_matrix(classify, classify_name)[keep]
+    sets = {name: align(table, ids, where) for name, (table, where) in select.items()}
+    groups = None
+    if cfg.standardize == "speaker":  # the speaker (or recording) of each row, from the --classify table
+        from seraltools.standardize import speaker_groups
+
+        found = speaker_groups(classify, classify_name)[0]
+        groups = None if found is None else [g for g, k in zip(found, keep) if k]
+    sim = simulate_rounds(sets, x_cls, labels, cfg, later, retune=retune, workers=workers, progress=progress,
+                          engine=engine, address=address, groups=groups, warn=warn)
+    rows = sim.rows
+    ids_out = [f"{r['feature_set'] or '-'}/{r['selector']}/{r['task']}/{r['budget']:g}/"
+               f"s{r['seed']}/r{r['repeat']}/f{r['fold']}" for r in rows]
+    columns = {"id": pa.array(ids_out, pa.string())}
+    columns.update({name: pa.array([r[name] for r in rows], typ) for name, typ in RESULT_COLUMNS.items()})
+    columns["fallback"] = pa.array([bool(r.get("fallback")) for r in rows], pa.bool_())
+    cold = sim.config.methods[0]
+    summary = summarize_rounds(rows, cold)
+    params = {**sim.config.to_dict(), "tasks": tasks, "later": list(sim.later), "retune": retune,
+              "svm": {str(s): h for s, h in sim.hyper.items()},
+              "feature_sets": {name: where for name, (_, where) in select.items()}, "summary": summary}
+    entry = history_entry("evaluate al --rounds", params, [{"classify": classify_name, "rows": len(ids)}])
+    return stamp(pa.table(columns), entry), rows, format_rounds(summary, sim.hyper, cold)

@@ -25,6 +25,9 @@ def mal_select(
     labelled: set[str] | None = None,
     warn=None,
     explain: bool = False,
+    labels=None,
+    columns: list[str] | None = None,
+    labels_name: str = "labels table",
 ):
     """``seral mal-select`` on a feature table: returns (queue table, one-line summary).
 
@@ -33,13 +36,21 @@ def mal_select(
     A queue that looks degenerate for the corpus (:mod:`seraltools.diagnose`) is said
     through ``warn``; ``explain`` adds the diagnosis's lines to the summary.
 
+    The later-round methods (:data:`seraltools.uncertainty.LATER`) need ``labels``, the
+    answers so far (a table of :func:`seraltools.labels.read_labels`): see
+    :func:`later_select`.
+
     ``labelled``: ids already asked about (a next round). They are never queued again;
     the budget counts new queries; the ranking continues the MAL order (:func:`mal_queue`),
     medoids of clusters without a labelled row before those of clusters with one."""
     import pyarrow as pa
 
     from seraltools.table import feature_matrix, history_entry, metadata, set_column, stamp
+    from seraltools.uncertainty import LATER
 
+    if method in LATER:
+        return later_select(table, labels, method=method, columns=columns, standardize=standardize, budget=budget,
+                            only_queries=only_queries, seed=seed, source=source, labels_name=labels_name, warn=warn)
     x = feature_matrix(table, source)
     n = len(x)
     if n == 0:
@@ -193,3 +204,99 @@ def _budget(budget, n: int, default: int) -> int:
         raise BadInput(f"--budget {text}: a count of queries is a whole number; give a count (2), a fraction "
                        f"of the rows up to 1 (0.15) or a percentage with % ({text}%)")
     return resolve_budget(budget, n, default=default)
+
+
+def later_select(table, labels, *, method: str = "margin", columns: list[str] | None = None, standardize="corpus",
+                 budget: str | None = None, only_queries: bool = False, seed: int = 0, source: str = "table",
+                 labels_name: str = "labels table", warn=None):
+    """``seral mal-select --method margin|entropy|cluster-margin --labelled LABELS``: the
+    next batch by a later-round selector (:mod:`seraltools.uncertainty`) trained on the
+    answers in ``labels``. Returns (queue table, one-line summary).
+
+    Never queued: every id of ``labels`` (asked about, with or without an answer) and,
+    when TABLE is itself a queue (a ``rank`` column), its ranked rows still waiting for an
+    answer. The ranks of TABLE are kept; the new batch is ranked after them. The SVM
+    sees the features z-scored at the corpus level (as ``seral predict``);
+    ``standardize`` applies to cluster-margin's k-means and the fallback's distances.
+    Default budget: 2 % of the rows (one step of the simulation's schedule). Too few
+    labels for the SVM: MAL (default k, the labelled and waiting rows left out), said in
+    the summary and through ``warn``."""
+    import pyarrow as pa
+
+    from seraltools.labels import label_columns
+    from seraltools.standardize import zscore
+    from seraltools.table import feature_matrix, history_entry, metadata, set_column, stamp
+    from seraltools.tools.predict import _label
+    from seraltools.uncertainty import check_later, later_queue
+
+    check_later(method)
+    if labels is None:
+        raise BadInput(f"--method {method} learns from the answers so far: give --labelled LABELS (a labels table "
+                       "with id and label columns)")
+    x = feature_matrix(table, source)
+    n = len(x)
+    if n == 0:
+        raise BadInput(f"{source}: the table has no rows")
+    cols = label_columns(labels, columns, labels_name)
+    ids = table.column("id").cast(pa.string()).to_pylist()
+    lab_ids = labels.column("id").cast(pa.string()).to_pylist()
+    row_of = {v: i for i, v in enumerate(lab_ids)}
+    asked = np.array([v in row_of for v in ids])
+    missing = len(set(lab_ids) - set(ids))
+    values = {}
+    for col in cols:
+        cells = [_label(v) for v in labels.column(col).to_pylist()]
+        values[col] = [cells[row_of[v]] if v in row_of else None for v in ids]
+    waiting = np.zeros(n, dtype=bool)
+    old_rank = None
+    if "rank" in table.column_names:  # TABLE is a queue: its ranked rows without an answer are still waiting
+        old_rank = table.column("rank").to_numpy(zero_copy_only=False)
+        old_rank = np.where(np.isnan(old_rank.astype(np.float64)), 0, old_rank).astype(np.int64)
+        waiting = (old_rank > 0) & ~asked
+    excluded = asked | waiting
+    if excluded.all():
+        raise BadInput(f"{source}: every row is labelled or waiting in the queue; nothing left to queue")
+    b = min(_budget(budget, n, default=max(1, round(0.02 * n))), n - int(excluded.sum()))
+    from seraltools.standardize import speaker_groups, standardize as scale, standardize_mode
+
+    mode = standardize_mode(standardize)
+    x_svm = zscore(x)  # the classifier's features, as seral predict
+    x_sel = scale(x, mode, speaker_groups(table, source)[0] if mode == "speaker" else None, warn=warn, source=source)
+    def cold_start(done, budget):  # exactly `seral mal-select --method mal` with these rows labelled
+        return mal_queue(x_sel, budget, default_k(n), labelled=done, metric=resolve_metric("auto", x.shape[1], mode != "none"),
+                         seed=seed)[0]
+
+    batch = later_queue(method, x_svm, b, values, seed=seed, excluded=excluded, x_select=x_sel, fallback=cold_start)
+    queries = batch.rows
+    start = int(old_rank.max()) if old_rank is not None else 0
+    rank = old_rank.astype(np.int32) if old_rank is not None else np.zeros(n, dtype=np.int32)
+    rank[queries] = np.arange(start + 1, start + len(queries) + 1, dtype=np.int32)
+    out = table
+    for name, typ in (("cluster", pa.int32()), ("cluster_size", pa.int32())):
+        if name not in out.column_names:
+            out = set_column(out, name, pa.nulls(n, typ))
+    if "is_medoid" not in out.column_names:
+        out = set_column(out, "is_medoid", pa.array(np.zeros(n, dtype=bool)))
+    out = set_column(out, "rank", pa.array(rank, pa.int32(), mask=rank == 0))
+    if only_queries:
+        out = out.take(pa.array(queries, pa.int64()))
+    how = ", ".join(f"{c}: C={f['C']:g}, {f['labelled']} labelled" for c, f in batch.fits.items())
+    summary = f"{method}, {len(queries)} queries"
+    if batch.fallback:
+        why = "; ".join(f"{c}: {r}" for c, r in batch.skipped.items())
+        summary += f" by MAL (too few labels for the SVM: {why})"
+        if warn:
+            warn(f"too few labels for {method} ({why}); this batch continues the cold-start MAL queue")
+    else:
+        summary += f" (SVM {how}" + (f"; left out {', '.join(batch.skipped)}: "
+                                     + "; ".join(batch.skipped.values()) if batch.skipped else "") + ")"
+    summary += f"; {int(asked.sum())} labelled rows not queued again"
+    if waiting.any():
+        summary += f", {int(waiting.sum())} rows waiting in the queue left there, ranks continue from {start}"
+    if missing:
+        summary += f" ({missing} labelled ids are not in {source}: do the ids match?)"
+    params = {"method": method, "seed": seed, "budget": budget, "labelled": int(asked.sum()), "columns": cols,
+              "waiting": int(waiting.sum()), "fallback": batch.fallback, "fits": batch.fits,
+              "skipped": batch.skipped, "standardize": mode}
+    entry = history_entry("mal-select", params, [{"table": source, "rows": n}, {"labels": labels_name}])
+    return stamp(out, entry, parent=metadata(table)), summary
