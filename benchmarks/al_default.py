@@ -193,6 +193,17 @@ def report_corpus(corpus: str, res: dict) -> None:
         say(f"| {name(c)} | " + " | ".join(marks) + f" | {j['mean']:+.3f} | {'met' if j['goal'] else 'not met'} |")
     say("\n`*` significantly above random (paired t-test over the 75 seed x repeat x fold cells, p < 0.05), "
         "`-` significantly below.")
+    if DEFAULT in res:  # against MAL on z-scored log-mel (the paper's selector, the default before)
+        say(f"\n{corpus}: each rule minus MAL on z-scored log-mel (`*` above, `-` below, paired, p < 0.05)")
+        say("")
+        say("| rule | " + " | ".join(f"{b * 100:g} %" for b in budgets) + " |")
+        say("|---|" + "---:|" * len(budgets))
+        for c in [k for k in res if k not in ("random", DEFAULT)]:
+            marks = []
+            for b in budgets:
+                d, p = compare(res[c][b], res[DEFAULT][b])
+                marks.append(f"{d:+.3f}" + ("*" if p < 0.05 and d > 0 else ("-" if p < 0.05 else "")))
+            say(f"| {name(c)} | " + " | ".join(marks) + " |")
 
 
 def main() -> None:

@@ -859,7 +859,7 @@ def test_scales_by_keys_blind_waveform_and_server_down_in_the_browser(browser, q
         page = browser.new_page(viewport={"width": 900, "height": 760})
         page.goto(f"http://127.0.0.1:{port}/?annotator=w")
         _wait(page, "document.getElementById('rank').textContent === '1'", "loaded")
-        assert page.text_content("#hint") == "Press Space to play"
+        _wait(page, "document.getElementById('hint').textContent === 'Press Space to play'", "the play hint")
         _wait(page, "document.getElementById('wave').dataset.drawn === '1'", "waveform drawn")
         inked = page.evaluate("""(() => { const c = document.getElementById('wave');
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;

@@ -178,7 +178,7 @@ def test_mal_select_margin_falls_back_to_mal_and_says_so(cli, tmp_path):
               f, tmp_path / "q.parquet")
     assert res.exit_code == 0
     assert "too few labels" in res.stderr and "MAL" in res.stderr
-    cold = cli("mal-select", "--labelled", tmp_path / "one.csv", "--budget", 5, "--only-queries", f,
+    cold = cli("mal-select", "--method", "mal", "--labelled", tmp_path / "one.csv", "--budget", 5, "--only-queries", f,
                tmp_path / "m.parquet")
     assert cold.exit_code == 0
     assert (pq.read_table(tmp_path / "q.parquet").column("id").to_pylist()
@@ -203,7 +203,7 @@ def test_rounds_share_random_and_cold_start_with_the_one_round_simulation():
     from tests.test_simulate import _data
 
     x, labels = _data()
-    cfg = SimulationConfig(budgets=(0.05, 0.1, 0.3), folds=3, repeats=1, c_grid=(1.0, 10.0), gamma_grid=(1.0,),
+    cfg = SimulationConfig(methods=("mal",), budgets=(0.05, 0.1, 0.3), folds=3, repeats=1, c_grid=(1.0, 10.0), gamma_grid=(1.0,),
                            grid_folds=3)
     one = simulate({"a": x}, x, labels, cfg).rows
     multi = simulate_rounds({"a": x}, x, labels, cfg, ("margin", "cluster-margin")).rows
@@ -228,7 +228,7 @@ def test_evaluate_al_rounds_cli(cli, tmp_path):
     t = set_features(pa.table({"id": [f"u{i}" for i in range(len(x))], **labels}), x.astype(np.float32))
     write_table(t, tmp_path / "f.parquet")
     f = tmp_path / "f.parquet"
-    res = cli("evaluate", "al", "--rounds", "--later", "margin", "--select", f, "--classify", f, "--budgets",
+    res = cli("evaluate", "al", "--rounds", "-m", "mal", "--later", "margin", "--select", f, "--classify", f, "--budgets",
               "5%,20%", "--folds", 3, "--repeats", 1, "--c-grid", "1", "--gamma-grid", "1", "-j", 1, "--plot",
               tmp_path / "r.png", tmp_path / "r.parquet")
     assert res.exit_code == 0, res.output
