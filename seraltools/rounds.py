@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from seraltools.errors import BadInput
-from seraltools.simulate import SimulationConfig, _cell, _paired, _runner, _training_sets
+from seraltools.simulate import SimulationConfig, _cell, _paired, _runner, _training_sets, folds, prepare
 
 SCHEDULE = tuple(round(0.02 * i, 2) for i in range(1, 26))  # 2 %, 4 %, ..., 50 %
 NAMES = {"mal": "MAL", "random": "random"}
@@ -118,22 +118,6 @@ def _round_cell(seed: int, repeat: int, fold: int, train: np.ndarray, test: np.n
     return rows
 
 
-def folds(n: int, labels: dict, cfg: SimulationConfig) -> list[tuple]:
-    """The one-round simulation's cells: (seed, repeat, fold, train, test)."""
-    from sklearn.model_selection import StratifiedKFold
-
-    joint = np.array(["|".join(str(labels[t][i]) for t in labels) for i in range(n)])
-    if np.unique(joint, return_counts=True)[1].min() < cfg.folds:
-        joint = labels[next(iter(labels))]
-    cells = []
-    for seed in cfg.seeds:
-        for r in range(cfg.repeats):
-            skf = StratifiedKFold(cfg.folds, shuffle=True, random_state=seed * 1000 + r)
-            for f, (train, test) in enumerate(skf.split(np.zeros(n), joint)):
-                cells.append((seed, r, f, train, test))
-    return cells
-
-
 def simulate_rounds(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels: dict[str, np.ndarray],
                     cfg: SimulationConfig | None = None, later: tuple[str, ...] = ("margin", "entropy", "cluster-margin"),
                     *, retune: bool = False, workers: int = 1, progress=None, engine: str = "local",
@@ -144,7 +128,6 @@ def simulate_rounds(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, 
     from dataclasses import replace
 
     from seraltools.classifier import search_jobs, tune_many
-    from seraltools.standardize import standardize, zscore
     from seraltools.uncertainty import check_later
 
     cfg = replace(cfg or SimulationConfig(), labels="medoid")
@@ -154,17 +137,8 @@ def simulate_rounds(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, 
     later = tuple(dict.fromkeys(check_later(m) for m in later))
     if not later:
         raise BadInput("--rounds: name a later-round selector (margin, entropy, cluster-margin)")
-    n = len(x_classify)
-    for task, y in labels.items():
-        if len(np.unique(y)) < 2:
-            raise BadInput(f"task {task!r} has a single class in the data; nothing to classify")
-        counts = np.unique(y, return_counts=True)[1]
-        if counts.min() < cfg.folds:
-            raise BadInput(f"task {task!r}: a class has {counts.min()} rows, fewer than the {cfg.folds} folds")
-    x_cls = zscore(x_classify)
-    select_sets = {name: standardize(xs, cfg.standardize, groups, warn=warn, source=name)
-                   for name, xs in select_sets.items()}
-    cells = folds(n, labels, cfg)
+    x_cls, select_sets = prepare(select_sets, x_classify, labels, cfg, groups, warn)
+    cells = folds(len(x_cls), labels, cfg)
     run = _runner(workers, engine, address)
     resize = getattr(progress, "resize", None)  # the bar counts the search's jobs and then the cells
     if resize:

@@ -200,31 +200,10 @@ def simulate(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels:
     ``x_classify`` (N, D) and each label array in ``labels`` (task -> (N,)); ``groups``:
     each row's speaker, for ``standardize="speaker"``. The cells run in ``workers``
     local processes, or as Ray tasks with ``engine="ray"``."""
-    from sklearn.model_selection import StratifiedKFold
-
-    from seraltools.standardize import standardize, zscore
-
     cfg = cfg or SimulationConfig()
     label_modes(cfg.labels)
-    n = len(x_classify)
-    for task, y in labels.items():
-        if len(np.unique(y)) < 2:
-            raise BadInput(f"task {task!r} has a single class in the data; nothing to classify")
-        counts = np.unique(y, return_counts=True)[1]
-        if counts.min() < cfg.folds:
-            raise BadInput(f"task {task!r}: a class has {counts.min()} rows, fewer than the {cfg.folds} folds")
-    x_cls = zscore(x_classify)
-    select_sets = {name: standardize(xs, cfg.standardize, groups, warn=warn, source=name)
-                   for name, xs in select_sets.items()}
-    joint = np.array(["|".join(str(labels[t][i]) for t in labels) for i in range(n)])
-    if np.unique(joint, return_counts=True)[1].min() < cfg.folds:
-        joint = labels[next(iter(labels))]
-    cells = []
-    for seed in cfg.seeds:
-        for r in range(cfg.repeats):
-            skf = StratifiedKFold(cfg.folds, shuffle=True, random_state=seed * 1000 + r)
-            for f, (train, test) in enumerate(skf.split(np.zeros(n), joint)):
-                cells.append((seed, r, f, train, test))
+    x_cls, select_sets = prepare(select_sets, x_classify, labels, cfg, groups, warn)
+    cells = folds(len(x_cls), labels, cfg)
     from seraltools.classifier import search_jobs, tune_many
 
     run = _runner(workers, engine, address)
@@ -239,6 +218,41 @@ def simulate(select_sets: dict[str, np.ndarray], x_classify: np.ndarray, labels:
         if progress:
             progress(1)
     return Simulation(rows, hyper, cfg, list(select_sets))
+
+
+def prepare(select_sets: dict, x_classify: np.ndarray, labels: dict, cfg: SimulationConfig, groups=None,
+            warn=None) -> tuple[np.ndarray, dict]:
+    """The inputs of a simulation checked (every task two classes, each with a row per
+    fold) and standardised: (classification features z-scored over the corpus, selection
+    features as ``cfg.standardize`` asks)."""
+    from seraltools.standardize import standardize, zscore
+
+    for task, y in labels.items():
+        if len(np.unique(y)) < 2:
+            raise BadInput(f"task {task!r} has a single class in the data; nothing to classify")
+        counts = np.unique(y, return_counts=True)[1]
+        if counts.min() < cfg.folds:
+            raise BadInput(f"task {task!r}: a class has {counts.min()} rows, fewer than the {cfg.folds} folds")
+    return zscore(x_classify), {name: standardize(xs, cfg.standardize, groups, warn=warn, source=name)
+                                for name, xs in select_sets.items()}
+
+
+def folds(n: int, labels: dict, cfg: SimulationConfig) -> list[tuple]:
+    """The cells (seed, repeat, fold, train rows, test rows): stratified k-fold on the joint
+    labels of all tasks (on the first task's where a joint class is rarer than the folds),
+    the same for every selector and task."""
+    from sklearn.model_selection import StratifiedKFold
+
+    joint = np.array(["|".join(str(labels[t][i]) for t in labels) for i in range(n)])
+    if np.unique(joint, return_counts=True)[1].min() < cfg.folds:
+        joint = labels[next(iter(labels))]
+    cells = []
+    for seed in cfg.seeds:
+        for r in range(cfg.repeats):
+            skf = StratifiedKFold(cfg.folds, shuffle=True, random_state=seed * 1000 + r)
+            for f, (train, test) in enumerate(skf.split(np.zeros(n), joint)):
+                cells.append((seed, r, f, train, test))
+    return cells
 
 
 def _runner(workers: int, engine: str = "local", address: str | None = None):
