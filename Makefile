@@ -36,8 +36,8 @@ demo: venv-core
 	@echo "Results in $(DEMO)/:"
 	@echo "  corpus/          synthetic WAVs + manifest.csv (a stand-in for a real corpus)"
 	@echo "  logmel.parquet   600-dim log-mel functionals per utterance"
-	@echo "  queue.parquet    the MAL annotation queue (rank 1 = annotate first)"
-	@echo "  al.parquet       the active-learning simulation, MAL vs random; al.png its figure"
+	@echo "  queue.parquet    the annotation queue, seral's default (rank 1 = annotate first)"
+	@echo "  al.parquet       the active-learning simulation, the default queue vs random; al.png its figure"
 	@echo "Inspect a table with: $(BIN)/seral info $(DEMO)/queue.parquet"
 
 # The browser test of `seral annotate` drives Debian's Chromium (Playwright downloads no

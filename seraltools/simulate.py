@@ -336,13 +336,13 @@ def format_summary(summary: list[dict], hyper: dict) -> str:
         for t, h in hyper.items()))
     cells = summary[0]["df"] + 1 if summary else 0
     others = any(s["selector"] != "mal" for s in summary)
-    head = (f"{'selector':<10} {'feature set':<20} {'labels':<7} {'budget':>6} {'n':>5} {'MCC':>6} {'random':>7} "
+    head = (f"{'selector':<16} {'feature set':<20} {'labels':<7} {'budget':>6} {'n':>5} {'MCC':>6} {'random':>7} "
             f"{'diff':>7} {'t':>6} {'p':>8}") + (f" {'vs MAL':>7} {'p':>8}" if others else "")
     lines += ["", f"mean MCC over tasks, folds, repeats and seeds; paired t-tests over {cells} cells",
               head, "-" * len(head)]
     for s in summary:
         star = " *" if s["p"] < 0.05 and s["diff"] > 0 else (" -" if s["p"] < 0.05 else "  ")
-        line = (f"{s['selector'][:10]:<10} {s['feature_set'][:20]:<20} {s['labels']:<7} {s['budget'] * 100:>5g}% "
+        line = (f"{s['selector'][:16]:<16} {s['feature_set'][:20]:<20} {s['labels']:<7} {s['budget'] * 100:>5g}% "
                 f"{s['budget_n']:>5} {s['selector_mcc']:>6.3f} {s['random_mcc']:>7.3f} {s['diff']:>+7.3f} "
                 f"{s['t']:>6.2f} {s['p']:>8.2g}{star}")
         if "diff_mal" in s:
