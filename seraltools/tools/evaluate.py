@@ -55,16 +55,11 @@ def table_names(paths: list[str]) -> list[str]:
     return [s if stems.count(s) == 1 else f"{s}#{i + 1}" for i, s in enumerate(stems)]
 
 
-def evaluate_al(select: dict[str, tuple[pa.Table, str]], classify: pa.Table, *, classify_name: str = "classify",
-                tasks: list[str] | None = None, cfg: SimulationConfig | None = None, workers: int = 1,
-                engine: str = "local", address: str | None = None, progress=None, warn=None):
-    """The active-learning simulation (:func:`seraltools.simulate.simulate`) of each
-    ``select`` feature set (name -> (table, where it came from)) with an SVM on the
-    ``classify`` features: returns (the results table, one row per feature set, selector,
-    label mode, task, budget, seed, repeat and fold; its rows as dicts; the printed
-    summary: mean MCC per budget with the paired tests)."""
-    cfg = cfg or SimulationConfig()
-    tasks = list(tasks or TASKS)
+def simulation_inputs(select: dict, classify: pa.Table, classify_name: str, tasks: list[str], cfg: SimulationConfig,
+                      warn=None):
+    """What both simulations read from the tables: (selection features aligned to the
+    labelled --classify rows, classification features, labels per task, each row's
+    speaker for --standardize speaker or None)."""
     labels, keep = task_labels(classify, tasks, classify_name)
     if not keep.any():
         raise BadInput(f"{classify_name}: no rows with labels for {', '.join(tasks)}; nothing to simulate")
@@ -79,6 +74,20 @@ def evaluate_al(select: dict[str, tuple[pa.Table, str]], classify: pa.Table, *, 
 
         found = speaker_groups(classify, classify_name)[0]
         groups = None if found is None else [g for g, k in zip(found, keep) if k]
+    return sets, x_cls, labels, groups
+
+
+def evaluate_al(select: dict[str, tuple[pa.Table, str]], classify: pa.Table, *, classify_name: str = "classify",
+                tasks: list[str] | None = None, cfg: SimulationConfig | None = None, workers: int = 1,
+                engine: str = "local", address: str | None = None, progress=None, warn=None):
+    """The active-learning simulation (:func:`seraltools.simulate.simulate`) of each
+    ``select`` feature set (name -> (table, where it came from)) with an SVM on the
+    ``classify`` features: returns (the results table, one row per feature set, selector,
+    label mode, task, budget, seed, repeat and fold; its rows as dicts; the printed
+    summary: mean MCC per budget with the paired tests)."""
+    cfg = cfg or SimulationConfig()
+    tasks = list(tasks or TASKS)
+    sets, x_cls, labels, groups = simulation_inputs(select, classify, classify_name, tasks, cfg, warn)
     sim = simulate(sets, x_cls, labels, cfg, workers=workers, progress=progress, engine=engine, address=address,
                    groups=groups, warn=warn)
     rows = sim.rows
@@ -89,7 +98,7 @@ def evaluate_al(select: dict[str, tuple[pa.Table, str]], classify: pa.Table, *, 
     summary = summarize(rows)
     params = {**cfg.to_dict(), "tasks": tasks, "svm": {str(s): h for s, h in sim.hyper.items()},
               "feature_sets": {name: where for name, (_, where) in select.items()}, "summary": summary}
-    entry = history_entry("evaluate al", params, [{"classify": classify_name, "rows": len(ids)}])
+    entry = history_entry("evaluate al", params, [{"classify": classify_name, "rows": len(x_cls)}])
     return stamp(pa.table(columns), entry), rows, format_summary(summary, sim.hyper)
 
 
@@ -160,20 +169,7 @@ def evaluate_rounds(select: dict[str, tuple[pa.Table, str]], classify: pa.Table,
 
     cfg = cfg or SimulationConfig()
     tasks = list(tasks or TASKS)
-    labels, keep = task_labels(classify, tasks, classify_name)
-    if not keep.any():
-        raise BadInput(f"{classify_name}: no rows with labels for {', '.join(tasks)}; nothing to simulate")
-    if not keep.all() and warn:
-        warn(f"{int((~keep).sum())} rows without labels for {', '.join(tasks)} left out")
-    ids = [v for v, k in zip(classify.column("id").to_pylist(), keep) if k]
-    x_cls = feature_matrix(classify, classify_name)[keep]
-    sets = {name: align(table, ids, where) for name, (table, where) in select.items()}
-    groups = None
-    if cfg.standardize == "speaker":  # the speaker (or recording) of each row, from the --classify table
-        from seraltools.standardize import speaker_groups
-
-        found = speaker_groups(classify, classify_name)[0]
-        groups = None if found is None else [g for g, k in zip(found, keep) if k]
+    sets, x_cls, labels, groups = simulation_inputs(select, classify, classify_name, tasks, cfg, warn)
     sim = simulate_rounds(sets, x_cls, labels, cfg, later, retune=retune, workers=workers, progress=progress,
                           engine=engine, address=address, groups=groups, warn=warn)
     rows = sim.rows
@@ -187,5 +183,5 @@ def evaluate_rounds(select: dict[str, tuple[pa.Table, str]], classify: pa.Table,
     params = {**sim.config.to_dict(), "tasks": tasks, "later": list(sim.later), "retune": retune,
               "svm": {str(s): h for s, h in sim.hyper.items()},
               "feature_sets": {name: where for name, (_, where) in select.items()}, "summary": summary}
-    entry = history_entry("evaluate al --rounds", params, [{"classify": classify_name, "rows": len(ids)}])
+    entry = history_entry("evaluate al --rounds", params, [{"classify": classify_name, "rows": len(x_cls)}])
     return stamp(pa.table(columns), entry), rows, format_rounds(summary, sim.hyper, cold)
